@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Install exactly the Debian 12 packages bulkhead needs to build, test and
+# benchmark. Called by the Makefile when a pkg-config module or a test tool
+# is missing; safe to run again (apt-get skips what is already installed).
+#
+#   scripts/install-deps.sh           install everything
+#   scripts/install-deps.sh --print   print the apt-get line, install nothing
+set -eu
+
+# Build: every library is found through pkg-config.
+BUILD_PKGS="build-essential pkg-config
+	libxen-dev libcunit1-dev libssl-dev libnftnl-dev libmnl-dev
+	libtpms-dev libcryptsetup-dev libseccomp-dev"
+
+# Fuzzing: clang with libFuzzer and the sanitizer runtimes.
+FUZZ_PKGS="clang libclang-rt-14-dev"
+
+# Tests: the man page renderer used by the docs test.
+TEST_PKGS="groff-base man-db"
+
+PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS)
+
+if [ "${1:-}" = "--print" ]; then
+	echo "apt-get install -y --no-install-recommends $PKGS"
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: run as root, or run:" >&2
+	echo "  sudo apt-get install -y --no-install-recommends $PKGS" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Only refresh the package lists when a package is unknown to them.
+# shellcheck disable=SC2086
+if ! apt-get install -y --no-install-recommends $PKGS; then
+	apt-get update
+	apt-get install -y --no-install-recommends $PKGS
+fi
