@@ -88,36 +88,47 @@ int bh_log_errno(int level, int err, const char *fmt, ...)
 	return err;
 }
 
-char *bh_log_quote(char *out, size_t outlen, const void *untrusted_data, size_t len)
+/* Bytes that @ch takes once quoted: itself, "\\", or "\xNN". */
+static size_t quoted_len(unsigned char ch)
+{
+	if (ch == '\\')
+		return 2;
+	return (ch >= 0x20 && ch < 0x7f) ? 1 : 4;
+}
+
+static size_t quote_byte(char *out, unsigned char ch)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t n = quoted_len(ch);
+
+	if (n == 1) {
+		out[0] = (char)ch;
+	} else if (n == 2) {
+		out[0] = '\\';
+		out[1] = '\\';
+	} else {
+		out[0] = '\\';
+		out[1] = 'x';
+		out[2] = hex[ch >> 4];
+		out[3] = hex[ch & 15];
+	}
+	return n;
+}
+
+char *bh_log_quote(char *out, size_t outlen, const void *untrusted_data, size_t len)
+{
 	const unsigned char *p = untrusted_data;
-	size_t o = 0, i;
+	size_t total = 0, room, o = 0, i;
 
 	if (outlen == 0)
 		return out;
-	for (i = 0; i < len; i++) {
-		unsigned char ch = p[i];
-		size_t need = (ch >= 0x20 && ch < 0x7f && ch != '\\') ? 1 : (ch == '\\' ? 2 : 4);
-
-		/* Keep room for "..." and the NUL. */
-		if (need > outlen - 1 - o || (i + 1 < len && o + need > outlen - 4))
-			break;
-		if (need == 1) {
-			out[o++] = (char)ch;
-		} else if (need == 2) {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
+	for (i = 0; i < len && total < outlen; i++)
+		total += quoted_len(p[i]);
+	/* Everything fits: no ellipsis. Else keep room for "..." and the NUL. */
+	room = total <= outlen - 1 ? outlen - 1 : (outlen >= 4 ? outlen - 4 : 0);
+	for (i = 0; i < len && quoted_len(p[i]) <= room - o; i++)
+		o += quote_byte(out + o, p[i]);
 	if (i < len && outlen >= 4) {
-		while (o > outlen - 4)
-			o--;
 		memcpy(out + o, "...", 3);
 		o += 3;
 	}
