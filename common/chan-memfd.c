@@ -542,7 +542,12 @@ static int map_rings(struct memfd_chan *m, int memfd, const uint32_t size[2])
 	return 0;
 }
 
-/* Point rx/tx at the mapped rings: ring 0 is server -> client. */
+/*
+ * Point rx/tx at the mapped rings (ring 0 is server -> client) and take our
+ * starting indices. The server chooses them (BH_CHAN_MEMFD_START); the client
+ * reads its own two once, here, and from then on keeps them privately. The
+ * peer-owned ones are checked against them on first use.
+ */
 static void attach_rings(struct memfd_chan *m, const uint32_t size[2])
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -553,6 +558,16 @@ static void attach_rings(struct memfd_chan *m, const uint32_t size[2])
 
 	m->tx = m->server ? r0 : r1;
 	m->rx = m->server ? r1 : r0;
+	if (m->server) {
+		m->tx.idx = m->rx.idx = BH_CHAN_MEMFD_START;
+		for (int i = 0; i < 2; i++)
+			m->ctl->ring[i].prod = m->ctl->ring[i].cons = BH_CHAN_MEMFD_START;
+	} else {
+		m->tx.idx = __atomic_load_n(&m->tx.ctl->prod, __ATOMIC_RELAXED);
+		m->rx.idx = __atomic_load_n(&m->rx.ctl->cons, __ATOMIC_RELAXED);
+	}
+	m->tx.seen = m->tx.idx;
+	m->rx.seen = m->rx.idx;
 	m->own_state = m->server ? &m->ctl->srv_state : &m->ctl->cli_state;
 	m->peer_state = m->server ? &m->ctl->cli_state : &m->ctl->srv_state;
 }

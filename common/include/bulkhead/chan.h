@@ -187,7 +187,10 @@ const char *bh_chan_backend_name(enum bh_chan_backend b);
  *
  * Indices are free-running 32-bit byte counters; the offset into a ring is
  * index & (size - 1), and 0 <= prod - cons <= size. Only the producer writes
- * prod and only the consumer writes cons. A side that is about to sleep sets
+ * prod and only the consumer writes cons. The server initialises all four to
+ * a start value of its choice before sending the hello (ours: 64 KiB below
+ * the 32-bit wrap, so every channel crosses it early); the client takes its
+ * own two from the page once, at attach. A side that is about to sleep sets
  * its *_wait word; the other side clears it and writes the sleeper's eventfd.
  *
  * Version history:
@@ -197,6 +200,7 @@ const char *bh_chan_backend_name(enum bh_chan_backend b);
 #define BH_CHAN_MEMFD_VERSION 1
 #define BH_CHAN_MEMFD_CTL_SIZE 4096u
 #define BH_CHAN_MEMFD_NFDS 3
+#define BH_CHAN_MEMFD_START (0u - (64u << 10))
 
 struct bh_chan_memfd_hello {
 	uint32_t magic;
