@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dom0 private header: the configuration model that `bulkhead` builds from a
+ * topology directory (DESIGN.md section 5), the diagnostics it collects while
+ * doing so, and the pieces the CLI is made of.
+ *
+ * Ownership: one struct bh_topology owns everything hanging off it (files,
+ * domains, rules, volumes, zones, grants) and bh_topology_free() frees it all.
+ * Cross references (a rule naming a zone, a volume naming its owner) are by
+ * name, resolved by the validator, so arrays can grow without dangling
+ * pointers. Every model object records where it came from (struct bh_src).
+ */
+#ifndef BULKHEAD_DOM0_H
+#define BULKHEAD_DOM0_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bulkhead/util.h"
+
+/* ------------------------------------------------------------------------
+ * Diagnostics (diag.c): every configuration error, as "file:line: message".
+ * Adding never fails: on ENOMEM the list goes sticky (err) and stops growing.
+ */
+struct bh_diag {
+	char *file;
+	unsigned line; /* 0: the error concerns the whole file */
+	char *msg;
+};
+
+struct bh_diags {
+	struct bh_diag *v;
+	size_t n;
+	size_t cap;
+	int err; /* 0 or -ENOMEM */
+};
+
+void bh_diag_add(struct bh_diags *d, const char *file, unsigned line, const char *fmt, ...)
+	_printf_(4, 5);
+/* Stable sort by file name, then line. */
+void bh_diags_sort(struct bh_diags *d);
+void bh_diags_print(const struct bh_diags *d, FILE *out);
+void bh_diags_clear(struct bh_diags *d);
+
+/* ------------------------------------------------------------------------
+ * Scanner (cfg-scan.c): libxlutil reports neither the keys a file sets nor
+ * their lines, so this finds every "key = value" / "key += value" statement,
+ * with the line of the key and of each top-level list item.
+ */
+struct bh_scan_stmt {
+	char *key;
+	unsigned line;
+	bool append; /* "+=" */
+	bool is_list;
+	unsigned *item_lines; /* line of each top-level list item */
+	size_t n_items;
+};
+
+struct bh_scan {
+	struct bh_scan_stmt *v;
+	size_t n;
+};
+
+/* Returns 0 or -ENOMEM. Never fails on malformed input: it resyncs at newlines. */
+int bh_cfg_scan(const char *untrusted_data, size_t len, struct bh_scan *ret);
+void bh_scan_free(struct bh_scan *s);
+
+/* ------------------------------------------------------------------------
+ * Known keys (cfg-keys.c).
+ */
+enum bh_file_kind {
+	BH_FILE_HOST = 1 << 0,
+	BH_FILE_SERVICE = 1 << 1,
+	BH_FILE_GUEST = 1 << 2,
+};
+
+enum bh_key_type {
+	BH_KEY_STRING, /* a string or a number */
+	BH_KEY_LIST,   /* a list of strings */
+};
+
+struct bh_key_info {
+	const char *name;
+	enum bh_key_type type;
+	unsigned files; /* enum bh_file_kind bits where the key is allowed */
+};
+
+const struct bh_key_info *bh_key_lookup(const char *name);
+const struct bh_key_info *bh_key_table(size_t *ret_n);
+/* The known bh_ key closest to @name (edit distance <= 3), or NULL. */
+const char *bh_key_suggest(const char *name);
+const char *bh_file_kind_name(enum bh_file_kind kind);
+
+/* ------------------------------------------------------------------------
+ * One parsed file (cfg.c, the libxlutil adapter): the values of the keys
+ * bulkhead knows, with their lines.
+ */
+struct bh_cfg_value {
+	const char *key; /* points into the key table */
+	unsigned line;
+	bool is_list;
+	char *str;
+	char **items;
+	unsigned *item_lines;
+	size_t n_items;
+};
+
+struct bh_cfg_file {
+	char *path; /* as printed in diagnostics */
+	enum bh_file_kind kind;
+	struct bh_cfg_value *vals;
+	size_t n_vals;
+};
+
+#define BH_CFG_FILE_MAX (1u << 20)
+
+/*
+ * Parse @untrusted_data (a whole file named @path in diagnostics). Syntax and
+ * key errors go to @diags; *ret is NULL when libxlutil could not parse the
+ * file at all. Returns 0, or -ENOMEM.
+ */
+int bh_cfg_file_parse(const char *path, enum bh_file_kind kind, const char *untrusted_data,
+		      size_t len, struct bh_diags *diags, struct bh_cfg_file **ret);
+/* Same, reading the file first (unreadable files are a diagnostic). */
+int bh_cfg_file_read(const char *path, enum bh_file_kind kind, struct bh_diags *diags,
+		     struct bh_cfg_file **ret);
+void bh_cfg_file_free(struct bh_cfg_file *f);
+
+const struct bh_cfg_value *bh_cfg_get(const struct bh_cfg_file *f, const char *key);
+/* Line of @key, or 0 when unset. */
+unsigned bh_cfg_line(const struct bh_cfg_file *f, const char *key);
+
+/* Typed getters for the model builders (cfg-value.c). */
+/* The string value of @key, or NULL when unset. */
+const char *bh_val_str(const struct bh_cfg_file *f, const char *key);
+/* The list value of @key, or NULL when unset. */
+const struct bh_cfg_value *bh_val_list(const struct bh_cfg_file *f, const char *key);
+/* Getters: leave *ret alone when unset or malformed (malformed is a diagnostic). */
+void bh_val_bool(const struct bh_cfg_file *f, const char *key, struct bh_diags *d, bool *ret);
+void bh_val_u64(const struct bh_cfg_file *f, const char *key, uint64_t min, uint64_t max,
+		struct bh_diags *d, uint64_t *ret);
+/* Index of the value in @names; -EINVAL (and a diagnostic) for anything else. */
+int bh_val_enum(const struct bh_cfg_file *f, const char *key, const char *const *names,
+		size_t n, struct bh_diags *d, int *ret);
+/* Copy of the string value, or *ret untouched when unset. 0 or -ENOMEM. */
+int bh_val_strdup(const struct bh_cfg_file *f, const char *key, char **ret);
+/* A diagnostic unless the value (when set) is an absolute path. */
+void bh_val_abspath(const struct bh_cfg_file *f, const char *key, struct bh_diags *d);
+
+struct bh_disk {
+	char *spec;
+	char *vdev;
+	char *target;
+	bool readonly;
+	unsigned line;
+};
+
+/*
+ * Parse one xl disk spec with xlu_disk_parse(). On -EINVAL, @err holds what
+ * libxlutil said. Returns 0, -EINVAL or -ENOMEM.
+ */
+int bh_cfg_disk_parse(const char *untrusted_spec, struct bh_disk *ret, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------
+ * Addresses (net.c).
+ */
+struct bh_prefix {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned len; /* prefix length */
+};
+
+/*
+ * "10.0.0.1", "10.0.0.0/24", "fd00::1/64". Without "/N" the prefix is a
+ * single host. Returns 0 or -EINVAL.
+ */
+int bh_prefix_parse(const char *untrusted_s, struct bh_prefix *ret);
+/* True when no bit beyond the prefix length is set. */
+bool bh_prefix_is_network(const struct bh_prefix *p);
+bool bh_prefix_overlap(const struct bh_prefix *a, const struct bh_prefix *b);
+/* @inner lies entirely within @outer. */
+bool bh_prefix_contains(const struct bh_prefix *outer, const struct bh_prefix *inner);
+/* "10.0.0.0/24"; a single host is printed without the prefix length. */
+void bh_prefix_format(const struct bh_prefix *p, char *out, size_t outlen);
+
+/* "00:16:3e:00:00:01". Returns 0 or -EINVAL. */
+int bh_mac_parse(const char *untrusted_s, uint8_t ret[6]);
+
+/* ------------------------------------------------------------------------
+ * The model.
+ */
+enum bh_platform {
+	BH_PLATFORM_AUTO,
+	BH_PLATFORM_HOST,
+	BH_PLATFORM_XEN,
+};
+
+enum bh_dom_role {
+	BH_DOM_GUEST,
+	BH_DOM_NETDOM,
+	BH_DOM_STORDOM,
+	BH_DOM_VTPM,
+	BH_DOM_ROLE_MAX_,
+};
+
+struct bh_src {
+	const char *file; /* owned by the topology's file list */
+	unsigned line;
+};
+
+struct bh_vif {
+	struct bh_src src;
+	bool has_mac;
+	uint8_t mac[6];
+	char *bridge;
+	char *backend; /* the netdom's name when the spec does not say */
+	char *vifname;
+	struct bh_prefix *ips;
+	size_t n_ips;
+};
+
+enum bh_ep_kind {
+	BH_EP_SELF,   /* the domain whose file holds the rule */
+	BH_EP_DOMAIN, /* a guest or the netdom, by name */
+	BH_EP_ZONE,   /* "zone:NAME" */
+	BH_EP_ANY,    /* "any" */
+	BH_EP_CIDR,   /* an outside network */
+};
+
+struct bh_endpoint {
+	enum bh_ep_kind kind;
+	char *name; /* domain or zone name */
+	struct bh_prefix cidr;
+};
+
+enum bh_proto {
+	BH_PROTO_ANY,
+	BH_PROTO_TCP,
+	BH_PROTO_UDP,
+	BH_PROTO_ICMP,
+	BH_PROTO_ICMPV6,
+};
+
+enum bh_action {
+	BH_ACTION_ACCEPT,
+	BH_ACTION_DROP,
+	BH_ACTION_REJECT,
+};
+
+struct bh_port_range {
+	uint16_t lo, hi;
+};
+
+#define BH_RULE_PORTS_MAX 16
+
+struct bh_rule {
+	struct bh_src src;
+	char *owner; /* domain whose file holds it; NULL for host.cfg rules */
+	struct bh_endpoint from, to;
+	enum bh_proto proto;
+	struct bh_port_range ports[BH_RULE_PORTS_MAX];
+	size_t n_ports;
+	enum bh_action action;
+	bool log;
+};
+
+#define BH_VOLUME_CIPHER "aes-xts-plain64"
+#define BH_VOLUME_SECTOR 4096u
+#define BH_VOLUME_SIZE_MIN (1ull << 20)
+#define BH_VOLUME_SIZE_MAX (1ull << 44)
+
+struct bh_volume {
+	struct bh_src src;
+	char *name;
+	char *owner; /* guest name */
+	uint64_t size; /* bytes, multiple of BH_VOLUME_SECTOR */
+	char *backing; /* absolute path; NULL means <state dir>/volumes/<name>.luks */
+	const char *cipher;
+	unsigned sector_size;
+};
+
+struct bh_zone {
+	struct bh_src src;
+	char *name;
+	struct bh_prefix *cidrs;
+	size_t n_cidrs;
+};
+
+enum bh_perm {
+	BH_PERM_STATUS = 1 << 0,
+	BH_PERM_LOGS = 1 << 1,
+	BH_PERM_UP = 1 << 2,
+	BH_PERM_DOWN = 1 << 3,
+	BH_PERM_ATTEST = 1 << 4,
+	BH_PERM_POLICY = 1 << 5,
+	BH_PERM_MEASURE = 1 << 6,
+	BH_PERM_ALL = (1 << 7) - 1,
+};
+
+struct bh_grant {
+	struct bh_src src;
+	bool is_group;
+	char *principal;
+	unsigned perms; /* enum bh_perm bits */
+};
+
+enum bh_restart {
+	BH_RESTART_ALWAYS,
+	BH_RESTART_ON_FAILURE,
+	BH_RESTART_NEVER,
+};
+
+struct bh_domain {
+	struct bh_src src; /* the file; line of "name" */
+	const struct bh_cfg_file *cfg;
+	char *name;
+	enum bh_dom_role role;
+	char *type; /* xl "type": pv or pvh */
+	char *kernel;
+	char *ramdisk;
+	char *cmdline; /* xl "cmdline", or "extra" (with "root=" in front if set) */
+	uint64_t memory_mib;
+	unsigned vcpus;
+	struct bh_vif *vifs;
+	size_t n_vifs;
+	struct bh_disk *disks;
+	size_t n_disks;
+	/* guests */
+	char *zone;
+	bool vtpm;
+	bool measure;
+	char *host_cmd;
+	/* service domains */
+	uint32_t pids_max;
+	enum bh_restart restart;
+	struct bh_prefix *gateways; /* netdom: its address on each guest network */
+	size_t n_gateways;
+};
+
+#define BH_MEMORY_MIN_MIB 32
+#define BH_MEMORY_MAX_MIB (1024ull * 1024)
+#define BH_VCPUS_MAX 128
+#define BH_PIDS_MAX_LIMIT 4194304u
+
+struct bh_topology {
+	char *dir;
+	struct bh_cfg_file **files;
+	size_t n_files;
+	const struct bh_cfg_file *host_cfg;
+	/* host.cfg */
+	enum bh_platform platform;
+	char *audit_log;
+	bool syslog;
+	enum bh_action default_policy;
+	char *state_dir;
+	struct bh_grant *grants;
+	size_t n_grants;
+	struct bh_zone *zones;
+	size_t n_zones;
+	/* everything else */
+	struct bh_domain *domains;
+	size_t n_domains;
+	struct bh_rule *rules;
+	size_t n_rules;
+	struct bh_volume *volumes;
+	size_t n_volumes;
+};
+
+/* ------------------------------------------------------------------------
+ * Spec strings inside list items (cfg-spec.c). Each returns 0, or -EINVAL with
+ * a message in @err, or -ENOMEM. Nothing is written to *ret on failure.
+ */
+int bh_rule_parse(const char *untrusted_spec, struct bh_rule *ret, char *err, size_t errlen);
+int bh_volume_parse(const char *untrusted_spec, struct bh_volume *ret, char *err, size_t errlen);
+int bh_zone_parse(const char *untrusted_spec, struct bh_zone *ret, char *err, size_t errlen);
+int bh_grant_parse(const char *untrusted_spec, struct bh_grant *ret, char *err, size_t errlen);
+/* xl vif spec: "mac=...,ip=...,bridge=...,backend=..." */
+int bh_vif_parse(const char *untrusted_spec, struct bh_vif *ret, char *err, size_t errlen);
+
+void bh_rule_clear(struct bh_rule *r);
+void bh_volume_clear(struct bh_volume *v);
+void bh_zone_clear(struct bh_zone *z);
+void bh_grant_clear(struct bh_grant *g);
+void bh_vif_clear(struct bh_vif *v);
+
+const char *bh_proto_name(enum bh_proto p);
+const char *bh_action_name(enum bh_action a);
+const char *bh_role_cfg_name(enum bh_dom_role r);
+const char *bh_platform_name(enum bh_platform p);
+/* "web", "zone:dmz", "any", "198.51.100.0/24"; @self names BH_EP_SELF. */
+void bh_endpoint_format(const struct bh_endpoint *e, const char *self, char *out, size_t outlen);
+
+/* ------------------------------------------------------------------------
+ * Building the model (cfg-host.c, cfg-domain.c, topology.c).
+ */
+
+/* Append a zeroed element to a growable array; NULL on ENOMEM. */
+void *bh_array_push(void *arrayp, size_t *n, size_t elem_size);
+
+int bh_host_build(struct bh_topology *t, const struct bh_cfg_file *f, struct bh_diags *diags);
+/* The bh_allow rules of @f; @owner is its domain, NULL for host.cfg. */
+int bh_rules_build(struct bh_topology *t, const struct bh_cfg_file *f, const char *owner,
+		   struct bh_diags *diags);
+int bh_domain_build(struct bh_topology *t, const struct bh_cfg_file *f, struct bh_diags *diags);
+void bh_domain_clear(struct bh_domain *dom);
+
+/*
+ * Load every file of the topology in @dir. Configuration errors go to @diags
+ * (a partial topology is still returned so validation can find more).
+ * Returns 0 or -ENOMEM.
+ */
+int bh_topology_load(const char *dir, struct bh_diags *diags, struct bh_topology **ret);
+/* A topology made of one file of @kind (fuzzing, tests). */
+int bh_topology_load_data(const char *path, enum bh_file_kind kind, const char *untrusted_data,
+			  size_t len, struct bh_diags *diags, struct bh_topology **ret);
+void bh_topology_free(struct bh_topology *t);
+
+const struct bh_domain *bh_topology_domain(const struct bh_topology *t, const char *name);
+const struct bh_domain *bh_topology_service(const struct bh_topology *t, enum bh_dom_role role);
+const struct bh_zone *bh_topology_zone(const struct bh_topology *t, const char *name);
+
+/* ------------------------------------------------------------------------
+ * Validation (validate.c, validate-net.c): every error goes to @diags.
+ * @platform is the resolved platform (host or xen).
+ */
+void bh_validate(const struct bh_topology *t, enum bh_platform platform, struct bh_diags *diags);
+void bh_validate_net(const struct bh_topology *t, struct bh_diags *diags);
+void bh_validate_rules(const struct bh_topology *t, struct bh_diags *diags);
+
+/* The platform to check against: @cli if given, else host.cfg, else probe. */
+enum bh_platform bh_platform_resolve(enum bh_platform cli, const struct bh_topology *t);
+
+/* ------------------------------------------------------------------------
+ * CLI (main.c and one cmd-*.c per subcommand).
+ */
+int bh_cmd_validate(int argc, char **argv);
+/*
+ * Options shared by validate and show: "--platform host|xen" and one DIR.
+ * Returns 0, 1 after printing --help, or -EINVAL after printing the usage.
+ */
+int bh_cmd_args(int argc, char **argv, enum bh_platform *ret_platform, const char **ret_dir,
+		void (*usage_fn)(FILE *out, const char *prog));
+int bh_cmd_show(int argc, char **argv);
+void bh_show_topology(const struct bh_topology *t, enum bh_platform platform, FILE *out);
+
+#endif
