@@ -219,6 +219,12 @@ $(BENCH_BINS): %: %.o $(LIB_COMMON)
 	$(Q)$(call link,$^ $(LIBS_COMMON) -lpthread)
 
 # ---------------------------------------------------------------------------
+# Nested Xen (tests/nested/, issue 4): `make check-xen` boots real Xen under
+# QEMU and runs chan-xen.c between dom0 and a domU. Its rules live there.
+
+include tests/nested/nested.mk
+
+# ---------------------------------------------------------------------------
 # Top-level targets
 
 .PHONY: all check check-run demo fuzz fuzz-build fuzz-run bench install clean deps help \
@@ -286,5 +292,5 @@ clean:
 help:
 	@sed -n '3,17s/^# \{0,1\}//p' Makefile
 
--include $(shell find $(BUILD) \( -path $(O)/san -o -path $(O)/fuzz \) -prune -o \
+-include $(shell find $(BUILD) \( -path $(O)/san -o -path $(O)/fuzz -o -path $(O)/nested \) -prune -o \
 	-name '*.d' -print 2>/dev/null)

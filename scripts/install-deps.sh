@@ -20,7 +20,12 @@ FUZZ_PKGS="clang libclang-rt-14-dev"
 # Tests: the man page renderer used by the docs test.
 TEST_PKGS="groff-base man-db"
 
-PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS)
+# Nested Xen test (make check-xen): QEMU to boot Xen under TCG, a static
+# busybox and cpio for the dom0/domU initramfs. Xen and the guest kernel are
+# fetched with `apt-get download` into the build dir, never installed here.
+NESTED_PKGS="qemu-system-x86 busybox-static cpio xz-utils"
+
+PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS)
 
 if [ "${1:-}" = "--print" ]; then
 	echo "apt-get install -y --no-install-recommends $PKGS"
