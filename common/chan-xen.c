@@ -229,7 +229,22 @@ int bh_chan_xen_server_open(int domid, const char *xs_path, size_t read_min, siz
 
 int bh_chan_xen_client_open(int domid, const char *xs_path, struct bh_chan **ret)
 {
+	char *abs = NULL;
+	int r;
+
 	if (domid < 0 || (unsigned)domid > XEN_DOMID_MAX || !xs_path || !ret)
 		return -EINVAL;
-	return xen_wrap(libxenvchan_client_init(NULL, domid, xs_path), ret);
+	/*
+	 * A relative path names a node in the *server's* home (chan.h), but
+	 * xenstore resolves relative paths against the caller's own home, so
+	 * libxenvchan would look in ours: make it absolute first.
+	 */
+	if (xs_path[0] != '/') {
+		if (asprintf(&abs, "/local/domain/%d/%s", domid, xs_path) < 0)
+			return -ENOMEM;
+		xs_path = abs;
+	}
+	r = xen_wrap(libxenvchan_client_init(NULL, domid, xs_path), ret);
+	free(abs);
+	return r;
 }
