@@ -167,21 +167,34 @@ static void side_refill(struct side *s)
 
 struct xfer {
 	struct side tx, rx;
+	struct prng sizes; /* odd write/read sizes, so ring wrap-around is hit at every offset */
 	uint64_t total;
 	uint64_t die_after;
 	uint8_t buf[BLOCK];
 };
 
+/* 1..BLOCK bytes, mostly small, sometimes whole blocks. */
+static size_t random_len(struct prng *p)
+{
+	uint64_t v;
+
+	prng_fill(p, (uint8_t *)&v, sizeof(v));
+	return 1 + (size_t)((v >> 8) % ((size_t)1 << (v % 17)));
+}
+
 /* Send what fits now. Returns bytes moved (0 if none), or -errno. */
 static ssize_t xfer_send(struct bh_chan *c, struct xfer *x)
 {
-	size_t len;
+	size_t len, want;
 	ssize_t n;
 
 	if (x->tx.done == x->total)
 		return 0;
 	side_refill(&x->tx);
 	len = x->tx.avail - x->tx.off;
+	want = random_len(&x->sizes);
+	if (len > want)
+		len = want;
 	if (len > x->total - x->tx.done)
 		len = (size_t)(x->total - x->tx.done);
 	n = bh_chan_write(c, x->tx.block + x->tx.off, len);
@@ -221,7 +234,7 @@ static int xfer_check(struct xfer *x, const uint8_t *buf, size_t len)
 /* Receive what is there now. Returns bytes moved (0 if none), or -errno. */
 static ssize_t xfer_recv(struct bh_chan *c, struct xfer *x)
 {
-	size_t len = sizeof(x->buf);
+	size_t len = random_len(&x->sizes);
 	ssize_t n;
 	int r;
 
@@ -353,6 +366,7 @@ static int exchange(struct bh_chan *c, bool is_server, uint32_t round, uint64_t 
 		return r;
 	side_init(&x->tx, round, is_server ? 0 : 1);
 	side_init(&x->rx, round, is_server ? 1 : 0);
+	prng_seed(&x->sizes, round, is_server ? 2 : 3);
 	x->total = bytes;
 	x->die_after = die_after;
 	phase = "transfer";
