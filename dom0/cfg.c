@@ -180,17 +180,21 @@ static int get_list(struct loader *l, XLU_ConfigList *list, int n, long first,
 	r = item_lines(l, first, v);
 	if (r < 0)
 		return r;
+	/* Nested lists are reported and dropped, keeping items and lines aligned. */
+	v->n_items = 0;
 	for (int i = 0; i < n; i++) {
 		const char *s = xlu_cfg_get_listitem(list, i);
 
 		if (!s) {
 			bh_diag_add(l->diags, l->file->path, v->item_lines[i],
 				    "item %d of '%s' is a list; expected a string", i + 1, v->key);
-			s = "";
+			continue;
 		}
-		v->items[i] = strdup(s);
-		if (!v->items[i])
+		v->item_lines[v->n_items] = v->item_lines[i];
+		v->items[v->n_items] = strdup(s);
+		if (!v->items[v->n_items])
 			return -ENOMEM;
+		v->n_items++;
 	}
 	return 0;
 }

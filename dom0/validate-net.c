@@ -62,13 +62,21 @@ static void check_vif_pairs(const struct bh_topology *t, struct bh_diags *d)
 	}
 }
 
-/* @ip inside one of @nets. Gateways carry their network's prefix length. */
+/*
+ * @ip inside one of @nets, or @nets has no network of @ip's family (a zone
+ * declared with IPv4 CIDRs only says nothing about IPv6). Gateways carry
+ * their network's prefix length.
+ */
 static bool in_any(const struct bh_prefix *ip, const struct bh_prefix *nets, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	bool family_seen = false;
+
+	for (size_t i = 0; i < n; i++) {
 		if (bh_prefix_contains(&nets[i], ip))
 			return true;
-	return false;
+		family_seen |= nets[i].family == ip->family;
+	}
+	return !family_seen;
 }
 
 static bool overlaps_any(const struct bh_prefix *p, const struct bh_prefix *nets, size_t n)
@@ -95,11 +103,11 @@ static void check_vif_ip(const struct bh_domain *dom, const struct bh_vif *vif,
 			bh_diag_add(d, vif->src.file, vif->src.line,
 				    "vif: address %s is the gateway address of '%s'", buf, net->name);
 	}
-	if (net && net->n_gateways && !in_any(ip, net->gateways, net->n_gateways))
+	if (net && !in_any(ip, net->gateways, net->n_gateways))
 		bh_diag_add(d, vif->src.file, vif->src.line,
 			    "vif: address %s is outside every network of '%s' (bh_gateway)", buf,
 			    net->name);
-	if (zone && zone->n_cidrs && !in_any(ip, zone->cidrs, zone->n_cidrs))
+	if (zone && !in_any(ip, zone->cidrs, zone->n_cidrs))
 		bh_diag_add(d, vif->src.file, vif->src.line,
 			    "vif: address %s of '%s' is outside zone '%s'", buf, dom->name,
 			    zone->name);
