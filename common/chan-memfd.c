@@ -37,7 +37,7 @@
 #include "chan-priv.h"
 
 /* Spin budget before blocking, adapted per channel between these bounds. */
-#define SPIN_NS_MIN 2000u
+#define SPIN_NS_MIN 5000u
 #define SPIN_NS_INIT 20000u
 #define SPIN_NS_MAX 50000u
 
@@ -248,6 +248,8 @@ static int wait_for(struct memfd_chan *m, enum want w, uint32_t need)
 			return r;
 	}
 	for (;;) {
+		if (w == WANT_DATA) /* we may sleep: never leave a waiting producer asleep */
+			kick(m, &m->rx.ctl->prod_wait);
 		arm(wait_word(m, w));
 		r = ready(m, w, need);
 		if (r != 0)
@@ -289,7 +291,13 @@ static void consume(struct memfd_chan *m, void *buf, uint32_t n)
 	 * producer it may overwrite them.
 	 */
 	__atomic_store_n(&m->rx.ctl->cons, m->rx.idx, __ATOMIC_RELEASE);
-	kick(m, &m->rx.ctl->prod_wait);
+	/*
+	 * Wake a producer waiting for space only once half the ring is free, so
+	 * it refills in bulk instead of paying a wake-up per chunk; before we
+	 * sleep ourselves we wake it regardless (wait_for(), memfd_wait()).
+	 */
+	if (m->rx.seen - m->rx.idx <= m->rx.size / 2)
+		kick(m, &m->rx.ctl->prod_wait);
 }
 
 static void produce(struct memfd_chan *m, const void *buf, uint32_t n)
@@ -391,19 +399,17 @@ static ssize_t memfd_send(struct bh_chan *c, const void *buf, size_t len)
 static int memfd_wait(struct bh_chan *c)
 {
 	struct memfd_chan *m = to_memfd(c);
-	int r;
+	int r = ready(m, WANT_DATA, 1);
 
 	/* Space waits were armed by the write/send that returned -EAGAIN. */
-	for (;;) {
-		r = ready(m, WANT_DATA, 1);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		arm(wait_word(m, WANT_DATA));
-		r = ready(m, WANT_DATA, 1);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		return block(m);
-	}
+	if (r != 0)
+		return r < 0 ? r : 0;
+	kick(m, &m->rx.ctl->prod_wait); /* never leave a waiting producer asleep */
+	arm(wait_word(m, WANT_DATA));
+	r = ready(m, WANT_DATA, 1);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return block(m);
 }
 
 static int memfd_fd(const struct bh_chan *c)

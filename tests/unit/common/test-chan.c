@@ -167,9 +167,19 @@ static void test_poll_fd(void)
 	CU_ASSERT_EQUAL(bh_chan_write(s, buf, sizeof(buf)), 4096);
 	CU_ASSERT_EQUAL(bh_chan_write(s, buf, 1), -EAGAIN);
 	CU_ASSERT_FALSE(poll_in(bh_chan_fd(s), 0));
+	/* The waiting writer is woken once half the ring is free, not per byte. */
 	CU_ASSERT_EQUAL(bh_chan_read(c, buf, 100), 100);
+	CU_ASSERT_FALSE(poll_in(bh_chan_fd(s), 0));
+	CU_ASSERT_EQUAL(bh_chan_read(c, buf, 2000), 2000);
 	CU_ASSERT_TRUE(poll_in(bh_chan_fd(s), 1000));
-	CU_ASSERT_EQUAL(bh_chan_buffer_space(s), 100);
+	CU_ASSERT_EQUAL(bh_chan_buffer_space(s), 2100);
+	CU_ASSERT_EQUAL(bh_chan_wait(s), 0);
+	CU_ASSERT_EQUAL(bh_chan_write(s, buf, sizeof(buf)), 2100);
+	CU_ASSERT_EQUAL(bh_chan_write(s, buf, 1), -EAGAIN);
+	CU_ASSERT_EQUAL(bh_chan_read(c, buf, 1000), 1000);
+	CU_ASSERT_FALSE(poll_in(bh_chan_fd(s), 0));
+	CU_ASSERT_EQUAL(bh_chan_read(c, buf, sizeof(buf)), 3096);
+	CU_ASSERT_TRUE(poll_in(bh_chan_fd(s), 1000));
 	bh_chan_close(s);
 	/* Close wakes the peer's poll fd. */
 	CU_ASSERT_TRUE(poll_in(bh_chan_fd(c), 1000));
