@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/log.h"
 #include "dom0.h"
 
 struct scanner {
@@ -229,4 +230,42 @@ void bh_scan_free(struct bh_scan *s)
 	}
 	free(s->v);
 	*s = (struct bh_scan){ 0 };
+}
+
+/* Bytes that may start or continue a token outside strings and comments. */
+static bool lex_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\n' ||
+	       (c && strchr("._ \t,;=+#'\"[]", c));
+}
+
+/*
+ * libxlutil 4.17 leaks parser values when a lexical error follows list items
+ * (e.g. `a = [ "x", "y" @ ]`; found by tests/fuzz/fuzz-cfg.c). Every byte
+ * rejected here is one its lexer rejects too (upper case, CR, '@', '-', ...),
+ * so checking first changes no verdict, only who reports it.
+ */
+int bh_cfg_lex_check(const char *untrusted_data, size_t len, unsigned *ret_line, char *tok,
+		     size_t toklen)
+{
+	struct scanner s = { .p = untrusted_data, .end = untrusted_data + len, .line = 1 };
+
+	while (s.p < s.end) {
+		const char *start = s.p;
+
+		if (*s.p == '#') {
+			skip_comment(&s);
+		} else if (*s.p == '"' || *s.p == '\'') {
+			skip_string(&s);
+		} else if (lex_ok(*s.p)) {
+			s.line += *s.p++ == '\n';
+		} else {
+			while (s.p < s.end && (is_ident(*s.p) || s.p == start))
+				s.p++;
+			bh_log_quote(tok, toklen, start, (size_t)(s.p - start));
+			*ret_line = s.line;
+			return -EINVAL;
+		}
+	}
+	return 0;
 }

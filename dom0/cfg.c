@@ -282,6 +282,9 @@ static int load_values(struct loader *l)
 static bool precheck(const char *path, const char *untrusted_data, size_t len,
 		     struct bh_diags *diags)
 {
+	char tok[64];
+	unsigned line;
+
 	if (len > BH_CFG_FILE_MAX) {
 		bh_diag_add(diags, path, 0, "file is larger than %u bytes", BH_CFG_FILE_MAX);
 		return false;
@@ -289,6 +292,11 @@ static bool precheck(const char *path, const char *untrusted_data, size_t len,
 	/* libxlutil's lexer would stop at a NUL and silently ignore the rest. */
 	if (memchr(untrusted_data, '\0', len)) {
 		bh_diag_add(diags, path, 0, "file contains a NUL byte");
+		return false;
+	}
+	/* Reported as libxlutil would; see bh_cfg_lex_check() for why we look first. */
+	if (bh_cfg_lex_check(untrusted_data, len, &line, tok, sizeof(tok)) < 0) {
+		bh_diag_add(diags, path, line, "config parsing error near `%s': lexical error", tok);
 		return false;
 	}
 	return true;

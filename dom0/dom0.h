@@ -66,6 +66,12 @@ struct bh_scan {
 /* Returns 0 or -ENOMEM. Never fails on malformed input: it resyncs at newlines. */
 int bh_cfg_scan(const char *untrusted_data, size_t len, struct bh_scan *ret);
 void bh_scan_free(struct bh_scan *s);
+/*
+ * Find a byte outside strings and comments that libxlutil's lexer rejects.
+ * Returns 0, or -EINVAL with its line and the offending text (quoted) in @tok.
+ */
+int bh_cfg_lex_check(const char *untrusted_data, size_t len, unsigned *ret_line, char *tok,
+		     size_t toklen);
 
 /* ------------------------------------------------------------------------
  * Known keys (cfg-keys.c).
