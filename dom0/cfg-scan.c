@@ -232,18 +232,47 @@ void bh_scan_free(struct bh_scan *s)
 	*s = (struct bh_scan){ 0 };
 }
 
-/* Bytes that may start or continue a token outside strings and comments. */
-static bool lex_ok(char c)
+/*
+ * Past one token of libxlutil's lexer at s->p, outside strings and comments:
+ * IDENT [a-z][._0-9a-z]*, NUMBER [0-9][0-9a-z]*, "+=", a blank or one of
+ * ",;=[]". Returns false (not moving) when no token starts here.
+ */
+static bool lex_token(struct scanner *s)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\n' ||
-	       (c && strchr("._ \t,;=+#'\"[]", c));
+	char c = *s->p;
+
+	if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+		bool ident = c >= 'a';
+
+		for (s->p++; s->p < s->end; s->p++) {
+			c = *s->p;
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			      (ident && (c == '.' || c == '_'))))
+				break;
+		}
+		return true;
+	}
+	if (c == '+') {
+		if (s->end - s->p < 2 || s->p[1] != '=')
+			return false;
+		s->p += 2;
+		return true;
+	}
+	if (c == '\n')
+		s->line++;
+	if (c && strchr(" \t\n,;=[]", c)) {
+		s->p++;
+		return true;
+	}
+	return false;
 }
 
 /*
  * libxlutil 4.17 leaks parser values when a lexical error follows list items
- * (e.g. `a = [ "x", "y" @ ]`; found by tests/fuzz/fuzz-cfg.c). Every byte
- * rejected here is one its lexer rejects too (upper case, CR, '@', '-', ...),
- * so checking first changes no verdict, only who reports it.
+ * (e.g. `a = [ "x", "y" @ ]`, or `. _ +` there; found by tests/fuzz/fuzz-cfg.c).
+ * This mirrors its lexer's rules, so everything rejected here its lexer
+ * rejects too (upper case, CR, '@', '-', "1.5", ...): checking first changes
+ * no verdict, only who reports it.
  */
 int bh_cfg_lex_check(const char *untrusted_data, size_t len, unsigned *ret_line, char *tok,
 		     size_t toklen)
@@ -257,9 +286,7 @@ int bh_cfg_lex_check(const char *untrusted_data, size_t len, unsigned *ret_line,
 			skip_comment(&s);
 		} else if (*s.p == '"' || *s.p == '\'') {
 			skip_string(&s);
-		} else if (lex_ok(*s.p)) {
-			s.line += *s.p++ == '\n';
-		} else {
+		} else if (!lex_token(&s)) {
 			while (s.p < s.end && (is_ident(*s.p) || s.p == start))
 				s.p++;
 			bh_log_quote(tok, toklen, start, (size_t)(s.p - start));

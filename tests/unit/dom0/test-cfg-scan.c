@@ -120,7 +120,40 @@ static void test_empty_input(void)
 	bh_scan_free(&sc);
 }
 
+/* Exactly what libxlutil's lexer rejects: each of these is a lexical error there. */
+static void test_lex_check(void)
+{
+	static const struct {
+		const char *in;
+		unsigned line;
+		const char *tok;
+	} bad[] = {
+		{ "Memory = 1\n", 1, "Memory" }, { "a = 1\nb = 1.5\n", 2, ".5" },
+		{ "a = [ \"x\", \"y\" @ ]\n", 1, "@" }, { "a = 0xAB\n", 1, "AB" },
+		{ "a = [ \"x\",\n \"y\" + ]\n", 2, "+" }, { "a = -5\n", 1, "-5" },
+		{ "a = 1\r\n", 1, "\\x0d" }, { "_a = 1\n", 1, "_a" },
+	};
+	static const char *const good[] = {
+		"a.b_c = [ 'x', \"y\" ] ; d += [ 5a, 0x1f ] # Anything @ here\n",
+		"e = \"Upper @ -1.5\"\n",
+	};
+	char tok[32];
+	unsigned line;
+
+	for (size_t i = 0; i < BH_ARRAY_SIZE(bad); i++) {
+		line = 0;
+		CU_ASSERT_EQUAL(bh_cfg_lex_check(bad[i].in, strlen(bad[i].in), &line, tok,
+						 sizeof(tok)), -EINVAL);
+		CU_ASSERT_EQUAL(line, bad[i].line);
+		CU_ASSERT_STRING_EQUAL(tok, bad[i].tok);
+	}
+	for (size_t i = 0; i < BH_ARRAY_SIZE(good); i++)
+		CU_ASSERT_EQUAL(bh_cfg_lex_check(good[i], strlen(good[i]), &line, tok, sizeof(tok)),
+				0);
+}
+
 static const struct bh_test scan_tests[] = {
+	{ "lexical pre-check", test_lex_check },
 	{ "simple statements and lines", test_simple },
 	{ "comments and both quote types", test_comments_and_strings },
 	{ "multi-line list item lines", test_multiline_list },
