@@ -32,6 +32,20 @@ static const struct msg_type_info msg_types[BH_MSG_TYPE_MAX_] = {
 	[BH_MSG_PONG] = { "PONG", 8, 8 },
 	[BH_MSG_READY] = { "READY", 0, 0 },
 	[BH_MSG_SHUTDOWN] = { "SHUTDOWN", 0, 0 },
+	/* netdom: sizes spelled out in msg-netdom.c */
+	[BH_MSG_POLICY_BEGIN] = { "POLICY_BEGIN", 21, 21 },
+	[BH_MSG_POLICY_ZONE] = { "POLICY_ZONE", STR_MAX(1), STR_MAX(NAME_MAX_LEN) },
+	[BH_MSG_POLICY_GUEST] = { "POLICY_GUEST", 15, 2 * STR_MAX(NAME_MAX_LEN) + STR_MAX(15) + 7 +
+							   18 * BH_POLICY_ADDRS_MAX },
+	[BH_MSG_POLICY_RULE] = { "POLICY_RULE", 52, 4 + STR_MAX(BH_POLICY_LABEL_MAX - 1) +
+							2 * (19 + STR_MAX(NAME_MAX_LEN)) + 4 +
+							4 * BH_POLICY_PORTS_MAX },
+	[BH_MSG_POLICY_COMMIT] = { "POLICY_COMMIT", 8, 8 },
+	[BH_MSG_POLICY_RESULT] = { "POLICY_RESULT", 16 + STR_MAX(0),
+				   16 + STR_MAX(BH_MSG_ERROR_TEXT_MAX - 1) },
+	[BH_MSG_COUNTERS_GET] = { "COUNTERS_GET", 0, 0 },
+	[BH_MSG_COUNTERS] = { "COUNTERS", 20, 20 + 20 * BH_COUNTERS_PER_MSG },
+	[BH_MSG_DROP_EVENT] = { "DROP_EVENT", 45, 43 + STR_MAX(NAME_MAX_LEN) },
 };
 
 static const char *const role_names[BH_ROLE_MAX_] = {

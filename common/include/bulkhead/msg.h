@@ -19,6 +19,9 @@
  *
  * Version history:
  *   1  2026-11  HELLO/HELLO_ACK, ERROR, PING/PONG, READY, SHUTDOWN.
+ *      2026-11  (still version 1, nothing released yet) netdom: POLICY_BEGIN,
+ *               POLICY_ZONE, POLICY_GUEST, POLICY_RULE, POLICY_COMMIT,
+ *               POLICY_RESULT, COUNTERS_GET, COUNTERS, DROP_EVENT.
  *
  * HELLO and HELLO_ACK are frozen: every version encodes them the same way
  * and sends them with version = 1, so two peers can always negotiate.
@@ -46,6 +49,16 @@ enum bh_msg_type {
 	BH_MSG_PONG = 5,
 	BH_MSG_READY = 6,
 	BH_MSG_SHUTDOWN = 7,
+	/* netdom policy, dom0 -> netdom: BEGIN, then ZONE/GUEST/RULE items, then COMMIT */
+	BH_MSG_POLICY_BEGIN = 8,
+	BH_MSG_POLICY_ZONE = 9,
+	BH_MSG_POLICY_GUEST = 10,
+	BH_MSG_POLICY_RULE = 11,
+	BH_MSG_POLICY_COMMIT = 12,
+	BH_MSG_POLICY_RESULT = 13, /* netdom -> dom0, reply to COMMIT (or to a refused item) */
+	BH_MSG_COUNTERS_GET = 14,  /* dom0 -> netdom */
+	BH_MSG_COUNTERS = 15,      /* netdom -> dom0, one or more replies to COUNTERS_GET */
+	BH_MSG_DROP_EVENT = 16,    /* netdom -> dom0, unsolicited */
 	BH_MSG_TYPE_MAX_, /* not a type: one past the last */
 };
 
@@ -95,6 +108,167 @@ struct bh_msg_error {
 struct bh_msg_ping {
 	uint64_t token;
 };
+
+/*
+ * netdom policy (DESIGN.md section 6). A policy does not fit one message
+ * (10,000 rules), so it travels as a sequence on one stream:
+ *
+ *   POLICY_BEGIN{generation, counts}  POLICY_ZONE*  POLICY_GUEST*  POLICY_RULE*
+ *   POLICY_COMMIT{generation}  ->  POLICY_RESULT{generation in force, status, rule}
+ *
+ * The counts in BEGIN are exact: the receiver refuses a sequence with more or
+ * fewer items, or one interleaved with another BEGIN. Nothing is applied
+ * before COMMIT, and the whole policy is applied or none of it. Items are
+ * referenced by name (zones, guests) and rules by a sender-chosen id plus a
+ * label (e.g. "guests/web.cfg:12") that errors quote.
+ */
+#define BH_POLICY_ZONES_MAX 4096u
+#define BH_POLICY_VIFS_MAX 65536u
+#define BH_POLICY_RULES_MAX 262144u
+#define BH_POLICY_ADDRS_MAX 16u
+#define BH_POLICY_PORTS_MAX 16u
+#define BH_POLICY_LABEL_MAX 128 /* including the NUL */
+#define BH_IFNAME_MAX 16        /* IFNAMSIZ, including the NUL */
+
+enum bh_policy_action {
+	BH_POLICY_ACCEPT = 0,
+	BH_POLICY_DROP = 1,
+	BH_POLICY_REJECT = 2,
+	BH_POLICY_ACTION_MAX_,
+};
+
+enum bh_policy_proto {
+	BH_POLICY_PROTO_ANY = 0,
+	BH_POLICY_PROTO_TCP = 1,
+	BH_POLICY_PROTO_UDP = 2,
+	BH_POLICY_PROTO_ICMP = 3,
+	BH_POLICY_PROTO_ICMPV6 = 4,
+	BH_POLICY_PROTO_MAX_,
+};
+
+enum bh_policy_ep_kind {
+	BH_POLICY_EP_ANY = 0,
+	BH_POLICY_EP_GUEST = 1, /* name: a guest */
+	BH_POLICY_EP_ZONE = 2,  /* name: a zone */
+	BH_POLICY_EP_CIDR = 3,  /* net */
+	BH_POLICY_EP_KIND_MAX_,
+};
+
+/* An address or network: family 4 or 6 (0 only where "none" is allowed). */
+struct bh_msg_net {
+	uint8_t family;
+	uint8_t plen;
+	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+};
+
+struct bh_msg_policy_begin {
+	uint64_t generation; /* > 0, chosen by dom0, reported back */
+	uint8_t default_action; /* drop or reject */
+	uint32_t n_zones, n_vifs, n_rules;
+};
+
+struct bh_msg_policy_zone {
+	char name[BH_MSG_NAME_MAX];
+};
+
+/* One vif of a guest; a guest with several vifs sends one message per vif. */
+struct bh_msg_policy_guest {
+	char name[BH_MSG_NAME_MAX];
+	char zone[BH_MSG_NAME_MAX]; /* "" for none */
+	char ifname[BH_IFNAME_MAX];
+	uint8_t mac[6];
+	uint8_t n_addrs;
+	struct bh_msg_net addrs[BH_POLICY_ADDRS_MAX]; /* host addresses */
+};
+
+struct bh_msg_policy_ep {
+	uint8_t kind; /* enum bh_policy_ep_kind */
+	char name[BH_MSG_NAME_MAX]; /* guest or zone, else "" */
+	struct bh_msg_net net; /* CIDR, else family 0 */
+};
+
+struct bh_msg_port_range {
+	uint16_t lo, hi;
+};
+
+enum bh_policy_rule_flags {
+	BH_POLICY_RULE_LOG = 1u << 0,
+	BH_POLICY_RULE_FLAGS_ALL_ = BH_POLICY_RULE_LOG,
+};
+
+struct bh_msg_policy_rule {
+	uint32_t id; /* unique in the policy, > 0 */
+	char label[BH_POLICY_LABEL_MAX];
+	struct bh_msg_policy_ep from, to;
+	uint8_t proto;  /* enum bh_policy_proto */
+	uint8_t action; /* enum bh_policy_action */
+	uint8_t flags;  /* enum bh_policy_rule_flags */
+	uint8_t n_ports; /* destination ports; tcp/udp only; 0 = all */
+	struct bh_msg_port_range ports[BH_POLICY_PORTS_MAX];
+};
+
+struct bh_msg_policy_commit {
+	uint64_t generation; /* must equal BEGIN's */
+};
+
+/*
+ * status 0: @generation is now in force. Otherwise a negative errno, the
+ * policy was refused whole and @generation (the one still in force) is
+ * unchanged; @rule_id names the offending rule (0: not a rule's fault).
+ */
+struct bh_msg_policy_result {
+	uint64_t generation;
+	int32_t status;
+	uint32_t rule_id;
+	char text[BH_MSG_ERROR_TEXT_MAX];
+};
+
+#define BH_COUNTERS_PER_MSG 32768u
+struct bh_msg_counter {
+	uint32_t rule_id;
+	uint64_t packets, bytes;
+};
+
+/* Counters of the rules in force; @first + @n <= @total, sent in order. */
+struct bh_msg_counters {
+	uint64_t generation;
+	uint32_t total, first, n;
+	struct bh_msg_counter *v; /* decode: points at caller storage of BH_COUNTERS_PER_MSG */
+};
+
+/* Drops seen by netdom, coalesced by (guest, src, dst, proto, port). */
+struct bh_msg_drop_event {
+	char guest[BH_MSG_NAME_MAX]; /* source guest, "" when not a guest */
+	struct bh_msg_net src, dst;
+	uint8_t l4proto; /* IP protocol number */
+	uint16_t dport;  /* 0 when the protocol has none */
+	uint32_t count;
+};
+
+long bh_msg_policy_begin_encode(const struct bh_msg_policy_begin *m, void *out, size_t cap);
+int bh_msg_policy_begin_decode(const void *untrusted_body, size_t len,
+			       struct bh_msg_policy_begin *ret);
+long bh_msg_policy_zone_encode(const struct bh_msg_policy_zone *m, void *out, size_t cap);
+int bh_msg_policy_zone_decode(const void *untrusted_body, size_t len,
+			      struct bh_msg_policy_zone *ret);
+long bh_msg_policy_guest_encode(const struct bh_msg_policy_guest *m, void *out, size_t cap);
+int bh_msg_policy_guest_decode(const void *untrusted_body, size_t len,
+			       struct bh_msg_policy_guest *ret);
+long bh_msg_policy_rule_encode(const struct bh_msg_policy_rule *m, void *out, size_t cap);
+int bh_msg_policy_rule_decode(const void *untrusted_body, size_t len,
+			      struct bh_msg_policy_rule *ret);
+long bh_msg_policy_commit_encode(const struct bh_msg_policy_commit *m, void *out, size_t cap);
+int bh_msg_policy_commit_decode(const void *untrusted_body, size_t len,
+				struct bh_msg_policy_commit *ret);
+long bh_msg_policy_result_encode(const struct bh_msg_policy_result *m, void *out, size_t cap);
+int bh_msg_policy_result_decode(const void *untrusted_body, size_t len,
+				struct bh_msg_policy_result *ret);
+/* @ret->v must point at BH_COUNTERS_PER_MSG entries. */
+long bh_msg_counters_encode(const struct bh_msg_counters *m, void *out, size_t cap);
+int bh_msg_counters_decode(const void *untrusted_body, size_t len, struct bh_msg_counters *ret);
+long bh_msg_drop_event_encode(const struct bh_msg_drop_event *m, void *out, size_t cap);
+int bh_msg_drop_event_decode(const void *untrusted_body, size_t len,
+			     struct bh_msg_drop_event *ret);
 
 /* Name of a type for logs ("HELLO"), or "unknown". */
 const char *bh_msg_type_name(uint16_t type);

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netdomd's control loop over one msg-framed stream (a unix socket, a file,
+ * later a channel): assemble a policy sequence, apply it on COMMIT, answer
+ * COUNTERS_GET and PING. netdomd never parses config text: what arrives here
+ * is dom0's typed policy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "netdom.h"
+
+int nd_daemon_init(struct nd_daemon *d)
+{
+	uint64_t gen = 0;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	r = nd_nft_open(&d->nft);
+	if (r < 0)
+		return bh_log_errno(LOG_ERR, r, "netlink");
+	r = nd_nft_generation(d->nft, &gen);
+	if (r < 0)
+		return bh_log_errno(LOG_ERR, r, "reading table inet " ND_TABLE);
+	if (r > 0) {
+		/* Adopt: the kernel already enforces it; touching nothing leaves no window. */
+		d->generation = gen;
+		bh_notice("adopted table inet %s, generation %llu", ND_TABLE,
+			  (unsigned long long)gen);
+		return 0;
+	}
+	return nd_daemon_apply_closed(d);
+}
+
+/* No table at all: install "nothing allowed" before anything else happens (fail closed). */
+int nd_daemon_apply_closed(struct nd_daemon *d)
+{
+	struct nd_policy *p = NULL;
+	struct nd_ruleset *rs = NULL;
+	struct nd_error e = { 0 };
+	int r = nd_policy_closed(&p);
+
+	if (r == 0)
+		r = nd_compile(p, &rs, &e);
+	if (r == 0)
+		r = nd_nft_apply(d->nft, rs, &e);
+	nd_ruleset_free(rs);
+	nd_policy_free(p);
+	if (r < 0)
+		return bh_log_errno(LOG_ERR, r, "installing the closed policy: %s", e.text);
+	bh_notice("no table inet %s found: installed the closed policy", ND_TABLE);
+	return 0;
+}
+
+void nd_daemon_fini(struct nd_daemon *d)
+{
+	nd_policy_free(d->pending);
+	nd_nft_close(d->nft);
+}
+
+static int apply(struct nd_daemon *d, struct nd_policy *p, struct nd_error *e)
+{
+	struct nd_ruleset *rs = NULL;
+	int r = nd_compile(p, &rs, e);
+
+	if (r == 0)
+		r = nd_nft_apply(d->nft, rs, e);
+	nd_ruleset_free(rs);
+	if (r < 0)
+		return r;
+	d->generation = p->generation;
+	/* Flows the new policy forbids: their next packet is re-checked from scratch. */
+	r = nd_conntrack_flush();
+	if (r < 0 && r != -ENOENT)
+		bh_warn("flushing conntrack after generation %llu: %s",
+			(unsigned long long)p->generation, strerror(-r));
+	return 0;
+}
+
+static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	long n;
+
+	if (len < 0)
+		return (int)len;
+	buf = malloc(BH_MSG_HDR_SIZE + (size_t)len);
+	if (!buf)
+		return -ENOMEM;
+	n = bh_msg_frame(type, BH_MSGF_REPLY, req, 1, body, (size_t)len, buf,
+			 BH_MSG_HDR_SIZE + (size_t)len);
+	if (n < 0)
+		return (int)n;
+	for (long off = 0; off < n;) {
+		ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -errno;
+		off += w;
+	}
+	return 0;
+}
+
+static int send_result(struct nd_daemon *d, int fd, uint32_t req, const struct nd_error *e)
+{
+	struct bh_msg_policy_result m = { .generation = d->generation };
+	uint8_t body[512];
+
+	if (e) {
+		m.status = e->code;
+		m.rule_id = e->rule_id;
+		snprintf(m.text, sizeof(m.text), "%s", e->text);
+	}
+	d->last_status = m.status;
+	return reply(fd, BH_MSG_POLICY_RESULT, req, body,
+		     bh_msg_policy_result_encode(&m, body, sizeof(body)));
+}
+
+static int send_counters(struct nd_daemon *d, int fd, uint32_t req)
+{
+	_cleanup_free_ struct bh_msg_counter *v = NULL;
+	_cleanup_free_ uint8_t *body = NULL;
+	size_t n = 0, cap = 20 + 20 * (size_t)BH_COUNTERS_PER_MSG;
+	int r = nd_nft_counters(d->nft, &v, &n);
+
+	body = malloc(cap);
+	if (r == 0 && !body)
+		r = -ENOMEM;
+	for (size_t first = 0; r == 0 && (first < n || first == 0); first += BH_COUNTERS_PER_MSG) {
+		struct bh_msg_counters m = { d->generation, (uint32_t)n, (uint32_t)first, 0, NULL };
+
+		m.n = (uint32_t)(n - first < BH_COUNTERS_PER_MSG ? n - first : BH_COUNTERS_PER_MSG);
+		m.v = v + first;
+		r = reply(fd, BH_MSG_COUNTERS, req, body, bh_msg_counters_encode(&m, body, cap));
+		if (n == 0)
+			break;
+	}
+	return r;
+}
+
+int nd_daemon_handle(struct nd_daemon *d, int out_fd, const struct bh_msg_hdr *h,
+		     const uint8_t *untrusted_body)
+{
+	struct nd_error e = { 0 };
+	struct bh_msg_ping ping;
+	int r;
+
+	switch (h->type) {
+	case BH_MSG_PING:
+		if (bh_msg_ping_decode(untrusted_body, h->length, &ping) < 0)
+			return -EBADMSG;
+		return reply(out_fd, BH_MSG_PONG, h->request_id, untrusted_body, h->length);
+	case BH_MSG_COUNTERS_GET:
+		return send_counters(d, out_fd, h->request_id);
+	case BH_MSG_POLICY_BEGIN ... BH_MSG_POLICY_COMMIT:
+		r = nd_policy_feed(&d->pending, h->type, untrusted_body, h->length, &e);
+		if (r == 0)
+			return 0;
+		if (r > 0) {
+			r = apply(d, d->pending, &e);
+			nd_policy_free(d->pending);
+			d->pending = NULL;
+		}
+		if (r < 0)
+			bh_err("policy refused, generation %llu stays: %s",
+			       (unsigned long long)d->generation, e.text);
+		else
+			bh_notice("generation %llu in force", (unsigned long long)d->generation);
+		return send_result(d, out_fd, h->request_id, r < 0 ? &e : NULL);
+	default:
+		bh_warn("ignoring %s", bh_msg_type_name(h->type));
+		return 0;
+	}
+}
+
+/* Read exactly @len bytes; 0 at a clean EOF before the first byte, -EBADMSG on a torn one. */
+static int read_full(int fd, void *buf, size_t len, bool eof_ok)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return off == 0 && eof_ok ? 0 : -EBADMSG;
+		off += (size_t)n;
+	}
+	return 1;
+}
+
+int nd_daemon_stream(struct nd_daemon *d, int in_fd, int out_fd)
+{
+	_cleanup_free_ uint8_t *body = malloc(BH_MSG_BODY_MAX);
+	uint8_t hdr[BH_MSG_HDR_SIZE];
+	struct bh_msg_hdr h;
+	int r;
+
+	if (!body)
+		return -ENOMEM;
+	for (;;) {
+		r = read_full(in_fd, hdr, sizeof(hdr), true);
+		if (r <= 0)
+			return r;
+		r = bh_msg_hdr_decode(hdr, &h);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "control stream: bad header");
+		r = read_full(in_fd, body, h.length, false);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "control stream: short %s",
+					    bh_msg_type_name(h.type));
+		r = nd_daemon_handle(d, out_fd, &h, body);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "control stream: %s",
+					    bh_msg_type_name(h.type));
+	}
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netdomd: the netdom service daemon.
+ *
+ *   netdomd [--netns NAME] --control SOCKET   serve dom0's control messages on a unix socket
+ *   netdomd [--netns NAME] --policy FILE      apply one encoded policy sequence and exit
+ *
+ * Either way the kernel keeps enforcing the last policy after netdomd exits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "netdom.h"
+
+static int enter_netns(const char *name)
+{
+	char path[256];
+	_cleanup_close_ int fd = -1;
+
+	if (strchr(name, '/') || snprintf(path, sizeof(path), "/run/netns/%s", name) >=
+					   (int)sizeof(path))
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
+}
+
+static int serve(struct nd_daemon *d, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (lfd < 0 || strlen(path) >= sizeof(sa.sun_path))
+		return -EINVAL;
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
+		return bh_log_errno(LOG_ERR, -errno, "listen on %s", path);
+	bh_info("listening on %s", path);
+	for (;;) {
+		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (cfd < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		nd_daemon_stream(d, cfd, cfd);
+		nd_policy_free(d->pending);
+		d->pending = NULL;
+		close(cfd);
+	}
+}
+
+static int apply_file(struct nd_daemon *d, const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return bh_log_errno(LOG_ERR, -errno, "open %s", path);
+	d->last_status = -ENODATA;
+	r = nd_daemon_stream(d, fd, devnull);
+	if (r < 0)
+		return r;
+	return d->last_status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "netns", required_argument, NULL, 'n' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ 0 },
+	};
+	const char *netns = NULL, *control = NULL, *policy = NULL;
+	struct nd_daemon d;
+	int c, r, level = LOG_NOTICE;
+
+	while ((c = getopt_long(argc, argv, "n:c:p:v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': netns = optarg; break;
+		case 'c': control = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'v': level = LOG_DEBUG; break;
+		default:
+			fprintf(stderr, "usage: netdomd [--netns NAME] --control SOCKET | --policy FILE\n");
+			return 2;
+		}
+	}
+	bh_log_init(netns ? "netdomd" : "netdomd", BH_LOG_STDERR, level);
+	if (!control == !policy) {
+		bh_err("exactly one of --control and --policy");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (netns && (r = enter_netns(netns)) < 0)
+		return bh_log_errno(LOG_ERR, r, "netns '%s'", netns), 1;
+	if (nd_daemon_init(&d) < 0)
+		return 1;
+	r = control ? serve(&d, control) : apply_file(&d, policy);
+	nd_daemon_fini(&d);
+	return r < 0 ? 1 : 0;
+}

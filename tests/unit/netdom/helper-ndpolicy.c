@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test and bench tool standing in for dom0's side of the netdom protocol:
+ * writes the POLICY_* message sequence for a policy given on the command
+ * line (what `bulkhead` will derive from a topology), sends a stream to a
+ * netdomd control socket and prints the replies.
+ *
+ *   helper-ndpolicy write OUT GEN ITEM...    ITEM is one of
+ *       "zone NAME"  "guest NAME ZONE|- IFNAME MAC ADDR[,ADDR]"
+ *       "rule ID FROM TO PROTO PORTS|- ACTION [log]"   FROM/TO: any, g=NAME, z=NAME, CIDR
+ *       "synth GUESTS RULES"   GUESTS guests g<i> (vif<i>.0, 10.<i/250>.<i%250>.2) in zones
+ *                              of 10, RULES rules spread over guest pairs (bench)
+ *   helper-ndpolicy send SOCKET FILE         prints "result gen=G status=S rule=R text"
+ *   helper-ndpolicy counters SOCKET          prints "counter ID PACKETS BYTES"
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bulkhead/msg.h"
+#include "bulkhead/parse.h"
+
+static FILE *out;
+static uint32_t n_zones, n_vifs, n_rules;
+static uint8_t buf[BH_MSG_HDR_SIZE + 4096];
+
+static void emit(uint16_t type, long len)
+{
+	long n;
+
+	if (len < 0 || (n = bh_msg_frame(type, 0, 0, 1, buf + BH_MSG_HDR_SIZE, (size_t)len, buf,
+					  sizeof(buf))) < 0) {
+		fprintf(stderr, "encode failed\n");
+		exit(2);
+	}
+	fwrite(buf, 1, (size_t)n, out);
+}
+
+#define BODY (buf + BH_MSG_HDR_SIZE), (sizeof(buf) - BH_MSG_HDR_SIZE)
+
+static int parse_net(const char *s, struct bh_msg_net *n, bool host)
+{
+	char a[64];
+	const char *slash = strchr(s, '/');
+	uint32_t plen;
+
+	memset(n, 0, sizeof(*n));
+	snprintf(a, sizeof(a), "%.*s", slash ? (int)(slash - s) : (int)strlen(s), s);
+	if (inet_pton(AF_INET, a, n->addr) == 1)
+		n->family = 4;
+	else if (inet_pton(AF_INET6, a, n->addr) == 1)
+		n->family = 6;
+	else
+		return -1;
+	plen = n->family == 4 ? 32 : 128;
+	if (slash && (host || bh_parse_u32(slash + 1, 0, plen, &plen) < 0))
+		return -1;
+	n->plen = (uint8_t)plen;
+	return 0;
+}
+
+static int parse_ep(const char *s, struct bh_msg_policy_ep *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (!strcmp(s, "any"))
+		return 0;
+	if (!strncmp(s, "g=", 2) || !strncmp(s, "z=", 2)) {
+		e->kind = s[0] == 'g' ? BH_POLICY_EP_GUEST : BH_POLICY_EP_ZONE;
+		snprintf(e->name, sizeof(e->name), "%s", s + 2);
+		return 0;
+	}
+	e->kind = BH_POLICY_EP_CIDR;
+	return parse_net(s, &e->net, false);
+}
+
+static int parse_ports(char *s, struct bh_msg_policy_rule *r)
+{
+	if (!strcmp(s, "-"))
+		return 0;
+	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+		if (r->n_ports == BH_POLICY_PORTS_MAX)
+			return -1;
+		char *dash = strchr(tok, '-');
+		uint32_t lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (bh_parse_u32(tok, 0, 65535, &lo) < 0 ||
+		    bh_parse_u32(dash ? dash + 1 : tok, 0, 65535, &hi) < 0)
+			return -1;
+		r->ports[r->n_ports++] = (struct bh_msg_port_range){ (uint16_t)lo, (uint16_t)hi };
+	}
+	return 0;
+}
+
+static int item_rule(char **f, int nf)
+{
+	static const char *const protos[] = { "any", "tcp", "udp", "icmp", "icmpv6" };
+	static const char *const acts[] = { "accept", "drop", "reject" };
+	struct bh_msg_policy_rule r = { 0 };
+
+	if (nf < 7 || bh_parse_u32(f[1], 1, UINT32_MAX, &r.id) < 0 || parse_ep(f[2], &r.from) < 0 ||
+	    parse_ep(f[3], &r.to) < 0 || parse_ports(f[5], &r) < 0)
+		return -1;
+	r.proto = 0xff;
+	for (uint8_t i = 0; i < 5; i++)
+		if (!strcmp(f[4], protos[i]))
+			r.proto = i;
+	r.action = 0xff;
+	for (uint8_t i = 0; i < 3; i++)
+		if (!strcmp(f[6], acts[i]))
+			r.action = i;
+	if (r.proto == 0xff || r.action == 0xff)
+		return -1;
+	if (nf > 7 && !strcmp(f[7], "log"))
+		r.flags = BH_POLICY_RULE_LOG;
+	snprintf(r.label, sizeof(r.label), "cli:%s", f[1]);
+	emit(BH_MSG_POLICY_RULE, bh_msg_policy_rule_encode(&r, BODY));
+	n_rules++;
+	return 0;
+}
+
+static int item_guest(char **f, int nf)
+{
+	struct bh_msg_policy_guest g = { 0 };
+	unsigned m[6];
+
+	if (nf != 6 || sscanf(f[4], "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4],
+			      &m[5]) != 6)
+		return -1;
+	snprintf(g.name, sizeof(g.name), "%s", f[1]);
+	snprintf(g.zone, sizeof(g.zone), "%s", strcmp(f[2], "-") ? f[2] : "");
+	snprintf(g.ifname, sizeof(g.ifname), "%s", f[3]);
+	for (int i = 0; i < 6; i++)
+		g.mac[i] = (uint8_t)m[i];
+	for (char *tok = strtok(f[5], ","); tok; tok = strtok(NULL, ","))
+		if (g.n_addrs == BH_POLICY_ADDRS_MAX || parse_net(tok, &g.addrs[g.n_addrs++], true))
+			return -1;
+	emit(BH_MSG_POLICY_GUEST, bh_msg_policy_guest_encode(&g, BODY));
+	n_vifs++;
+	return 0;
+}
+
+static void synth(uint32_t guests, uint32_t rules)
+{
+	struct bh_msg_policy_zone z = { 0 };
+	uint32_t zones = (guests + 9) / 10;
+
+	for (uint32_t i = 0; i < zones; i++) {
+		snprintf(z.name, sizeof(z.name), "z%u", i);
+		emit(BH_MSG_POLICY_ZONE, bh_msg_policy_zone_encode(&z, BODY));
+		n_zones++;
+	}
+	for (uint32_t i = 0; i < guests; i++) {
+		struct bh_msg_policy_guest g = { .n_addrs = 1 };
+
+		snprintf(g.name, sizeof(g.name), "g%u", i);
+		snprintf(g.zone, sizeof(g.zone), "z%u", i / 10);
+		snprintf(g.ifname, sizeof(g.ifname), "vif%u.0", i);
+		memcpy(g.mac, (uint8_t[]){ 0x00, 0x16, 0x3e, 0, (uint8_t)(i >> 8), (uint8_t)i }, 6);
+		g.addrs[0] = (struct bh_msg_net){ 4, 32, { 10, (uint8_t)(i / 250), (uint8_t)(i % 250), 2 } };
+		emit(BH_MSG_POLICY_GUEST, bh_msg_policy_guest_encode(&g, BODY));
+		n_vifs++;
+	}
+	for (uint32_t i = 0; i < rules; i++) {
+		struct bh_msg_policy_rule r = { .id = i + 1, .proto = BH_POLICY_PROTO_TCP, .n_ports = 1 };
+
+		r.from.kind = BH_POLICY_EP_GUEST;
+		r.to.kind = (i % 4 == 3) ? BH_POLICY_EP_ZONE : BH_POLICY_EP_GUEST;
+		snprintf(r.from.name, sizeof(r.from.name), "g%u", i % guests);
+		if (r.to.kind == BH_POLICY_EP_ZONE)
+			snprintf(r.to.name, sizeof(r.to.name), "z%u", (i / guests + 1 + i / 10) % zones);
+		else
+			snprintf(r.to.name, sizeof(r.to.name), "g%u", (i % guests + 1 + i / guests) % guests);
+		r.ports[0].lo = r.ports[0].hi = (uint16_t)(1000 + i / guests);
+		snprintf(r.label, sizeof(r.label), "synth:%u", i + 1);
+		emit(BH_MSG_POLICY_RULE, bh_msg_policy_rule_encode(&r, BODY));
+		n_rules++;
+	}
+}
+
+static int write_policy(int argc, char **argv)
+{
+	struct bh_msg_policy_begin b = { .default_action = BH_POLICY_DROP };
+	long begin_at;
+
+	if (argc < 2 || !(out = fopen(argv[0], "wb")) ||
+	    bh_parse_u64(argv[1], 1, UINT64_MAX, &b.generation) < 0)
+		return 2;
+	begin_at = ftell(out);
+	emit(BH_MSG_POLICY_BEGIN, bh_msg_policy_begin_encode(&b, BODY)); /* counts patched below */
+	for (int i = 2; i < argc; i++) {
+		char *f[16], *save = NULL;
+		int nf = 0, r = -1;
+
+		for (char *t = strtok_r(argv[i], " ", &save); t && nf < 16; t = strtok_r(NULL, " ", &save))
+			f[nf++] = t;
+		if (nf == 2 && !strcmp(f[0], "zone")) {
+			struct bh_msg_policy_zone z = { 0 };
+
+			snprintf(z.name, sizeof(z.name), "%s", f[1]);
+			emit(BH_MSG_POLICY_ZONE, bh_msg_policy_zone_encode(&z, BODY));
+			n_zones++;
+			r = 0;
+		} else if (nf >= 1 && !strcmp(f[0], "guest")) {
+			r = item_guest(f, nf);
+		} else if (nf >= 1 && !strcmp(f[0], "rule")) {
+			r = item_rule(f, nf);
+		} else if (nf == 3 && !strcmp(f[0], "synth")) {
+			synth((uint32_t)atoi(f[1]), (uint32_t)atoi(f[2]));
+			r = 0;
+		}
+		if (r < 0) {
+			fprintf(stderr, "bad item %d\n", i - 1);
+			return 2;
+		}
+	}
+	struct bh_msg_policy_commit c = { b.generation };
+	emit(BH_MSG_POLICY_COMMIT, bh_msg_policy_commit_encode(&c, BODY));
+	b.n_zones = n_zones;
+	b.n_vifs = n_vifs;
+	b.n_rules = n_rules;
+	fseek(out, begin_at, SEEK_SET);
+	emit(BH_MSG_POLICY_BEGIN, bh_msg_policy_begin_encode(&b, BODY));
+	return fclose(out) == 0 ? 0 : 1;
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		perror(path);
+		exit(2);
+	}
+	return fd;
+}
+
+static int read_msg(int fd, struct bh_msg_hdr *h, uint8_t *body)
+{
+	uint8_t hdr[BH_MSG_HDR_SIZE];
+
+	if (recv(fd, hdr, sizeof(hdr), MSG_WAITALL) != sizeof(hdr) || bh_msg_hdr_decode(hdr, h) < 0)
+		return -1;
+	return recv(fd, body, h->length, MSG_WAITALL) == (ssize_t)h->length ? 0 : -1;
+}
+
+static int send_file(const char *sock, const char *file)
+{
+	static uint8_t body[BH_MSG_BODY_MAX];
+	struct bh_msg_policy_result res;
+	struct bh_msg_hdr h;
+	int fd = connect_to(sock);
+	FILE *f = fopen(file, "rb");
+	size_t n;
+
+	while (f && (n = fread(body, 1, sizeof(body), f)) > 0)
+		if (write(fd, body, n) != (ssize_t)n)
+			return 2;
+	if (!f || read_msg(fd, &h, body) < 0 || h.type != BH_MSG_POLICY_RESULT ||
+	    bh_msg_policy_result_decode(body, h.length, &res) < 0)
+		return 2;
+	printf("result gen=%llu status=%d rule=%u %s\n", (unsigned long long)res.generation,
+	       res.status, res.rule_id, res.text);
+	fclose(f);
+	close(fd);
+	return res.status ? 1 : 0;
+}
+
+static int counters(const char *sock)
+{
+	static uint8_t body[BH_MSG_BODY_MAX];
+	static struct bh_msg_counter v[BH_COUNTERS_PER_MSG];
+	struct bh_msg_counters m = { .v = v };
+	struct bh_msg_hdr h;
+	int fd = connect_to(sock);
+	long n = bh_msg_frame(BH_MSG_COUNTERS_GET, 0, 7, 1, NULL, 0, body, sizeof(body));
+
+	if (n < 0 || write(fd, body, (size_t)n) != n)
+		return 2;
+	do {
+		if (read_msg(fd, &h, body) < 0 || h.type != BH_MSG_COUNTERS ||
+		    bh_msg_counters_decode(body, h.length, &m) < 0)
+			return 2;
+		for (uint32_t i = 0; i < m.n; i++)
+			printf("counter %u %llu %llu\n", v[i].rule_id,
+			       (unsigned long long)v[i].packets, (unsigned long long)v[i].bytes);
+	} while (m.first + m.n < m.total);
+	printf("generation %llu\n", (unsigned long long)m.generation);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "write"))
+		return write_policy(argc - 2, argv + 2);
+	if (argc == 4 && !strcmp(argv[1], "send"))
+		return send_file(argv[2], argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "counters"))
+		return counters(argv[2]);
+	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
+	return 2;
+}
