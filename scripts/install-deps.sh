@@ -25,7 +25,11 @@ TEST_PKGS="groff-base man-db"
 # fetched with `apt-get download` into the build dir, never installed here.
 NESTED_PKGS="qemu-system-x86 busybox-static cpio xz-utils"
 
-PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS)
+# netdom tests and bench: nft (kernel state checked with `nft -j`), iperf3,
+# conntrack, iproute2 (namespaces, veths), python3 (test clients/servers).
+NETDOM_PKGS="nftables iperf3 conntrack iproute2 python3"
+
+PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS $NETDOM_PKGS)
 
 if [ "${1:-}" = "--print" ]; then
 	echo "apt-get install -y --no-install-recommends $PKGS"

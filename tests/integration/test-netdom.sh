@@ -1,0 +1,206 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# netdom for real: three guest namespaces and a netdom namespace joined by
+# veths named like vifs, real TCP/UDP through netdomd's nftables table.
+# Checks allowed flows connect, forbidden ones fail, forged IP/MAC is dropped,
+# a policy change cuts a flow it now forbids, kill -9 of netdomd keeps the
+# policy (fail closed) and a restart adopts it, a bad policy is refused
+# naming the rule and the old one stays; kernel state read with `nft -j`.
+set -u
+B=${BH_BUILD:-build}
+ND=$B/netdomd
+POL=$B/tests/unit/netdom/helper-ndpolicy
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+for t in nft ip python3; do command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
+S=$$
+NS=bhnd$S
+G1=bhg1$S G2=bhg2$S G3=bhg3$S
+TMP=$(mktemp -d)
+NDPID=
+fails=0
+
+cleanup() {
+	[ -n "$NDPID" ] && kill "$NDPID" 2>/dev/null
+	for n in $NS $G1 $G2 $G3; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
+
+# --- topology ---
+ip netns add $NS || exit 1
+nsx $NS sysctl -qw net.ipv4.ip_forward=1
+nsx $NS ip link set lo up
+i=0
+for g in $G1 $G2 $G3; do
+	i=$((i + 1))
+	ip netns add $g
+	ip link add vif$i.0 netns $NS type veth peer name eth0 netns $g
+	nsx $g ip link set eth0 address 00:16:3e:00:00:0$i
+	nsx $g ip link set lo up
+	nsx $g ip link set eth0 up
+	nsx $g ip addr add 10.81.$i.2/24 dev eth0
+	nsx $g ip route add default via 10.81.$i.1
+	nsx $NS ip link set vif$i.0 up
+	nsx $NS ip addr add 10.81.$i.1/24 dev vif$i.0
+done
+
+# --- helpers: a TCP/UDP server in a namespace, a client that reports success ---
+server() { # ns proto port
+	nsx "$1" python3 -c '
+import socket,sys,threading
+p=sys.argv[1]; port=int(sys.argv[2])
+if p=="tcp":
+    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(("",port)); s.listen(16)
+    def h(c):
+        while True:
+            d=c.recv(100)
+            if not d: break
+            c.sendall(d)
+    while True:
+        c,_=s.accept(); threading.Thread(target=h,args=(c,),daemon=True).start()
+else:
+    s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("",port))
+    while True:
+        d,a=s.recvfrom(100); open(sys.argv[3],"a").write(a[0]+"\n"); s.sendto(d,a)
+' "$2" "$3" "$TMP/udp-$1-$3" >/dev/null 2>&1 &
+	echo $! >>"$TMP/pids"
+}
+client() { # ns proto host port [src] -> exit 0 on an echoed reply within 1.5 s
+	nsx "$1" python3 -c '
+import socket,sys
+p,h,port=sys.argv[1],sys.argv[2],int(sys.argv[3]); src=sys.argv[4] if len(sys.argv)>4 else ""
+s=socket.socket(type=socket.SOCK_STREAM if p=="tcp" else socket.SOCK_DGRAM); s.settimeout(1.5)
+if src: s.setsockopt(socket.SOL_IP, 15, 1); s.bind((src,0))   # IP_FREEBIND
+try:
+    if p=="tcp": s.connect((h,port)); s.sendall(b"x")
+    else: s.sendto(b"x",(h,port))
+    sys.exit(0 if s.recv(10)==b"x" else 1)
+except Exception: sys.exit(1)
+' "$2" "$3" "$4" ${5:-}
+}
+expect() { # yes|no description client-args...
+	local want=$1 what=$2; shift 2
+	if client "$@"; then got=yes; else got=no; fi
+	[ "$got" = "$want" ] && ok "$what" || bad "$what (connected: $got, wanted $want)"
+}
+
+server $G2 tcp 5432; server $G2 tcp 22; server $G1 tcp 8080; server $G3 tcp 8080
+server $G2 udp 5353; server $G2 udp 5354; server $G2 udp 7000; server $G2 udp 7001
+sleep 0.5
+
+GUESTS=("guest g1 web vif1.0 00:16:3e:00:00:01 10.81.1.2"
+	"guest g2 db vif2.0 00:16:3e:00:00:02 10.81.2.2"
+	"guest g3 - vif3.0 00:16:3e:00:00:03 10.81.3.2")
+$POL write $TMP/p1 1 "zone web" "zone db" "${GUESTS[@]}" \
+	"rule 1 g=g1 g=g2 tcp 5432 accept" \
+	"rule 2 z=web z=db udp 5353 accept" \
+	"rule 3 g=g3 g=g1 tcp 8080 accept" \
+	"rule 4 10.81.1.0/24 g=g2 udp 7000 accept" \
+	"rule 5 g=g3 g=g2 udp 7001 accept" || exit 1
+
+# --- before any policy: netdomd's closed policy must already forbid forwarding ---
+$ND --netns $NS --control $TMP/ctl.sock 2>$TMP/nd1.log &
+NDPID=$!
+for _ in $(seq 50); do [ -S $TMP/ctl.sock ] && break; sleep 0.1; done
+expect no "closed policy: g1 -> g2:5432 before any policy" $G1 tcp 10.81.2.2 5432
+
+out=$($POL send $TMP/ctl.sock $TMP/p1) && [[ $out == *"gen=1 status=0"* ]] && ok "policy 1 applied" ||
+	bad "policy 1: $out"
+
+expect yes "allowed: g1 -> g2 tcp 5432 (guest rule)" $G1 tcp 10.81.2.2 5432
+expect no "forbidden: g1 -> g2 tcp 22" $G1 tcp 10.81.2.2 22
+expect no "forbidden: g2 -> g1 tcp 8080 (no reverse rule)" $G2 tcp 10.81.1.2 8080
+expect yes "allowed: g1 -> g2 udp 5353 (zone rule)" $G1 udp 10.81.2.2 5353
+expect no "forbidden: g1 -> g2 udp 5354" $G1 udp 10.81.2.2 5354
+expect yes "allowed: g3 -> g1 tcp 8080" $G3 tcp 10.81.1.2 8080
+expect no "forbidden: g1 -> g3 tcp 8080" $G1 tcp 10.81.3.2 8080
+expect yes "allowed: g1 -> g2 udp 7000 (CIDR rule)" $G1 udp 10.81.2.2 7000
+
+# --- anti-spoofing: g3 forges g1's address; then g3 forges g1's MAC ---
+rm -f "$TMP/udp-$G2-7000"
+client $G3 udp 10.81.2.2 7000 10.81.1.2 || true
+if grep -q 10.81.1.2 "$TMP/udp-$G2-7000" 2>/dev/null; then bad "forged source IP reached g2"
+else ok "forged source IP from g3 dropped"; fi
+expect yes "g3 -> g2 udp 7001 with its own MAC" $G3 udp 10.81.2.2 7001
+spoof_count() {
+	nsx $NS nft -j list counter inet bulkhead spoof | python3 -c \
+		'import json,sys; print([o["counter"]["packets"] for o in json.load(sys.stdin)["nftables"] if "counter" in o][0])'
+}
+before=$(spoof_count)
+nsx $G3 ip link set eth0 address 00:16:3e:00:00:01
+expect no "g3 -> g2 udp 7001 with g1's MAC" $G3 udp 10.81.2.2 7001
+nsx $G3 ip link set eth0 address 00:16:3e:00:00:03
+after=$(spoof_count)
+[ "${before:-0}" -ge 1 ] && ok "spoof counter counted the forged IP" || bad "spoof counter $before"
+[ "${after:-0}" -gt "${before:-0}" ] && ok "forged MAC counted by the anti-spoofing rule" ||
+	bad "forged MAC not caught by the anti-spoofing rule ($before -> $after)"
+
+# --- kernel state through nft itself ---
+nsx $NS nft -j list ruleset >$TMP/rs.json
+python3 - "$TMP/rs.json" <<'PY' && ok "nft -j: table, policy drop, maps, per-rule counters" || bad "nft -j state"
+import json,sys
+rs=json.load(open(sys.argv[1]))["nftables"]
+t=[o["table"] for o in rs if "table" in o and o["table"]["name"]=="bulkhead"][0]
+ch={o["chain"]["name"]:o["chain"] for o in rs if "chain" in o}
+assert ch["forward"]["policy"]=="drop" and ch["input"]["policy"]=="drop"
+maps={o["map"]["name"]:o["map"] for o in rs if "map" in o}
+assert "allow-guest-guest" in maps and "allow-zone-zone" in maps
+ctr={o["counter"]["name"] for o in rs if "counter" in o}
+assert {"r1","r2","r3","r4","r5"} <= ctr, ctr
+PY
+out=$($POL counters $TMP/ctl.sock)
+echo "$out" | grep -Eq '^counter 1 [1-9]' && ok "COUNTERS reply: rule 1 counted" || bad "counters: $out"
+
+# --- a policy change cuts an established flow it now forbids ---
+nsx $G1 python3 -c '
+import socket,sys,time
+s=socket.create_connection(("10.81.2.2",5432),timeout=2); s.sendall(b"a"); assert s.recv(1)==b"a"
+open(sys.argv[1],"w").write("up\n")
+time.sleep(1.5)
+try:
+    s.sendall(b"b"); r=s.recv(1); print("alive" if r==b"b" else "cut")
+except Exception: print("cut")
+' $TMP/flow-up >$TMP/flow.out 2>/dev/null &
+FLOW=$!
+for _ in $(seq 30); do [ -s $TMP/flow-up ] && break; sleep 0.1; done
+$POL write $TMP/p2 2 "zone web" "zone db" "${GUESTS[@]}" "rule 3 g=g3 g=g1 tcp 8080 accept" || exit 1
+out=$($POL send $TMP/ctl.sock $TMP/p2) && [[ $out == *"gen=2 status=0"* ]] && ok "policy 2 applied" ||
+	bad "policy 2: $out"
+wait $FLOW
+[ "$(cat $TMP/flow.out)" = cut ] && ok "established g1 -> g2:5432 flow cut by policy 2" ||
+	bad "established flow after policy 2: $(cat $TMP/flow.out)"
+expect no "new g1 -> g2 tcp 5432 refused under policy 2" $G1 tcp 10.81.2.2 5432
+expect yes "g3 -> g1 tcp 8080 still allowed (flow re-checked after conntrack flush)" $G3 tcp 10.81.1.2 8080
+
+# --- a bad policy is refused whole, naming the rule; the old one stays ---
+$POL write $TMP/bad 3 "zone web" "zone db" "${GUESTS[@]}" "rule 1 g=g1 g=g2 tcp 5432 accept" \
+	"rule 9 g=g1 g=nosuch tcp 80 accept" || exit 1
+out=$($POL send $TMP/ctl.sock $TMP/bad)
+[[ $out == *"gen=2 status=-22 rule=9"*"rule 9 (cli:9)"*nosuch* ]] && ok "bad policy refused: $out" ||
+	bad "bad policy: $out"
+expect no "after the refused policy, g1 -> g2:5432 still forbidden (rule 1 not half-applied)" \
+	$G1 tcp 10.81.2.2 5432
+nsx $NS nft list table inet bulkhead | grep -q 'comment "bulkhead generation 2"' &&
+	ok "kernel still at generation 2" || bad "generation after refused policy"
+
+# --- kill -9: the kernel keeps enforcing; a restart adopts without touching it ---
+kill -9 $NDPID; wait $NDPID 2>/dev/null; NDPID=
+expect no "after kill -9, g1 -> g2 tcp 5432 still forbidden" $G1 tcp 10.81.2.2 5432
+expect no "after kill -9, g1 -> g3 tcp 8080 still forbidden" $G1 tcp 10.81.3.2 8080
+expect yes "after kill -9, g3 -> g1 tcp 8080 still allowed" $G3 tcp 10.81.1.2 8080
+rm -f $TMP/ctl.sock
+$ND --netns $NS --control $TMP/ctl.sock 2>$TMP/nd2.log &
+NDPID=$!
+for _ in $(seq 50); do [ -S $TMP/ctl.sock ] && break; sleep 0.1; done
+grep -q "adopted table inet bulkhead, generation 2" $TMP/nd2.log && ok "restart adopted generation 2" ||
+	bad "restart: $(cat $TMP/nd2.log)"
+expect no "after restart, g1 -> g3 tcp 8080 forbidden" $G1 tcp 10.81.3.2 8080
+
+while read -r p; do kill "$p" 2>/dev/null; done <"$TMP/pids"
+echo "netdom integration: $fails failure(s)"
+[ $fails -eq 0 ]
