@@ -54,8 +54,11 @@ static void skip_comment(struct scanner *s)
 		s->p++;
 }
 
-/* A quoted string; an unterminated one ends at the newline, as in the lexer. */
-static void skip_string(struct scanner *s)
+/*
+ * A quoted string; an unterminated one ends at the newline, as in the lexer.
+ * Returns whether it was terminated.
+ */
+static bool skip_string(struct scanner *s)
 {
 	char q = *s->p++;
 
@@ -64,8 +67,11 @@ static void skip_string(struct scanner *s)
 			s->p++;
 		s->p++;
 	}
-	if (s->p < s->end && *s->p == q)
+	if (s->p < s->end && *s->p == q) {
 		s->p++;
+		return true;
+	}
+	return false;
 }
 
 /* To the end of the statement: a newline (not consumed) or ';' (consumed). */
@@ -149,8 +155,12 @@ static struct bh_scan_stmt *add_stmt(struct scanner *s, const char *key, size_t 
 		s->err = -ENOMEM;
 		return NULL;
 	}
-	st->key = strndup(key, keylen);
-	if (!st->key) {
+	/* Not strndup(): the input is not NUL-terminated. */
+	st->key = malloc(keylen + 1);
+	if (st->key) {
+		memcpy(st->key, key, keylen);
+		st->key[keylen] = '\0';
+	} else {
 		s->out->n--;
 		s->err = -ENOMEM;
 		return NULL;
@@ -284,8 +294,13 @@ int bh_cfg_lex_check(const char *untrusted_data, size_t len, unsigned *ret_line,
 
 		if (*s.p == '#') {
 			skip_comment(&s);
-		} else if (*s.p == '"' || *s.p == '\'') {
-			skip_string(&s);
+		} else if ((*s.p == '"' || *s.p == '\'') && skip_string(&s)) {
+			continue;
+		} else if (s.p != start) {
+			/* An unterminated string. */
+			bh_log_quote(tok, toklen, start, (size_t)(s.p - start));
+			*ret_line = s.line;
+			return -EINVAL;
 		} else if (!lex_token(&s)) {
 			while (s.p < s.end && (is_ident(*s.p) || s.p == start))
 				s.p++;

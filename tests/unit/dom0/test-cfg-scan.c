@@ -132,6 +132,7 @@ static void test_lex_check(void)
 		{ "a = [ \"x\", \"y\" @ ]\n", 1, "@" }, { "a = 0xAB\n", 1, "AB" },
 		{ "a = [ \"x\",\n \"y\" + ]\n", 2, "+" }, { "a = -5\n", 1, "-5" },
 		{ "a = 1\r\n", 1, "\\x0d" }, { "_a = 1\n", 1, "_a" },
+		{ "a = [ \"x\", \"y\",\n 'z ]\n", 2, "'z ]" },
 	};
 	static const char *const good[] = {
 		"a.b_c = [ 'x', \"y\" ] ; d += [ 5a, 0x1f ] # Anything @ here\n",
