@@ -83,6 +83,8 @@ guest_says() {
 	grep -q "BH-NESTED-DOMU: $1" "$GUESTLOG" 2>/dev/null
 }
 
+# Only busybox and /bin/sh are in the image: link the other applets now.
+/bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

@@ -17,6 +17,8 @@ say() {
 	echo "BH-NESTED-DOMU: $*"
 }
 
+# Only busybox and /bin/sh are in the image: link the other applets now.
+/bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
