@@ -54,9 +54,14 @@ struct bh_chan_addr {
 			int sock;
 		} memfd;
 		struct {
-			int domid;	     /* the peer domain */
-			const char *xs_path; /* e.g. "data/bulkhead/tpm" (relative to our
-						domain's xenstore home) or absolute */
+			int domid; /* the peer domain */
+			/*
+			 * Where the server advertises the rings, e.g.
+			 * "/local/domain/0/data/bulkhead/tpm". The server may give it
+			 * relative to its own xenstore home; the client must give it
+			 * absolute (a relative path resolves against the client's home).
+			 */
+			const char *xs_path;
 		} xen;
 	};
 };
