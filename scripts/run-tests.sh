@@ -11,7 +11,8 @@
 #     script:PATH              a shell test (gets BH_BUILD, BH_BULKHEAD)
 #
 # A test that prints "SKIP: reason" on its last line and exits 77 is counted
-# as skipped, with the reason shown.
+# as skipped, with the reason shown. Every test is bounded by BH_TEST_TIMEOUT
+# seconds (default 600): a hang is a failure that says so, not a stuck CI.
 set -u
 variant=$1
 shift
@@ -29,10 +30,11 @@ for t in "$@"; do
 	name=$(echo "$kind-${rest#"${BH_BUILD:-build}"/}" | tr '/' '_')
 	log=$logdir/$name.log
 	start=$(date +%s.%N)
+	bound=(timeout -k 10 "${BH_TEST_TIMEOUT:-600}")
 	case $kind in
-	unit) "$rest" >"$log" 2>&1 ;;
-	fuzz-replay) "$rest" "$arg" >"$log" 2>&1 ;;
-	script) bash "$rest" >"$log" 2>&1 ;;
+	unit) "${bound[@]}" "$rest" >"$log" 2>&1 ;;
+	fuzz-replay) "${bound[@]}" "$rest" "$arg" >"$log" 2>&1 ;;
+	script) "${bound[@]}" bash "$rest" >"$log" 2>&1 ;;
 	*) echo "run-tests: unknown kind '$kind'" >&2; exit 2 ;;
 	esac
 	rc=$?
@@ -45,6 +47,7 @@ for t in "$@"; do
 		skip=$((skip + 1))
 		printf '  SKIP  %-60s %s\n' "$kind:$rest" "$(tail -n 1 "$log")"
 	else
+		[ $rc -eq 124 ] && echo "run-tests: timed out after ${BH_TEST_TIMEOUT:-600} s" >>"$log"
 		fail=$((fail + 1))
 		failed+=("$log")
 		printf '  FAIL  %-60s %5ss (exit %d, log %s)\n' "$kind:$rest" "$secs" "$rc" "$log"
