@@ -41,7 +41,7 @@ for t in "$@"; do
 	secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
 	if [ $rc -eq 0 ]; then
 		pass=$((pass + 1))
-		summary=$(grep -E '^ +(asserts|tests) ' "$log" | awk '{print $2": "$5" ok"}' | tr '\n' ' ')
+		summary=$(grep -E '^ +(asserts|tests) ' "$log" | awk '{print $1"="$4"/"$2}' | tr '\n' ' ')
 		printf '  PASS  %-60s %5ss %s\n' "$kind:${rest#"${BH_BUILD:-build}"/}" "$secs" "$summary"
 	elif [ $rc -eq 77 ]; then
 		skip=$((skip + 1))
