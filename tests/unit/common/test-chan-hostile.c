@@ -6,7 +6,6 @@
  * must never read or write out of bounds (its rings have guard pages, so it
  * would fault), never spin forever, and fail with -EPROTO.
  */
-#include <CUnit/Basic.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +20,8 @@
 #include <time.h>
 
 #include <bulkhead/chan.h>
+
+#include "../bh-test.h"
 
 #define START BH_CHAN_MEMFD_START
 
@@ -375,26 +376,22 @@ static void test_evil_client(void)
 	close(sv[1]);
 }
 
+static const struct bh_test chan_hostile_tests[] = {
+	{ "spoiled set-up is refused, fds closed", test_bad_setup },
+	{ "prod beyond the ring", test_prod_beyond_size },
+	{ "prod going backwards", test_prod_backwards },
+	{ "legitimate 32-bit wrap", test_wrap },
+	{ "cons beyond prod or backwards", test_cons_bogus },
+	{ "indices flipping during reads", test_flipping },
+	{ "doorbell spam does not make us spin", test_no_spin },
+	{ "hostile client, honest server", test_evil_client },
+	{ NULL, NULL },
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned fails;
+	static const struct bh_suite suites[] = { { "chan-hostile", chan_hostile_tests }, { NULL, NULL } };
 
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("chan-hostile", NULL, NULL);
-	CU_add_test(s, "spoiled set-up is refused, fds closed", test_bad_setup);
-	CU_add_test(s, "prod beyond the ring", test_prod_beyond_size);
-	CU_add_test(s, "prod going backwards", test_prod_backwards);
-	CU_add_test(s, "legitimate 32-bit wrap", test_wrap);
-	CU_add_test(s, "cons beyond prod or backwards", test_cons_bogus);
-	CU_add_test(s, "indices flipping during reads", test_flipping);
-	CU_add_test(s, "doorbell spam does not make us spin", test_no_spin);
-	CU_add_test(s, "hostile client, honest server", test_evil_client);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails > 0;
+	return bh_test_main(suites);
 }

@@ -6,7 +6,6 @@
  *  - a peer killed mid-transfer, as writer and as reader: the survivor reads
  *    what was sent, then EOF / -EPIPE, and never hangs.
  */
-#include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -21,6 +20,8 @@
 
 #include <bulkhead/chan.h>
 #include <bulkhead/parse.h>
+
+#include "../bh-test.h"
 
 static char helper[PATH_MAX];
 
@@ -142,10 +143,19 @@ static void test_reader_killed(void)
 	bh_chan_close(s);
 }
 
+static const struct bh_test chan_stress_tests[] = {
+	{ "1 GiB each way, two processes", test_stress },
+	{ "writer killed mid-transfer", test_writer_killed },
+	{ "reader killed mid-transfer", test_reader_killed },
+	{ NULL, NULL },
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned fails;
+	static const struct bh_suite suites[] = {
+		{ "chan-stress", chan_stress_tests },
+		{ NULL, NULL },
+	};
 
 	signal(SIGPIPE, SIG_IGN);
 	alarm(600); /* a hang is a failure, not a stuck CI job */
@@ -153,15 +163,5 @@ int main(void)
 		fprintf(stderr, "helper-chan-peer not found next to the test\n");
 		return 1;
 	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("chan-stress", NULL, NULL);
-	CU_add_test(s, "1 GiB each way, two processes", test_stress);
-	CU_add_test(s, "writer killed mid-transfer", test_writer_killed);
-	CU_add_test(s, "reader killed mid-transfer", test_reader_killed);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails > 0;
+	return bh_test_main(suites);
 }

@@ -5,7 +5,6 @@
  * mode and the poll fd, close and EOF, peer death, the xen backend's argument
  * checks.
  */
-#include <CUnit/Basic.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +14,8 @@
 #include <sys/wait.h>
 
 #include <bulkhead/chan.h>
+
+#include "../bh-test.h"
 
 static void pair(size_t srv_read, size_t srv_write, struct bh_chan **srv, struct bh_chan **cli)
 {
@@ -239,25 +240,21 @@ static void test_xen_args(void)
 	}
 }
 
+static const struct bh_test chan_tests[] = {
+	{ "open and ring sizes", test_open_sizes },
+	{ "stream wraps the ring", test_stream_wrap },
+	{ "whole messages", test_messages },
+	{ "close then EOF", test_close_eof },
+	{ "poll fd", test_poll_fd },
+	{ "peer killed", test_peer_killed },
+	{ "xen arguments", test_xen_args },
+	{ NULL, NULL },
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned fails;
+	static const struct bh_suite suites[] = { { "chan", chan_tests }, { NULL, NULL } };
 
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("chan", NULL, NULL);
-	CU_add_test(s, "open and ring sizes", test_open_sizes);
-	CU_add_test(s, "stream wraps the ring", test_stream_wrap);
-	CU_add_test(s, "whole messages", test_messages);
-	CU_add_test(s, "close then EOF", test_close_eof);
-	CU_add_test(s, "poll fd", test_poll_fd);
-	CU_add_test(s, "peer killed", test_peer_killed);
-	CU_add_test(s, "xen arguments", test_xen_args);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails > 0;
+	return bh_test_main(suites);
 }

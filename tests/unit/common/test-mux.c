@@ -5,7 +5,6 @@
  * polling), per-stream credit with one stalled reader among many streams, and
  * the decoder's rejection of protocol violations.
  */
-#include <CUnit/Basic.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +13,8 @@
 
 #include <bulkhead/chan.h>
 #include <bulkhead/mux.h>
+
+#include "../bh-test.h"
 
 struct mpair {
 	struct bh_chan *cs, *cc;
@@ -265,23 +266,19 @@ static void test_chan_eof(void)
 	bh_chan_close(p.cc);
 }
 
+static const struct bh_test mux_tests[] = {
+	{ "header codec", test_hdr },
+	{ "open, read, write, close", test_open_rw_close },
+	{ "one stalled reader among 16 streams", test_stalled_reader },
+	{ "protocol violations", test_violations },
+	{ "channel EOF", test_chan_eof },
+	{ NULL, NULL },
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned fails;
+	static const struct bh_suite suites[] = { { "mux", mux_tests }, { NULL, NULL } };
 
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("mux", NULL, NULL);
-	CU_add_test(s, "header codec", test_hdr);
-	CU_add_test(s, "open, read, write, close", test_open_rw_close);
-	CU_add_test(s, "one stalled reader among 16 streams", test_stalled_reader);
-	CU_add_test(s, "protocol violations", test_violations);
-	CU_add_test(s, "channel EOF", test_chan_eof);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails > 0;
+	return bh_test_main(suites);
 }
