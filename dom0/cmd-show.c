@@ -216,31 +216,13 @@ void bh_show_topology(const struct bh_topology *t, enum bh_platform platform, FI
 
 int bh_cmd_show(int argc, char **argv)
 {
-	struct bh_diags diags = { 0 };
-	struct bh_topology *t = NULL;
+	struct bh_topology *t;
 	enum bh_platform platform;
-	const char *dir;
-	int r;
+	int status;
 
-	r = bh_cmd_args(argc, argv, &platform, &dir, usage);
-	if (r)
-		return r > 0 ? 0 : 1;
-	r = bh_topology_load(dir, &diags, &t);
-	if (r == 0) {
-		platform = bh_platform_resolve(platform, t);
-		bh_validate(t, platform, &diags);
-		r = diags.err;
-	}
-	if (r < 0) {
-		bh_log_errno(LOG_ERR, r, "cannot load %s", dir);
-	} else if (diags.n) {
-		bh_diags_sort(&diags);
-		bh_diags_print(&diags, stdout);
-		r = 1;
-	} else {
-		bh_show_topology(t, platform, stdout);
-	}
+	if (!bh_cmd_load_valid(argc, argv, usage, &platform, &t, &status))
+		return status;
+	bh_show_topology(t, platform, stdout);
 	bh_topology_free(t);
-	bh_diags_clear(&diags);
-	return r ? 1 : 0;
+	return 0;
 }

@@ -55,32 +55,60 @@ int bh_cmd_args(int argc, char **argv, enum bh_platform *ret_platform, const cha
 	return 0;
 }
 
-int bh_cmd_validate(int argc, char **argv)
+/*
+ * Shared by validate and show: parse the arguments, load DIR and validate it.
+ * Returns true with *ret (owned by the caller) when the topology is valid;
+ * otherwise prints the help, the errors or the failure and returns false
+ * with the exit status in *ret_exit.
+ */
+bool bh_cmd_load_valid(int argc, char **argv, void (*usage_fn)(FILE *out, const char *prog),
+		       enum bh_platform *ret_platform, struct bh_topology **ret, int *ret_exit)
 {
 	struct bh_diags diags = { 0 };
 	struct bh_topology *t = NULL;
 	enum bh_platform platform;
 	const char *dir;
+	bool bad;
 	int r;
 
-	r = bh_cmd_args(argc, argv, &platform, &dir, usage);
-	if (r)
-		return r > 0 ? 0 : 1;
+	r = bh_cmd_args(argc, argv, &platform, &dir, usage_fn);
+	if (r) {
+		*ret_exit = r > 0 ? 0 : 1;
+		return false;
+	}
 	r = bh_topology_load(dir, &diags, &t);
-	if (r == 0)
-		bh_validate(t, bh_platform_resolve(platform, t), &diags);
-	if (r == 0)
+	if (r == 0) {
+		platform = bh_platform_resolve(platform, t);
+		bh_validate(t, platform, &diags);
 		r = diags.err;
+	}
 	if (r < 0) {
-		bh_log_errno(LOG_ERR, r, "cannot validate %s", dir);
+		bh_log_errno(LOG_ERR, r, "cannot load %s", dir);
 	} else if (diags.n) {
 		bh_diags_sort(&diags);
 		bh_diags_print(&diags, stdout);
-		r = 1;
-	} else {
-		printf("configuration OK\n");
 	}
-	bh_topology_free(t);
+	bad = r < 0 || diags.n;
 	bh_diags_clear(&diags);
-	return r ? 1 : 0;
+	if (bad) {
+		bh_topology_free(t);
+		*ret_exit = 1;
+		return false;
+	}
+	*ret_platform = platform;
+	*ret = t;
+	return true;
+}
+
+int bh_cmd_validate(int argc, char **argv)
+{
+	struct bh_topology *t;
+	enum bh_platform platform;
+	int status;
+
+	if (!bh_cmd_load_valid(argc, argv, usage, &platform, &t, &status))
+		return status;
+	printf("configuration OK\n");
+	bh_topology_free(t);
+	return 0;
 }

@@ -448,6 +448,13 @@ int bh_cmd_validate(int argc, char **argv);
  */
 int bh_cmd_args(int argc, char **argv, enum bh_platform *ret_platform, const char **ret_dir,
 		void (*usage_fn)(FILE *out, const char *prog));
+/*
+ * Parse the arguments, load DIR and validate it. Returns true with *ret (the
+ * caller frees it) when valid; else prints help, errors or the failure and
+ * returns false with the exit status in *ret_exit.
+ */
+bool bh_cmd_load_valid(int argc, char **argv, void (*usage_fn)(FILE *out, const char *prog),
+		       enum bh_platform *ret_platform, struct bh_topology **ret, int *ret_exit);
 int bh_cmd_show(int argc, char **argv);
 void bh_show_topology(const struct bh_topology *t, enum bh_platform platform, FILE *out);
 
