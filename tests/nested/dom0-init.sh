@@ -17,10 +17,12 @@ export XENSTORED_ROOTDIR=/run/xenstored
 
 STRESS=/bh/xen-chan-stress
 DOMU=bh-domu
-GUESTLOG=/var/log/xen/guest-$DOMU.log
+INTRUDER=bh-intruder
+LOGDIR=/var/log/xen
 # The stress channel and the private one, relative to dom0's xenstore home.
 CHAN_PATH=data/bulkhead/stress
 PRIV_PATH=data/bulkhead/private
+FOR_DOMU_PATH=data/bulkhead/for-domu
 WATCHDOG=${BH_WATCHDOG:-200}
 
 mark() {
@@ -33,8 +35,10 @@ diag() {
 	timeout 10 xl list 2>&1
 	echo "BH-NESTED-DIAG: ---- xenstore-ls -fp /local/domain ----"
 	timeout 10 xenstore-ls -fp /local/domain 2>&1 | head -n 150
-	echo "BH-NESTED-DIAG: ---- guest console ($GUESTLOG) ----"
-	sed 's/^/BH-DOMU| /' "$GUESTLOG" 2>/dev/null | tail -n 120
+	for f in $LOGDIR/guest-*.log; do
+		echo "BH-NESTED-DIAG: ---- guest console ($f) ----"
+		sed 's/^/BH-DOMU| /' "$f" 2>/dev/null | tail -n 120
+	done
 	echo "BH-NESTED-DIAG: ---- xl dmesg (tail) ----"
 	timeout 10 xl dmesg 2>&1 | tail -n 40
 	echo "BH-NESTED-DIAG: ---- end ----"
@@ -48,7 +52,7 @@ crash_scan() {
 		echo "BH-NESTED: crash-in-dom0"
 		return 1
 	fi
-	if grep -E "$pat" "$GUESTLOG" 2>/dev/null; then
+	if cat $LOGDIR/guest-*.log | grep -E "$pat"; then
 		echo "BH-NESTED: crash-in-domu"
 		return 1
 	fi
@@ -79,8 +83,9 @@ wait_for() {
 	done
 }
 
+# guest_says DOMAIN TEXT: has DOMAIN printed "BH-NESTED-DOMU: TEXT"?
 guest_says() {
-	grep -q "BH-NESTED-DOMU: $1" "$GUESTLOG" 2>/dev/null
+	grep -q "BH-NESTED-DOMU: $2" "$LOGDIR/guest-$1.log" 2>/dev/null
 }
 
 # Only busybox and /bin/sh are in the image: link the other applets now.
@@ -139,8 +144,12 @@ mark "domu-created (domid $domid)"
 # reconnect-ok markers itself.
 timeout 150 $STRESS server --peer "$domid" --path $CHAN_PATH --timeout 60 &
 server=$!
+# A channel held for the domU alone: the domU may read it (the control for
+# the refusals), the third domain created below may not.
+$STRESS hold --peer "$domid" --path $FOR_DOMU_PATH --seconds 120 >/tmp/hold2.log 2>&1 &
+hold2=$!
 
-wait_for 60 guest_says init || fail "domU /init not seen on its console"
+wait_for 60 guest_says $DOMU init || fail "domU /init not seen on its console"
 mark domu-init
 
 # Permissions, from dom0's side: the stress channel's entries must be
@@ -156,22 +165,34 @@ for leaf in ring-ref event-channel; do
 	p=$(xenstore-ls -p /local/domain/0/$PRIV_PATH 2>&1 | grep "^$leaf ")
 	echo "BH-NESTED-PERMS: $PRIV_PATH: $p"
 	case $p in *"(n0)" | *"(n0,r0)") ;; *) perms_ok=0 ;; esac
+	p=$(xenstore-ls -p /local/domain/0/$FOR_DOMU_PATH 2>&1 | grep "^$leaf ")
+	echo "BH-NESTED-PERMS: $FOR_DOMU_PATH: $p"
+	case $p in *"(n0,r$domid)") ;; *) perms_ok=0 ;; esac
 done
 
 wait $server
 rc=$?
 [ $rc -eq 0 ] || fail "stress server exited $rc"
 
-wait_for 60 guest_says done || fail "domU did not finish"
-guest_says deny-ok || fail "domU was not refused the private channel"
+wait_for 60 guest_says $DOMU done || fail "domU did not finish"
+guest_says $DOMU probe-ok || fail "domU could not read a channel held for it"
+guest_says $DOMU deny-ok || fail "domU was not refused the private channel"
+guest_says $DOMU ALL-OK || fail "domU reported a failure"
+
+# A third domain tries both channels meant for others.
+timeout 60 xl create /bh/intruder.cfg || fail "xl create of the third domain"
+wait_for 60 guest_says $INTRUDER done || fail "third domain did not finish"
+guest_says $INTRUDER ALL-OK || fail "third domain was not refused"
+mark third-domain-denied
+
 [ $perms_ok = 1 ] || fail "xenstore permissions of the channels are wrong"
 mark perms-ok
 
-guest_says ALL-OK || fail "domU reported a failure"
 crash_scan || fail "a program crashed"
-kill $watchdog $hold 2>/dev/null
+kill $watchdog $hold $hold2 2>/dev/null
 mark PASS
-# The guest's console, for the record (and for run.sh's own crash scan).
-sed 's/^/BH-DOMU| /' "$GUESTLOG"
-timeout 20 xl destroy $DOMU
+# The guests' consoles, for the record (and for run.sh's own crash scan).
+for f in $LOGDIR/guest-*.log; do
+	sed 's/^/BH-DOMU| /' "$f"
+done
 poweroff_now

@@ -12,9 +12,22 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 STRESS=/bh/xen-chan-stress
 CHAN_PATH=data/bulkhead/stress
 PRIV_PATH=data/bulkhead/private
+FOR_DOMU_PATH=data/bulkhead/for-domu
 
 say() {
 	echo "BH-NESTED-DOMU: $*"
+}
+
+finish() {
+	if dmesg | grep -E 'segfault at|traps:|general protection|BUG:|Oops'; then
+		say "crash seen in the domU kernel log"
+		ok=0
+	fi
+	[ $ok = 1 ] && say ALL-OK
+	say done
+	sync
+	poweroff -f
+	sleep 30
 }
 
 # Only busybox and /bin/sh are in the image: link the other applets now.
@@ -25,10 +38,28 @@ mount -t devtmpfs devtmpfs /dev
 say init
 
 ok=1
+role=client
+case " $(cat /proc/cmdline) " in *" bh_role=intruder "*) role=intruder ;; esac
+say "role $role"
+
 # Event channels and grant mapping/allocation: what libxenvchan needs.
 for m in xen-evtchn xen-gntdev xen-gntalloc; do
 	insmod "/modules/$m.ko" || { say "insmod $m failed"; ok=0; }
 done
+
+# A third domain: both of dom0's channels are meant for someone else (the
+# client domU, dom0 itself); opening or reading either must be refused.
+if [ $role = intruder ]; then
+	for p in $FOR_DOMU_PATH $PRIV_PATH; do
+		if timeout 20 $STRESS deny --domu --path $p --timeout 15; then
+			say "intruder-denied $p"
+		else
+			say "intruder NOT denied $p ($?)"
+			ok=0
+		fi
+	done
+	finish
+fi
 
 # Round 1: the full stress; round 2: die on purpose mid-transfer (SIGKILL,
 # exit status 137); round 3: a new process reconnects to the same path.
@@ -54,6 +85,14 @@ else
 	ok=0
 fi
 
+# Positive control for the refusals: a channel dom0 holds for us is readable.
+if timeout 20 $STRESS probe --domu --path $FOR_DOMU_PATH --timeout 15; then
+	say probe-ok
+else
+	say "probe of our own channel failed ($?)"
+	ok=0
+fi
+
 # dom0's private channel is advertised for dom0 alone: we must be refused.
 if timeout 20 $STRESS deny --domu --path $PRIV_PATH --timeout 15; then
 	say deny-ok
@@ -62,11 +101,4 @@ else
 	ok=0
 fi
 
-if dmesg | grep -E 'segfault at|traps:|general protection|BUG:|Oops'; then
-	say "crash seen in the domU kernel log"
-	ok=0
-fi
-[ $ok = 1 ] && say ALL-OK
-say done
-sync
-poweroff -f
+finish

@@ -131,6 +131,7 @@ add_modules "$d0" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc
 install -m 0755 "$here/dom0-init.sh" "$d0/init"
 install -m 0755 "$stress" "$d0/bh/xen-chan-stress"
 install -m 0644 "$here/domu.cfg" "$d0/bh/domu.cfg"
+install -m 0644 "$here/intruder.cfg" "$d0/bh/intruder.cfg"
 cp "$img/vmlinux.gz" "$d0/bh/domu/vmlinux.gz"
 cp "$img/domu.cpio" "$d0/bh/domu/initrd.cpio"
 mkcpio "$d0" "$img/dom0.cpio"

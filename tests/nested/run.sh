@@ -24,7 +24,8 @@ log=$dir/serial.log
 
 # In order. The last one seen says where a failed run stopped.
 MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready domu-created domu-init
-	vchan-connected stress-ok peer-death-detected reconnect-ok perms-ok PASS)
+	vchan-connected stress-ok peer-death-detected reconnect-ok third-domain-denied perms-ok
+	PASS)
 
 start=$(date +%s)
 elapsed() {

@@ -20,6 +20,8 @@
  *	advertise a channel for another domain and keep it open for S seconds.
  *   deny --path P [--server DOMID]
  *	the calling domain must NOT be able to open or even read P.
+ *   probe --path P [--server DOMID]
+ *	the calling domain must be able to read P (control for deny).
  *
  * Progress lines start with "BH-NESTED: " (the marker the host-side script
  * checks) in dom0, "BH-NESTED-DOMU: " in the domU. Every phase is bounded by
@@ -539,6 +541,31 @@ static char *abs_path(const struct opts *o, const char *leaf)
 	return asprintf(&p, "/local/domain/%d/%s/%s", o->server, o->path, leaf) < 0 ? NULL : p;
 }
 
+/* xenstore read of @path/ring-ref from this domain: 0, or -errno. */
+static int read_ring_ref(const struct opts *o)
+{
+	_cleanup_free_ char *ref = abs_path(o, "ring-ref");
+	struct xs_handle *xs;
+	unsigned int len;
+	void *val;
+	int err;
+
+	if (!ref)
+		return -ENOMEM;
+	xs = xs_open(0);
+	if (!xs) {
+		printf("%s: cannot open xenstore: %s\n", prefix, strerror(errno));
+		return -EIO;
+	}
+	errno = 0;
+	val = xs_read(xs, XBT_NULL, ref, &len);
+	err = errno ? errno : EIO;
+	free(val);
+	xs_close(xs);
+	printf("%s: read of %s: %s\n", prefix, ref, val ? "allowed" : strerror(err));
+	return val ? 0 : -err;
+}
+
 /*
  * The channel at @path is advertised for some other domain. We must fail to
  * connect, and a plain xenstore read of its ring-ref must fail with EACCES
@@ -547,16 +574,10 @@ static char *abs_path(const struct opts *o, const char *leaf)
 static int do_deny(const struct opts *o)
 {
 	_cleanup_chan_ struct bh_chan *c = NULL;
-	_cleanup_free_ char *ref = abs_path(o, "ring-ref");
-	struct xs_handle *xs;
-	unsigned int len;
-	void *val;
-	int r, err;
+	int r;
 
 	alarm(o->timeout);
 	phase = "deny";
-	if (!ref)
-		return -ENOMEM;
 	r = bh_chan_xen_client(o->server, o->path, &c);
 	if (r == 0) {
 		printf("%s: DENY FAILED: connected to '%s' meant for another domain\n", prefix,
@@ -564,23 +585,20 @@ static int do_deny(const struct opts *o)
 		return -EPERM;
 	}
 	printf("%s: channel open of '%s' refused: %s\n", prefix, o->path, strerror(-r));
-	xs = xs_open(0);
-	if (!xs) {
-		printf("%s: cannot open xenstore: %s\n", prefix, strerror(errno));
-		return -EIO;
-	}
-	errno = 0;
-	val = xs_read(xs, XBT_NULL, ref, &len);
-	err = errno;
-	free(val);
-	xs_close(xs);
-	if (val || err != EACCES) {
-		printf("%s: DENY FAILED: read of %s gave %s, want EACCES\n", prefix, ref,
-		       val ? "data" : strerror(err));
+	r = read_ring_ref(o);
+	if (r != -EACCES) {
+		printf("%s: DENY FAILED: want EACCES\n", prefix);
 		return -EPERM;
 	}
-	printf("%s: read of %s refused: EACCES\n", prefix, ref);
 	return 0;
+}
+
+/* Positive control for do_deny(): the channel's own peer may read it. */
+static int do_probe(const struct opts *o)
+{
+	alarm(o->timeout);
+	phase = "probe";
+	return read_ring_ref(o);
 }
 
 static void usage(void)
@@ -591,6 +609,7 @@ static void usage(void)
 		"       xen-chan-stress client --path P --round R --bytes N [--die-after N]\n"
 		"       xen-chan-stress hold --peer DOMID --path P --seconds S\n"
 		"       xen-chan-stress deny --path P\n"
+		"       xen-chan-stress probe --path P\n"
 		"common: [--server DOMID] [--ring N] [--timeout S] [--domu]\n");
 	exit(2);
 }
@@ -686,6 +705,8 @@ int main(int argc, char **argv)
 		r = do_hold(&o);
 	else if (!strcmp(o.mode, "deny"))
 		r = do_deny(&o);
+	else if (!strcmp(o.mode, "probe"))
+		r = do_probe(&o);
 	else
 		usage();
 	if (r < 0) {
