@@ -192,19 +192,22 @@ $(eval $(call unit_component,vtpm,$(LIB_VTPM),$(LIBS_VTPM)))
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
 FUZZ_DOM0 := cfg
+FUZZ_NETDOM := policy
 fuzz_libs = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0) $(LIB_COMMON) $(LIBS_DOM0),\
-	    $(LIB_COMMON) $(LIBS_COMMON))
+	    $(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM) $(LIB_COMMON) $(LIBS_NETDOM),\
+	    $(LIB_COMMON) $(LIBS_COMMON)))
+fuzz_deps = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))$(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM))
 
 REPLAY_BINS := $(foreach n,$(FUZZ_NAMES),$(BUILD)/tests/fuzz/replay-$(n))
 FUZZ_BINS := $(foreach n,$(FUZZ_NAMES),$(BUILD)/tests/fuzz/fuzz-$(n))
 
 define fuzz_target
 $(BUILD)/tests/fuzz/replay-$(1): $(BUILD)/tests/fuzz/fuzz-$(1).o $(BUILD)/tests/fuzz/replay.o \
-	$(LIB_COMMON) $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))
+	$(LIB_COMMON) $(call fuzz_deps,$(1))
 	$$(Q)$$(call link,$(BUILD)/tests/fuzz/fuzz-$(1).o $(BUILD)/tests/fuzz/replay.o \
 		$$(call fuzz_libs,$(1)))
 $(BUILD)/tests/fuzz/fuzz-$(1): $(BUILD)/tests/fuzz/fuzz-$(1).o \
-	$(LIB_COMMON) $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))
+	$(LIB_COMMON) $(call fuzz_deps,$(1))
 	$$(Q)$$(call link,-fsanitize=fuzzer $(BUILD)/tests/fuzz/fuzz-$(1).o $$(call fuzz_libs,$(1)))
 endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_target,$(n))))
@@ -248,7 +251,7 @@ check: check-run
 endif
 
 check-run: all
-	$(Q)$(TEST_ENV) scripts/run-tests.sh "$(if $(SAN),san:$(SAN),plain)" \
+	$(Q)$(TEST_ENV) scripts/run-tests.sh "$(if $(SAN),sanitized,plain)" \
 		$(foreach t,$(UNIT_BINS),unit:$(t)) \
 		$(foreach n,$(FUZZ_NAMES),fuzz-replay:$(BUILD)/tests/fuzz/replay-$(n)@tests/fuzz/corpus/$(n)) \
 		script:tests/config-errors/run.sh \

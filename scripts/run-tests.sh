@@ -43,6 +43,8 @@ for t in "$@"; do
 		pass=$((pass + 1))
 		summary=$(grep -E '^ +(asserts|tests) ' "$log" | awk '{print $1"="$4"/"$2}' | tr '\n' ' ')
 		printf '  PASS  %-60s %5ss %s\n' "$kind:${rest#"${BH_BUILD:-build}"/}" "$secs" "$summary"
+		# CUnit's own run summary, as it printed it.
+		[ "$kind" = unit ] && sed -n '/^Run Summary:/,/^ *asserts/s/^/        /p' "$log"
 	elif [ $rc -eq 77 ]; then
 		skip=$((skip + 1))
 		printf '  SKIP  %-60s %s\n' "$kind:$rest" "$(tail -n 1 "$log")"
