@@ -344,6 +344,8 @@ static int partition(struct nd_map *m, struct raws *raw)
 	size_t group = 0;
 	int r = 0;
 
+	if (raw->n == 0)
+		return 0; /* raw->v is NULL: qsort_r must not see it */
 	ops_init(&o, m);
 	qsort_r(raw->v, raw->n, sizeof(*raw->v), cmp_raw, &raw->group_len);
 	for (size_t i = 0; r == 0 && i < raw->n; i++) {
