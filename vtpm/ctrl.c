@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swtpm's control channel, as tpm2-tss's swtpm TCTI and QEMU's tpm-emulator
+ * speak it: a big-endian u32 command code followed by that command's
+ * fixed-size request; the response is a u32 result (TPM 1.2 codes) and the
+ * command's response fields. Requests are peer input: the code decides the
+ * exact request length, and an unknown code ends the connection.
+ *
+ * Not implemented (refused as unknown, not advertised in GET_CAPABILITY):
+ * HASH_* (TIS locality-4 hashing, TPM 1.2 DRTM), STORE_VOLATILE (volatile
+ * state is never persisted: a restart is a power cycle), GET/SET_STATEBLOB
+ * (state migration goes through the manager, never through the guest),
+ * SET_DATAFD, GET_INFO.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vtpm.h"
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+int vt_ctrl_req_size(uint32_t cmd)
+{
+	switch (cmd) {
+	case VT_CMD_GET_CAPABILITY:
+	case VT_CMD_SHUTDOWN:
+	case VT_CMD_GET_TPMESTABLISHED:
+	case VT_CMD_CANCEL_TPM_CMD:
+	case VT_CMD_STOP:
+	case VT_CMD_GET_CONFIG:
+		return 0;
+	case VT_CMD_SET_LOCALITY:
+	case VT_CMD_RESET_TPMESTABLISHED:
+		return 1;
+	case VT_CMD_INIT:
+	case VT_CMD_SET_BUFFERSIZE:
+		return 4;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+void vt_ctrl_parser_init(struct vt_ctrl_parser *p)
+{
+	p->have = 0;
+	p->need = 4;
+}
+
+static void decode(const struct vt_ctrl_parser *p, struct vt_ctrl_req *ret)
+{
+	ret->cmd = be32(p->buf);
+	ret->arg = 0;
+	if (p->need == 5)
+		ret->arg = p->buf[4];
+	else if (p->need == 8)
+		ret->arg = be32(p->buf + 4);
+}
+
+ssize_t vt_ctrl_feed(struct vt_ctrl_parser *p, const uint8_t *untrusted_in, size_t len,
+		     struct vt_ctrl_req *ret, bool *ret_done)
+{
+	size_t used = 0;
+
+	*ret_done = false;
+	for (;;) {
+		if (p->have == 4 && p->need == 4) {
+			int sz = vt_ctrl_req_size(be32(p->buf));
+
+			if (sz < 0)
+				return -EOPNOTSUPP;
+			p->need = 4 + (uint32_t)sz;
+		}
+		if (p->have == p->need) {
+			decode(p, ret);
+			vt_ctrl_parser_init(p);
+			*ret_done = true;
+			return (ssize_t)used;
+		}
+		if (used == len)
+			return (ssize_t)used;
+		p->buf[p->have++] = untrusted_in[used++];
+	}
+}
+
+static uint32_t result(int r)
+{
+	if (r == -EINVAL)
+		return VT_PTM_BAD_PARAMETER;
+	return r < 0 ? VT_PTM_FAIL : VT_PTM_SUCCESS;
+}
+
+size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *ops, void *ctx,
+		      uint8_t *out)
+{
+	uint32_t caps = VT_CAP_INIT | VT_CAP_SHUTDOWN | VT_CAP_GET_TPMESTABLISHED |
+			VT_CAP_SET_LOCALITY | VT_CAP_CANCEL_TPM_CMD | VT_CAP_RESET_TPMESTABLISHED |
+			VT_CAP_STOP | VT_CAP_GET_CONFIG | VT_CAP_SET_BUFFERSIZE;
+	uint32_t min = 0, max = 0, cur;
+	bool est = false;
+	int r;
+
+	switch (req->cmd) {
+	case VT_CMD_GET_CAPABILITY:
+		/* ptm_cap is a u64 with no result code in front. */
+		memset(out, 0, 8);
+		put_be32(out + 4, caps);
+		return 8;
+	case VT_CMD_INIT:
+		r = ops->init(ctx, req->arg);
+		break;
+	case VT_CMD_SHUTDOWN:
+		r = ops->shutdown(ctx);
+		break;
+	case VT_CMD_STOP:
+		r = ops->stop(ctx);
+		break;
+	case VT_CMD_SET_LOCALITY:
+		r = ops->set_locality(ctx, (uint8_t)req->arg);
+		break;
+	case VT_CMD_CANCEL_TPM_CMD:
+		r = ops->cancel(ctx);
+		break;
+	case VT_CMD_RESET_TPMESTABLISHED:
+		r = ops->reset_established(ctx, (uint8_t)req->arg);
+		break;
+	case VT_CMD_GET_TPMESTABLISHED:
+		r = ops->get_established(ctx, &est);
+		put_be32(out, result(r));
+		memset(out + 4, 0, 4); /* bit, then padding as in struct ptm_est */
+		out[4] = est ? 1 : 0;
+		return 8;
+	case VT_CMD_GET_CONFIG:
+		put_be32(out, VT_PTM_SUCCESS);
+		put_be32(out + 4, 0); /* no file key, no migration key: the manager seals */
+		return 8;
+	case VT_CMD_SET_BUFFERSIZE:
+		cur = ops->set_buffersize(ctx, req->arg, &min, &max);
+		put_be32(out, VT_PTM_SUCCESS);
+		put_be32(out + 4, cur);
+		put_be32(out + 8, min);
+		put_be32(out + 12, max);
+		return 16;
+	default:
+		r = -EOPNOTSUPP;
+		put_be32(out, VT_PTM_BAD_ORDINAL);
+		return 4;
+	}
+	put_be32(out, result(r));
+	return 4;
+}

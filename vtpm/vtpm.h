@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vtpm internals (DESIGN.md section 6): one manager, vtpmd, that holds the
+ * state key and the instances' files, and one sandboxed worker process per
+ * guest instance that runs libtpms and talks to the guest.
+ *
+ *   guest --tpm.sock (raw TPM 2.0)--+
+ *   guest --tpm.sock.ctrl (swtpm)---+--> worker (libtpms, no files, no network,
+ *   guest --tpm.chan (bulkhead chan)+         seccomp)  --seqpacket--> vtpmd
+ *                                                                  (key, files)
+ *
+ * Trust: the worker parses guest input and so is assumed compromisable; it
+ * never holds the state key and cannot open files. The manager never looks at
+ * guest bytes: it receives from its workers only whole control messages
+ * (exact length checks), and the state blob inside them is opaque to it: it
+ * is sealed and written, never parsed.
+ *
+ * Adapters: tpm.c is the only libtpms user, seal.c the only OpenSSL user,
+ * sandbox.c the only libseccomp user.
+ */
+#ifndef VTPM_VTPM_H
+#define VTPM_VTPM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bulkhead/util.h"
+
+/* ---- TPM 2.0 wire format ------------------------------------------------ */
+
+#define VT_TPM_HDR_SIZE 10 /* tag u16, size u32, code u32; all big-endian */
+#define VT_TPM_ST_NO_SESSIONS 0x8001
+#define VT_TPM_ST_SESSIONS 0x8002
+#define VT_TPM_RC_SUCCESS 0x000
+#define VT_TPM_RC_FAILURE 0x101
+#define VT_TPM_RC_COMMAND_SIZE 0x142
+#define VT_TPM_RC_BAD_TAG 0x01e
+/* Largest command we accept (libtpms' buffer; tpm2-tss sends at most 4096). */
+#define VT_TPM_CMD_MAX 4096u
+/* Largest response libtpms may produce at that buffer size. */
+#define VT_TPM_RSP_MAX 4096u
+
+/* Write a 10-byte TPM 2.0 error response with @rc into @out. */
+void vt_tpm_error_response(uint8_t out[VT_TPM_HDR_SIZE], uint32_t rc);
+
+/* ---- framing (frame.c): raw TPM commands out of a byte stream ----------- */
+
+/*
+ * Incremental framer for the data channel: bytes from the peer are fed in
+ * any split; a command is complete once the size in its header has arrived.
+ * The header is checked (tag, 10 <= size <= max) as soon as its 10 bytes are
+ * in, before any body byte is buffered. After an error the framer is dead
+ * (the stream cannot be resynchronised) and the connection must be closed
+ * after sending the error response.
+ */
+struct vt_framer {
+	uint32_t max;  /* command size limit, <= VT_TPM_CMD_MAX */
+	uint32_t need; /* size from the header, 0 until the header is in */
+	uint32_t have;
+	uint32_t err_rc; /* TPM rc of the framing error, 0 if none */
+	uint8_t buf[VT_TPM_CMD_MAX];
+};
+
+void vt_framer_init(struct vt_framer *f, uint32_t max);
+/*
+ * Consume up to @len bytes of @untrusted_in. Returns the number of bytes
+ * consumed (stopping after a complete command), or -EBADMSG after a framing
+ * error (f->err_rc says which TPM error to answer). When a command is
+ * complete, vt_framer_command() returns its length.
+ */
+ssize_t vt_framer_feed(struct vt_framer *f, const uint8_t *untrusted_in, size_t len);
+/* Length of the complete command in f->buf, or 0. */
+uint32_t vt_framer_command(const struct vt_framer *f);
+/* Forget the command just handled; start on the next one. */
+void vt_framer_next(struct vt_framer *f);
+/* True when a command has been started but not completed (for EOF handling). */
+bool vt_framer_partial(const struct vt_framer *f);
+
+/* ---- swtpm control channel (ctrl.c) -------------------------------------- */
+
+/* Command codes of swtpm's control channel (swtpm include/swtpm/tpm_ioctl.h). */
+enum vt_ctrl_cmd {
+	VT_CMD_GET_CAPABILITY = 0x01,
+	VT_CMD_INIT = 0x02,
+	VT_CMD_SHUTDOWN = 0x03,
+	VT_CMD_GET_TPMESTABLISHED = 0x04,
+	VT_CMD_SET_LOCALITY = 0x05,
+	VT_CMD_HASH_START = 0x06,
+	VT_CMD_HASH_DATA = 0x07,
+	VT_CMD_HASH_END = 0x08,
+	VT_CMD_CANCEL_TPM_CMD = 0x09,
+	VT_CMD_STORE_VOLATILE = 0x0a,
+	VT_CMD_RESET_TPMESTABLISHED = 0x0b,
+	VT_CMD_GET_STATEBLOB = 0x0c,
+	VT_CMD_SET_STATEBLOB = 0x0d,
+	VT_CMD_STOP = 0x0e,
+	VT_CMD_GET_CONFIG = 0x0f,
+	VT_CMD_SET_DATAFD = 0x10,
+	VT_CMD_SET_BUFFERSIZE = 0x11,
+	VT_CMD_GET_INFO = 0x12,
+};
+
+/* Capability bits (PTM_CAP_*) of the commands we implement. */
+#define VT_CAP_INIT (1u << 0)
+#define VT_CAP_SHUTDOWN (1u << 1)
+#define VT_CAP_GET_TPMESTABLISHED (1u << 2)
+#define VT_CAP_SET_LOCALITY (1u << 3)
+#define VT_CAP_CANCEL_TPM_CMD (1u << 5)
+#define VT_CAP_RESET_TPMESTABLISHED (1u << 7)
+#define VT_CAP_STOP (1u << 10)
+#define VT_CAP_GET_CONFIG (1u << 11)
+#define VT_CAP_SET_BUFFERSIZE (1u << 13)
+
+/* swtpm's result codes are TPM 1.2 ones. */
+#define VT_PTM_SUCCESS 0u
+#define VT_PTM_BAD_PARAMETER 3u
+#define VT_PTM_FAIL 9u
+#define VT_PTM_BAD_ORDINAL 10u
+
+#define VT_CTRL_REQ_MAX 8   /* code + the largest request we implement (u32) */
+#define VT_CTRL_RSP_MAX 16  /* result + SET_BUFFERSIZE's three u32 */
+
+struct vt_ctrl_req {
+	uint32_t cmd;
+	uint32_t arg; /* INIT flags, locality, buffer size; 0 if none */
+};
+
+/*
+ * Incremental parser for the control stream: a u32 command code, then that
+ * command's fixed-size request. An unknown or unimplemented code is an
+ * error (-EOPNOTSUPP): its request length is unknown, so the stream cannot
+ * continue; the caller answers BAD_ORDINAL and closes.
+ */
+struct vt_ctrl_parser {
+	uint8_t buf[VT_CTRL_REQ_MAX];
+	uint32_t have, need;
+};
+
+void vt_ctrl_parser_init(struct vt_ctrl_parser *p);
+/*
+ * Consume up to @len bytes, stopping after a complete request. Returns the
+ * number consumed, or -EOPNOTSUPP (unknown code: p->buf holds it). *ret_done
+ * is true when *ret holds a complete request (then the parser is reset).
+ */
+ssize_t vt_ctrl_feed(struct vt_ctrl_parser *p, const uint8_t *untrusted_in, size_t len,
+		     struct vt_ctrl_req *ret, bool *ret_done);
+/* Request size (after the code) of command @cmd, or -EOPNOTSUPP. */
+int vt_ctrl_req_size(uint32_t cmd);
+
+/* What the control handler may do to the TPM; worker.c passes tpm.c's. */
+struct vt_ctrl_ops {
+	int (*init)(void *ctx, uint32_t flags);
+	int (*stop)(void *ctx);
+	int (*shutdown)(void *ctx);
+	int (*set_locality)(void *ctx, uint8_t loc);
+	int (*cancel)(void *ctx);
+	int (*get_established)(void *ctx, bool *ret);
+	int (*reset_established)(void *ctx, uint8_t loc);
+	uint32_t (*set_buffersize)(void *ctx, uint32_t want, uint32_t *min, uint32_t *max);
+};
+
+/*
+ * Run one parsed request and encode the response into @out (at least
+ * VT_CTRL_RSP_MAX bytes). Returns the response length.
+ */
+size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *ops, void *ctx,
+		      uint8_t *out);
+
+/* ---- libtpms adapter (tpm.c) -------------------------------------------- */
+
+/*
+ * Called by libtpms (inside vt_tpm_start/process) whenever the permanent
+ * state changed: must return 0 only once the blob is durably stored.
+ */
+typedef int (*vt_store_fn)(void *ctx, const uint8_t *blob, size_t len);
+
+/*
+ * Power on the TPM with permanent state @state (@len bytes, 0 for a new TPM
+ * that libtpms manufactures and then stores through @store). A copy of the
+ * state is kept for vt_tpm_restart(). Returns 0 or -EIO (libtpms refused,
+ * e.g. a corrupt state), -ENOMEM.
+ */
+int vt_tpm_start(const uint8_t *state, size_t len, vt_store_fn store, void *ctx);
+/* Power cycle: terminate and start again from the last stored state. */
+int vt_tpm_restart(void);
+/* Power off (CMD_STOP, CMD_SHUTDOWN); commands then fail until a restart. */
+void vt_tpm_stop(void);
+bool vt_tpm_running(void);
+/* Free everything (the kept state copy is wiped). */
+void vt_tpm_fini(void);
+
+/*
+ * Execute one framed command (@len bytes, as vt_framer checked it). The
+ * response goes to @out (cap VT_TPM_RSP_MAX); returns its length. A libtpms
+ * failure or a stopped TPM gives a TPM error response, never an errno.
+ */
+size_t vt_tpm_process(const uint8_t *cmd, uint32_t len, uint8_t *out, size_t cap);
+int vt_tpm_set_locality(uint8_t loc);
+int vt_tpm_cancel(void);
+int vt_tpm_get_established(bool *ret);
+int vt_tpm_reset_established(uint8_t loc);
+uint32_t vt_tpm_set_buffersize(uint32_t want, uint32_t *min, uint32_t *max);
+
+/* ---- state sealing (seal.c, OpenSSL) ------------------------------------ */
+
+#define VT_KEY_LEN 32
+
+/* The manager key: mlocked, wiped on free. */
+struct vt_key {
+	uint8_t k[VT_KEY_LEN];
+};
+
+/*
+ * Load the key file: exactly VT_KEY_LEN bytes, a regular file not readable
+ * or writable by group or others. -EPERM for loose permissions, -EBADMSG
+ * for a wrong size.
+ */
+int vt_key_load(const char *path, struct vt_key **ret);
+/* Create a key file with fresh random bytes (mode 0600, O_EXCL). */
+int vt_key_generate(const char *path);
+void vt_key_free(struct vt_key *k);
+
+/*
+ * Sealed state file:
+ *   offset size
+ *   0      8    magic "BHVTPMS\0"
+ *   8      4    format version (1)
+ *   12     8    generation
+ *   20     12   GCM nonce (random)
+ *   32     4    plaintext length
+ *   36     n    ciphertext
+ *   36+n   16   GCM tag
+ * The AAD is bytes 0..35 plus the instance name, so a file cannot be moved to
+ * another instance nor its generation edited.
+ */
+#define VT_SEAL_HDR 36
+#define VT_SEAL_TAG 16
+#define VT_STATE_MAX (1u << 20) /* the largest plaintext state we seal */
+
+int vt_seal(const struct vt_key *k, const char *name, uint64_t gen, const uint8_t *pt,
+	    size_t len, uint8_t **ret, size_t *ret_len);
+/*
+ * 0 and a malloc'ed plaintext (caller wipes and frees), -EBADMSG for a
+ * malformed file, -EKEYREJECTED when authentication fails (tampered, other
+ * instance, other key).
+ */
+int vt_unseal(const struct vt_key *k, const char *name, const uint8_t *untrusted_in, size_t len,
+	      uint64_t *ret_gen, uint8_t **ret_pt, size_t *ret_len);
+
+/* ---- instance files (store.c) ------------------------------------------- */
+
+/*
+ * An instance directory DIR/<name>/ holds, readable by vtpmd only:
+ *   state        the sealed state (absent until the first store)
+ *   generation   the manager's record of the newest generation written
+ *   tpm.sock, tpm.sock.ctrl, tpm.chan   the worker's listening sockets
+ * Rollback: a state whose generation is below the record is refused; one
+ * exactly one above it is a store that crashed between the two renames and
+ * is accepted (the record catches up).
+ */
+struct vt_store {
+	int dirfd;      /* DIR/<name>, O_DIRECTORY */
+	char name[64];
+	uint64_t generation; /* the record */
+};
+
+/* Write @len bytes to @dirfd/@file atomically: temp, fsync, rename, fsync dir. */
+int vt_write_atomic(int dirfd, const char *file, const void *data, size_t len);
+/* Read a whole small file (at most @max bytes): 0, -ENOENT, -EFBIG, -errno. */
+int vt_read_file(int dirfd, const char *file, size_t max, uint8_t **ret, size_t *ret_len);
+
+int vt_store_create(int statedirfd, const char *name);
+int vt_store_open(int statedirfd, const char *name, struct vt_store *ret);
+void vt_store_close(struct vt_store *s);
+/*
+ * Load the newest state: 0 with *ret_pt (NULL/0 for a never-stored new
+ * instance), -ESTALE for a rollback (older generation, or a missing state
+ * file when the record says one was written), -EKEYREJECTED for a tampered
+ * file, -EBADMSG for a malformed one.
+ */
+int vt_store_load(struct vt_store *s, const struct vt_key *k, uint8_t **ret_pt, size_t *ret_len);
+/* Seal and write the next generation. */
+int vt_store_save(struct vt_store *s, const struct vt_key *k, const uint8_t *pt, size_t len);
+int vt_store_delete(int statedirfd, const char *name);
+
+/* ---- sandbox (sandbox.c) ------------------------------------------------ */
+
+/*
+ * Drop into the worker sandbox, in STYLE.md's order: chroot to @empty_dir
+ * and drop to uid/gid 65534 (when root), no_new_privs, then a seccomp
+ * allow-list with no open(), no socket(), no exec. Returns 0 or -errno.
+ */
+int vt_sandbox_enter(const char *empty_dir);
+
+/* ---- worker (worker.c) and manager (manager.c) -------------------------- */
+
+/* Fixed fd numbers a worker is exec'ed with. */
+#define VT_FD_MGR 3   /* SOCK_SEQPACKET to the manager */
+#define VT_FD_DATA 4  /* listening: tpm.sock */
+#define VT_FD_CTRL 5  /* listening: tpm.sock.ctrl */
+#define VT_FD_CHAN 6  /* listening: tpm.chan (bulkhead memfd channel set-up) */
+
+int vt_worker_main(const char *name, const char *empty_dir);
+
+struct vt_manager;
+struct vt_manager_cfg {
+	const char *state_dir;
+	const char *key_file;
+	const char *self_exe; /* vtpmd, exec'ed as a worker */
+	bool sandbox;
+};
+int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret);
+void vt_manager_free(struct vt_manager *m);
+/* Serve control messages on a unix socket at @path until SIGTERM. */
+int vt_manager_serve(struct vt_manager *m, const char *path);
+
+#endif
