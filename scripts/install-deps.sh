@@ -29,7 +29,13 @@ NESTED_PKGS="qemu-system-x86 busybox-static cpio xz-utils"
 # conntrack, iproute2 (namespaces, veths), python3 (test clients/servers).
 NETDOM_PKGS="nftables iperf3 conntrack iproute2 python3"
 
-PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS $NETDOM_PKGS)
+# stordom tests and bench: NBD clients (nbdinfo, nbdcopy from libnbd-bin; fio's
+# nbd engine), the peers (nbdkit + luks filter, qemu-nbd/qemu-img), cryptsetup
+# (luksFormat, luksDump --dump-volume-key) and an independent AES-XTS (Python's
+# cryptography).
+STORDOM_PKGS="libnbd-bin nbdkit fio qemu-utils cryptsetup-bin python3-cryptography"
+
+PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS $NETDOM_PKGS $STORDOM_PKGS)
 
 if [ "${1:-}" = "--print" ]; then
 	echo "apt-get install -y --no-install-recommends $PKGS"

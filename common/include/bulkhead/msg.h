@@ -22,6 +22,10 @@
  *      2026-11  (still version 1, nothing released yet) netdom: POLICY_BEGIN,
  *               POLICY_ZONE, POLICY_GUEST, POLICY_RULE, POLICY_COMMIT,
  *               POLICY_RESULT, COUNTERS_GET, COUNTERS, DROP_EVENT.
+ *      2026-11  (still version 1) stordom: VOLUME_OPEN, VOLUME_CLOSE,
+ *               VOLUME_GROW, VOLUME_ERASE, VOLUME_RESULT.
+ *      2026-11  (still version 1) vtpm: VTPM_CREATE, VTPM_START, VTPM_STOP,
+ *               VTPM_DELETE, VTPM_RESULT, VTPM_STATE_LOAD, VTPM_STATE_STORE.
  *
  * HELLO and HELLO_ACK are frozen: every version encodes them the same way
  * and sends them with version = 1, so two peers can always negotiate.
@@ -59,6 +63,21 @@ enum bh_msg_type {
 	BH_MSG_COUNTERS_GET = 14,  /* dom0 -> netdom */
 	BH_MSG_COUNTERS = 15,      /* netdom -> dom0, one or more replies to COUNTERS_GET */
 	BH_MSG_DROP_EVENT = 16,    /* netdom -> dom0, unsolicited */
+	/* stordom volumes, dom0 -> stordom; each answered by one VOLUME_RESULT */
+	BH_MSG_VOLUME_OPEN = 17,
+	BH_MSG_VOLUME_CLOSE = 18,
+	BH_MSG_VOLUME_GROW = 19,
+	BH_MSG_VOLUME_ERASE = 20,
+	BH_MSG_VOLUME_RESULT = 21, /* stordom -> dom0 */
+	/* vtpm instances, dom0 -> vtpmd; each answered by one VTPM_RESULT */
+	BH_MSG_VTPM_CREATE = 22,
+	BH_MSG_VTPM_START = 23,
+	BH_MSG_VTPM_STOP = 24,
+	BH_MSG_VTPM_DELETE = 25,
+	BH_MSG_VTPM_RESULT = 26,
+	/* inside vtpm only: vtpmd <-> its per-guest worker, over a socketpair */
+	BH_MSG_VTPM_STATE_LOAD = 27,  /* vtpmd -> worker: permanent state (empty: new TPM) */
+	BH_MSG_VTPM_STATE_STORE = 28, /* worker -> vtpmd: new permanent state; VTPM_RESULT */
 	BH_MSG_TYPE_MAX_, /* not a type: one past the last */
 };
 
@@ -269,6 +288,87 @@ int bh_msg_counters_decode(const void *untrusted_body, size_t len, struct bh_msg
 long bh_msg_drop_event_encode(const struct bh_msg_drop_event *m, void *out, size_t cap);
 int bh_msg_drop_event_decode(const void *untrusted_body, size_t len,
 			     struct bh_msg_drop_event *ret);
+
+/*
+ * stordom volumes (DESIGN.md section 6). VOLUME_OPEN names a volume (the NBD
+ * export name, a bulkhead name), its backing file or block device and the
+ * file holding the keyslot secret: the path only, never the secret itself,
+ * which stordom reads. With BH_VOLUME_CREATE the backing store is formatted
+ * as a new LUKS2 volume of @size data bytes (a multiple of 4096; a file is
+ * created or extended); without it @size is 0 and an existing LUKS1/LUKS2
+ * volume is opened. CLOSE forgets the key and drops its NBD connections;
+ * GROW extends the data area to @size; ERASE closes and crypto-erases
+ * (every keyslot destroyed, then the header wiped).
+ */
+#define BH_VOLUME_PATH_MAX 4096 /* including the NUL */
+#define BH_VOLUME_SIZE_MAX (1ull << 50)
+
+enum bh_volume_flags {
+	BH_VOLUME_CREATE = 1u << 0,
+	BH_VOLUME_READONLY = 1u << 1,
+	BH_VOLUME_DISCARD = 1u << 2,  /* pass TRIM to the backing file (reveals unused areas) */
+	BH_VOLUME_TEST_KDF = 1u << 3, /* create: cheapest PBKDF2; for tests only */
+	BH_VOLUME_FLAGS_ALL_ = 0xf,
+};
+
+struct bh_msg_volume_open {
+	char name[BH_MSG_NAME_MAX];
+	char path[BH_VOLUME_PATH_MAX];
+	char keyfile[BH_VOLUME_PATH_MAX];
+	uint8_t flags; /* enum bh_volume_flags */
+	uint64_t size; /* create: data bytes; else 0 */
+};
+
+/* VOLUME_CLOSE, VOLUME_ERASE (size 0) and VOLUME_GROW (new data size). */
+struct bh_msg_volume_ref {
+	char name[BH_MSG_NAME_MAX];
+	uint64_t size;
+};
+
+/* status 0 or a negative errno; @size: the volume's data bytes now (0 if none). */
+struct bh_msg_volume_result {
+	int32_t status;
+	uint64_t size;
+	char name[BH_MSG_NAME_MAX]; /* "" when the request could not be decoded */
+	char text[BH_MSG_ERROR_TEXT_MAX];
+};
+
+long bh_msg_volume_open_encode(const struct bh_msg_volume_open *m, void *out, size_t cap);
+int bh_msg_volume_open_decode(const void *untrusted_body, size_t len,
+			      struct bh_msg_volume_open *ret);
+/* @type: BH_MSG_VOLUME_CLOSE, _GROW or _ERASE (only GROW carries a size). */
+long bh_msg_volume_ref_encode(uint16_t type, const struct bh_msg_volume_ref *m, void *out,
+			      size_t cap);
+int bh_msg_volume_ref_decode(uint16_t type, const void *untrusted_body, size_t len,
+			     struct bh_msg_volume_ref *ret);
+long bh_msg_volume_result_encode(const struct bh_msg_volume_result *m, void *out, size_t cap);
+int bh_msg_volume_result_decode(const void *untrusted_body, size_t len,
+				struct bh_msg_volume_result *ret);
+
+/*
+ * vtpm (DESIGN.md section 6). CREATE makes a new instance (its TPM is
+ * manufactured at the first START), START forks its worker and answers once
+ * the TPM is up and its sockets listen, STOP ends the worker (the TPM is
+ * powered off; NV and persistent objects stay), DELETE erases the instance.
+ * STATE_LOAD / STATE_STORE bodies are the libtpms permanent-state blob,
+ * opaque to the manager (sealed and written, never parsed).
+ */
+struct bh_msg_vtpm_ref {
+	char name[BH_MSG_NAME_MAX];
+};
+
+/* status 0 or a negative errno; @text says why for a human. */
+struct bh_msg_vtpm_result {
+	int32_t status;
+	char name[BH_MSG_NAME_MAX]; /* "" when the request could not be decoded */
+	char text[BH_MSG_ERROR_TEXT_MAX];
+};
+
+long bh_msg_vtpm_ref_encode(const struct bh_msg_vtpm_ref *m, void *out, size_t cap);
+int bh_msg_vtpm_ref_decode(const void *untrusted_body, size_t len, struct bh_msg_vtpm_ref *ret);
+long bh_msg_vtpm_result_encode(const struct bh_msg_vtpm_result *m, void *out, size_t cap);
+int bh_msg_vtpm_result_decode(const void *untrusted_body, size_t len,
+			      struct bh_msg_vtpm_result *ret);
 
 /* Name of a type for logs ("HELLO"), or "unknown". */
 const char *bh_msg_type_name(uint16_t type);
