@@ -144,11 +144,124 @@ static inline uint32_t nd_zone_id(uint32_t zi)
 }
 
 /* ------------------------------------------------------------------------
+ * The table as data (table.c): chains, rules as lists of abstract
+ * expressions, set specs and element values, in plain C over the kernel's
+ * uapi constants. nft.c only turns each item into libnftnl objects, so the
+ * layout of table inet bulkhead is unit-testable without netlink.
+ */
+enum nd_x_op {
+	ND_X_META,        /* key, reg (destination) */
+	ND_X_META_SET,    /* key, reg (source) */
+	ND_X_CT,          /* key, reg (destination) */
+	ND_X_CT_SET,      /* key, reg (source) */
+	ND_X_PAYLOAD,     /* key = base, off, len, reg (destination) */
+	ND_X_CMP,         /* key = op, reg, data[len] */
+	ND_X_BITWISE,     /* reg, mask = data[len], xor 0 */
+	ND_X_HTON32,      /* reg */
+	ND_X_LOOKUP,      /* name = set, reg (source), dreg (-1: a match test), invert */
+	ND_X_COUNTER,     /* name = counter object */
+	ND_X_COUNTER_MAP, /* name = counter map, reg (source) */
+	ND_X_VERDICT,     /* verdict, name = chain for jump/goto */
+	ND_X_LIMIT,       /* ND_LOG_RATE packets/s, burst ND_LOG_BURST */
+	ND_X_LOG,         /* name = prefix, group ND_NFLOG_GROUP */
+	ND_X_REJECT,      /* key = type, data[0] = code */
+};
+
+#define ND_NAME_MAX 32
+#define ND_X_MAX 20
+#define ND_NFLOG_GROUP 7301
+#define ND_LOG_RATE 20
+#define ND_LOG_BURST 40
+
+struct nd_x {
+	uint8_t op; /* enum nd_x_op */
+	bool invert;
+	uint32_t key, reg, off, len;
+	int32_t dreg, verdict;
+	char name[ND_NAME_MAX];
+	uint8_t data[16];
+};
+
+struct nd_xrule {
+	const char *chain;
+	uint8_t n;
+	struct nd_x x[ND_X_MAX];
+};
+
+struct nd_xrules {
+	struct nd_xrule *v;
+	size_t n, cap;
+	int err;
+};
+
+struct nd_chain_spec {
+	const char *name;
+	int hook; /* -1: a regular chain */
+	int prio, policy;
+};
+
+/* Regular chains that set elements jump to (created before the elements). */
+extern const struct nd_chain_spec nd_verdict_chains[4];
+/* Base chains (created after every set is filled). */
+extern const struct nd_chain_spec nd_base_chains[3];
+
+void nd_table_verdict_rules(struct nd_xrules *out);
+void nd_table_base_rules(const struct nd_ruleset *rs, struct nd_xrules *out);
+void nd_xrules_free(struct nd_xrules *r);
+
+struct nd_set_spec {
+	char name[ND_NAME_MAX];
+	uint32_t flags; /* NFT_SET_* */
+	uint8_t n_fields;
+	uint8_t field_len[ND_FIELDS_MAX];
+	uint8_t field_type[ND_FIELDS_MAX]; /* nftables datatype numbers, for `nft list` */
+	uint32_t data_type, data_len;      /* maps */
+	uint32_t obj_type;                 /* object maps */
+};
+
+#define ND_SPOOF_SETS 5
+extern const struct nd_set_spec nd_spoof_specs[ND_SPOOF_SETS];
+uint32_t nd_set_key_len(const struct nd_set_spec *s);
+/* The verdict map and counter map of one endpoint pair. */
+void nd_pair_specs(const struct nd_map *m, struct nd_set_spec *vs, struct nd_set_spec *cs);
+
+/* One set element: a key or key range, and what it maps to (at most one of the four). */
+struct nd_elem_val {
+	const void *key, *key_end;
+	uint32_t key_len;
+	bool is_verdict;
+	int32_t verdict;
+	const char *chain; /* goto, for verdict maps */
+	const void *data;
+	uint32_t data_len;
+	const char *obj;
+};
+
+/* What an element of rule @r's verdict map does (accept, drop, reject, via a log chain). */
+void nd_rule_verdict(const struct nd_rule *r, struct nd_elem_val *v);
+
+/* The anti-spoofing elements of one vif: which set, which key, zone data. */
+struct nd_vif_elem {
+	uint8_t set; /* index in nd_spoof_specs */
+	uint32_t key_len;
+	uint8_t key[32];
+	uint32_t zone_id; /* vif-zone only, host order */
+};
+#define ND_VIF_ELEMS_MAX (3 + BH_POLICY_ADDRS_MAX)
+size_t nd_vif_elems(const struct nd_policy *p, const struct nd_vif *v, struct nd_vif_elem *out);
+
+/* Counter object names: "r<id>" for rules, plus "default-drop" and "spoof". */
+void nd_counter_name(uint32_t rule_id, char *out, size_t len);
+int nd_counter_parse(const char *untrusted_name, uint32_t *ret_id);
+
+/* The generation rides in the table's comment: "bulkhead generation N". */
+void nd_generation_comment(uint64_t generation, char *out, size_t len);
+int nd_generation_parse(const char *untrusted, size_t len, uint64_t *ret);
+
+/* ------------------------------------------------------------------------
  * nftables adapter (nft.c).
  */
 struct nd_nft;
-
-#define ND_NFLOG_GROUP 7301
 
 int nd_nft_open(struct nd_nft **ret);
 void nd_nft_close(struct nd_nft *n);

@@ -10,12 +10,9 @@
  * records which policy rule it came from, which is how an error names a rule
  * (as nftables' mnl_batch_talk does for its command lines).
  *
- * Table layout (see netdom.h for the semantics):
- *   prerouting (raw prio)  anti-spoofing: iifname . ether saddr / . ip saddr sets
- *   forward   (policy drop) ct invalid drop, established accept, zone marks,
- *                           per endpoint pair: counter objref map + verdict map
- *   input     (policy drop) ct, icmp/icmpv6, log
- *   reject, log-accept, log-drop, log-reject: shared verdict chains
+ * What goes in the table (chains, rules as abstract expressions, set specs,
+ * element values) is decided by table.c in plain C; this file turns each item
+ * into libnftnl objects and talks to the kernel.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,18 +35,11 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
-#include "bulkhead/parse.h"
 #include "netdom.h"
 
 #define FAMILY NFPROTO_INET
 #define MSG_ROOM (256 * 1024)  /* free space kept before building each message */
 #define ELEMS_PER_MSG 128
-#define GEN_PREFIX "bulkhead generation "
-
-/* nftables' datatype numbers, so that `nft list` shows our set keys. */
-enum { T_VERDICT = 1, T_IPADDR = 7, T_IP6ADDR = 8, T_ETHERADDR = 9, T_PROTO = 12,
-       T_SERVICE = 13, T_MARK = 19, T_IFNAME = 41, T_COUNTER_OBJ = 0 };
-
 struct nd_nft {
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -185,7 +175,7 @@ static void add_table(struct batch *b, uint16_t type, uint16_t flags, uint64_t g
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, FAMILY);
 	if (type == NFT_MSG_NEWTABLE && generation) {
 		/* The generation rides in the table's comment: nft shows it, a restarted netdomd reads it. */
-		snprintf(comment, sizeof(comment), GEN_PREFIX "%llu", (unsigned long long)generation);
+		nd_generation_comment(generation, comment, sizeof(comment));
 		ud = nftnl_udata_buf_alloc(128);
 		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, comment))
 			b->err = -ENOMEM;
@@ -223,26 +213,7 @@ static void add_counter(struct batch *b, const char *name)
 	nftnl_obj_free(o);
 }
 
-struct set_spec {
-	const char *name;
-	uint32_t flags; /* NFT_SET_* */
-	uint8_t n_fields;
-	uint8_t field_len[ND_FIELDS_MAX];
-	uint8_t field_type[ND_FIELDS_MAX];
-	uint32_t data_type, data_len; /* for maps */
-	uint32_t obj_type;            /* for objref maps */
-};
-
-static uint32_t spec_key_len(const struct set_spec *s)
-{
-	uint32_t n = 0;
-
-	for (unsigned i = 0; i < s->n_fields; i++)
-		n += (s->field_len[i] + 3u) & ~3u;
-	return s->n_fields == 1 ? s->field_len[0] : n;
-}
-
-static struct nftnl_set *set_new(const struct set_spec *s)
+static struct nftnl_set *set_new(const struct nd_set_spec *s)
 {
 	struct nftnl_set *set = nftnl_set_alloc();
 
@@ -254,7 +225,7 @@ static struct nftnl_set *set_new(const struct set_spec *s)
 	return set;
 }
 
-static void add_set(struct batch *b, const struct set_spec *s)
+static void add_set(struct batch *b, const struct nd_set_spec *s)
 {
 	struct nftnl_set *set = set_new(s);
 	uint32_t key_type = 0;
@@ -271,7 +242,7 @@ static void add_set(struct batch *b, const struct set_spec *s)
 	nftnl_set_set_u32(set, NFTNL_SET_FLAGS, s->flags | (iconcat ? NFT_SET_CONCAT : 0));
 	nftnl_set_set_u32(set, NFTNL_SET_KEY_TYPE, key_type);
 	nftnl_set_set_u32(set, NFTNL_SET_ID, ++b->set_id); /* the kernel requires one per set */
-	nftnl_set_set_u32(set, NFTNL_SET_KEY_LEN, spec_key_len(s));
+	nftnl_set_set_u32(set, NFTNL_SET_KEY_LEN, nd_set_key_len(s));
 	if (s->flags & NFT_SET_MAP) {
 		nftnl_set_set_u32(set, NFTNL_SET_DATA_TYPE, s->data_type);
 		if (s->data_len)
@@ -295,7 +266,7 @@ static void add_set(struct batch *b, const struct set_spec *s)
 }
 
 /* Element flush: elements accumulate on @set and go out ELEMS_PER_MSG at a time. */
-static void elems_flush(struct batch *b, struct nftnl_set **setp, const struct set_spec *s)
+static void elems_flush(struct batch *b, struct nftnl_set **setp, const struct nd_set_spec *s)
 {
 	struct nlmsghdr *nlh;
 
@@ -312,18 +283,7 @@ static void elems_flush(struct batch *b, struct nftnl_set **setp, const struct s
 		b->err = -ENOMEM;
 }
 
-struct elem_val {
-	const void *key, *key_end;
-	uint32_t key_len;
-	bool is_verdict; /* maps of verdicts: @verdict */
-	int verdict;
-	const char *chain; /* for NFT_GOTO */
-	const void *data; /* maps of data */
-	uint32_t data_len;
-	const char *obj; /* objref maps */
-};
-
-static void elem_add(struct batch *b, struct nftnl_set *set, const struct elem_val *v)
+static void elem_add(struct batch *b, struct nftnl_set *set, const struct nd_elem_val *v)
 {
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 
@@ -347,218 +307,9 @@ static void elem_add(struct batch *b, struct nftnl_set *set, const struct elem_v
 	nftnl_set_elem_add(set, e);
 }
 
-/* ---- expressions ---- */
+/* ---- chains ---- */
 
-struct rb {
-	struct nftnl_rule *r;
-	int err;
-};
-
-static void rb_add(struct rb *rb, struct nftnl_expr *e)
-{
-	if (!e)
-		rb->err = -ENOMEM;
-	else
-		nftnl_rule_add_expr(rb->r, e);
-}
-
-static struct nftnl_expr *expr(const char *name)
-{
-	return nftnl_expr_alloc(name);
-}
-
-/* Register for byte offset @off of the key: a 16-byte register when aligned, as nft does. */
-static uint32_t key_reg(unsigned off)
-{
-	return off % 16 == 0 ? NFT_REG_1 + off / 16 : NFT_REG32_00 + off / 4;
-}
-
-static void e_meta(struct rb *rb, uint32_t key, uint32_t dreg)
-{
-	struct nftnl_expr *e = expr("meta");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-	}
-	rb_add(rb, e);
-}
-
-static void e_meta_set(struct rb *rb, uint32_t key, uint32_t sreg)
-{
-	struct nftnl_expr *e = expr("meta");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
-	}
-	rb_add(rb, e);
-}
-
-static void e_ct(struct rb *rb, uint32_t key, uint32_t reg, bool set)
-{
-	struct nftnl_expr *e = expr("ct");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-		nftnl_expr_set_u32(e, set ? NFTNL_EXPR_CT_SREG : NFTNL_EXPR_CT_DREG, reg);
-	}
-	rb_add(rb, e);
-}
-
-static void e_payload(struct rb *rb, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
-{
-	struct nftnl_expr *e = expr("payload");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	}
-	rb_add(rb, e);
-}
-
-static void e_cmp(struct rb *rb, uint32_t op, uint32_t sreg, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e = expr("cmp");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-	}
-	rb_add(rb, e);
-}
-
-static void e_bitwise(struct rb *rb, uint32_t reg, const void *mask, uint32_t len)
-{
-	struct nftnl_expr *e = expr("bitwise");
-	uint8_t zero[16] = { 0 };
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
-	}
-	rb_add(rb, e);
-}
-
-static void e_hton32(struct rb *rb, uint32_t reg)
-{
-	struct nftnl_expr *e = expr("byteorder");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
-	}
-	rb_add(rb, e);
-}
-
-/* Lookup in @set: a match test (dreg 0 = none), a map (dreg), or a verdict map. */
-static void e_lookup(struct rb *rb, const char *set, uint32_t sreg, int dreg, bool invert)
-{
-	struct nftnl_expr *e = expr("lookup");
-
-	if (e) {
-		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-		if (dreg >= 0)
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, (uint32_t)dreg);
-		if (invert)
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-	}
-	rb_add(rb, e);
-}
-
-static void e_counter_named(struct rb *rb, const char *name)
-{
-	struct nftnl_expr *e = expr("objref");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
-		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
-	}
-	rb_add(rb, e);
-}
-
-static void e_counter_map(struct rb *rb, const char *set, uint32_t sreg)
-{
-	struct nftnl_expr *e = expr("objref");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_SREG, sreg);
-		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_SET_NAME, set);
-	}
-	rb_add(rb, e);
-}
-
-static void e_verdict(struct rb *rb, int verdict, const char *chain)
-{
-	struct nftnl_expr *e = expr("immediate");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
-		if (chain)
-			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-	}
-	rb_add(rb, e);
-}
-
-/* Rate-limited NFLOG: the limit comes first so that it gates the log. */
-static void e_limited_log(struct rb *rb, const char *prefix)
-{
-	struct nftnl_expr *l = expr("limit"), *g = expr("log");
-
-	if (l) {
-		nftnl_expr_set_u64(l, NFTNL_EXPR_LIMIT_RATE, 20);
-		nftnl_expr_set_u64(l, NFTNL_EXPR_LIMIT_UNIT, 1);
-		nftnl_expr_set_u32(l, NFTNL_EXPR_LIMIT_BURST, 40);
-		nftnl_expr_set_u32(l, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-	}
-	rb_add(rb, l);
-	if (g) {
-		nftnl_expr_set_u16(g, NFTNL_EXPR_LOG_GROUP, ND_NFLOG_GROUP);
-		nftnl_expr_set_str(g, NFTNL_EXPR_LOG_PREFIX, prefix);
-	}
-	rb_add(rb, g);
-}
-
-static void e_reject(struct rb *rb, uint32_t type, uint8_t code)
-{
-	struct nftnl_expr *e = expr("reject");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
-		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
-	}
-	rb_add(rb, e);
-}
-
-static void e_ct_state(struct rb *rb, uint32_t bits, uint32_t op)
-{
-	uint32_t zero = 0;
-
-	e_ct(rb, NFT_CT_STATE, NFT_REG_1, false);
-	e_bitwise(rb, NFT_REG_1, &bits, 4);
-	e_cmp(rb, op, NFT_REG_1, &zero, 4);
-}
-
-static void e_nfproto(struct rb *rb, uint8_t proto)
-{
-	e_meta(rb, NFT_META_NFPROTO, NFT_REG_1);
-	e_cmp(rb, NFT_CMP_EQ, NFT_REG_1, &proto, 1);
-}
-
-/* ---- chains and rules ---- */
-
-static void add_chain(struct batch *b, const char *name, int hook, int prio, int policy)
+static void add_chain(struct batch *b, const struct nd_chain_spec *s)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -569,12 +320,12 @@ static void add_chain(struct batch *b, const char *name, int hook, int prio, int
 	}
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, ND_TABLE);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, FAMILY);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	if (hook >= 0) {
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
-		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, s->name);
+	if (s->hook >= 0) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)s->hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, s->prio);
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, (uint32_t)policy);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, (uint32_t)s->policy);
 	}
 	nlh = msg_start(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
 	if (nlh) {
@@ -584,298 +335,186 @@ static void add_chain(struct batch *b, const char *name, int hook, int prio, int
 	nftnl_chain_free(c);
 }
 
-static struct rb rule_begin(const char *chain)
+/* ---- rules: table.c's abstract expressions as nftnl expressions ---- */
+
+static void x_regs(struct nftnl_expr *e, const struct nd_x *x)
 {
-	struct rb rb = { .r = nftnl_rule_alloc() };
-
-	if (!rb.r) {
-		rb.err = -ENOMEM;
-		return rb;
-	}
-	nftnl_rule_set_str(rb.r, NFTNL_RULE_TABLE, ND_TABLE);
-	nftnl_rule_set_u32(rb.r, NFTNL_RULE_FAMILY, FAMILY);
-	nftnl_rule_set_str(rb.r, NFTNL_RULE_CHAIN, chain);
-	return rb;
-}
-
-static void rule_commit(struct batch *b, struct rb *rb)
-{
-	struct nlmsghdr *nlh;
-
-	if (rb->err && !b->err)
-		b->err = rb->err;
-	nlh = rb->r ? msg_start(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND) : NULL;
-	if (nlh) {
-		nftnl_rule_nlmsg_build_payload(nlh, rb->r);
-		msg_end(b, nlh);
-	}
-	nftnl_rule_free(rb->r);
-}
-
-/* Load one endpoint field of a map key at byte @off; @src: source side. */
-static void load_slot(struct rb *rb, uint8_t slot, bool src, unsigned off)
-{
-	uint32_t reg = key_reg(off);
-
-	switch (slot) {
-	case ND_SLOT_GUEST:
-		e_meta(rb, src ? NFT_META_IIFNAME : NFT_META_OIFNAME, reg);
+	switch (x->op) {
+	case ND_X_META:
+	case ND_X_META_SET:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, x->key);
+		nftnl_expr_set_u32(e, x->op == ND_X_META ? NFTNL_EXPR_META_DREG
+							 : NFTNL_EXPR_META_SREG, x->reg);
 		break;
-	case ND_SLOT_ZONE:
-		if (src)
-			e_meta(rb, NFT_META_MARK, reg);
-		else
-			e_ct(rb, NFT_CT_MARK, reg, false);
-		e_hton32(rb, reg);
+	case ND_X_CT:
+	case ND_X_CT_SET:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, x->key);
+		nftnl_expr_set_u32(e, x->op == ND_X_CT ? NFTNL_EXPR_CT_DREG : NFTNL_EXPR_CT_SREG,
+				   x->reg);
 		break;
-	case ND_SLOT_NET4:
-		e_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, src ? 12 : 16, 4, reg);
+	case ND_X_PAYLOAD:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, x->key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, x->off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, x->len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, x->reg);
 		break;
-	case ND_SLOT_NET6:
-		e_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, src ? 8 : 24, 16, reg);
+	case ND_X_CMP:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, x->reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, x->key);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, x->data, x->len);
 		break;
 	default:
 		break;
 	}
 }
 
-static void load_key(struct rb *rb, const struct nd_map *m)
+static void x_more(struct nftnl_expr *e, const struct nd_x *x)
 {
-	unsigned off = 0;
+	static const uint8_t zero[16];
 
-	if (m->src == ND_SLOT_NET4 || m->dst == ND_SLOT_NET4)
-		e_nfproto(rb, NFPROTO_IPV4);
-	if (m->src == ND_SLOT_NET6 || m->dst == ND_SLOT_NET6)
-		e_nfproto(rb, NFPROTO_IPV6);
-	load_slot(rb, m->src, true, off);
-	off += (m->field_len[0] + 3u) & ~3u;
-	if (m->src == ND_SLOT_ANY)
-		off = 0;
-	load_slot(rb, m->dst, false, off);
-	if (m->dst != ND_SLOT_ANY)
-		off += m->src == ND_SLOT_ANY ? ((m->field_len[0] + 3u) & ~3u)
-					     : ((m->field_len[1] + 3u) & ~3u);
-	e_meta(rb, NFT_META_L4PROTO, key_reg(off));
-	e_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, key_reg(off + 4));
-}
-
-static void map_names(const struct nd_map *m, char *vmap, char *cmap, size_t len)
-{
-	static const char *const slot[ND_SLOT_MAX_] = { "any", "guest", "zone", "net4", "net6" };
-
-	snprintf(vmap, len, "allow-%s-%s", slot[m->src], slot[m->dst]);
-	snprintf(cmap, len, "count-%s-%s", slot[m->src], slot[m->dst]);
-}
-
-static void add_pair_rules(struct batch *b, const struct nd_map *m)
-{
-	char vmap[32], cmap[32];
-	struct rb rb;
-
-	map_names(m, vmap, cmap, sizeof(vmap));
-	rb = rule_begin("forward");
-	load_key(&rb, m);
-	e_counter_map(&rb, cmap, NFT_REG_1);
-	rule_commit(b, &rb);
-	rb = rule_begin("forward");
-	load_key(&rb, m);
-	e_lookup(&rb, vmap, NFT_REG_1, NFT_REG_VERDICT, false);
-	rule_commit(b, &rb);
-}
-
-static void add_ct_rules(struct batch *b, const char *chain)
-{
-	struct rb rb = rule_begin(chain);
-
-	e_ct_state(&rb, NF_CT_STATE_INVALID_BIT, NFT_CMP_NEQ);
-	e_verdict(&rb, NF_DROP, NULL);
-	rule_commit(b, &rb);
-	rb = rule_begin(chain);
-	e_ct_state(&rb, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED),
-		   NFT_CMP_NEQ);
-	e_verdict(&rb, NF_ACCEPT, NULL);
-	rule_commit(b, &rb);
-}
-
-static void add_default_rules(struct batch *b, const char *chain, uint8_t action)
-{
-	struct rb rb = rule_begin(chain);
-
-	e_counter_named(&rb, "default-drop");
-	e_limited_log(&rb, "bh-drop ");
-	if (action == BH_POLICY_REJECT)
-		e_verdict(&rb, NFT_GOTO, "reject");
-	rule_commit(b, &rb);
-}
-
-static void add_zone_marks(struct batch *b)
-{
-	struct rb rb = rule_begin("forward");
-
-	e_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
-	e_lookup(&rb, "vif-zone", NFT_REG_1, NFT_REG_1, false);
-	e_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
-	rule_commit(b, &rb);
-	rb = rule_begin("forward");
-	e_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
-	e_lookup(&rb, "vif-zone", NFT_REG_1, NFT_REG_1, false);
-	e_ct(&rb, NFT_CT_MARK, NFT_REG_1, true);
-	rule_commit(b, &rb);
-}
-
-static void add_input_rules(struct batch *b, uint8_t action)
-{
-	static const uint8_t icmp[] = { IPPROTO_ICMP, IPPROTO_ICMPV6 };
-	struct rb rb;
-
-	add_ct_rules(b, "input");
-	rb = rule_begin("input");
-	e_meta(&rb, NFT_META_IIFTYPE, NFT_REG_1);
-	e_cmp(&rb, NFT_CMP_EQ, NFT_REG_1, &(uint16_t){ 772 /* ARPHRD_LOOPBACK */ }, 2);
-	e_verdict(&rb, NF_ACCEPT, NULL);
-	rule_commit(b, &rb);
-	for (size_t i = 0; i < BH_ARRAY_SIZE(icmp); i++) {
-		rb = rule_begin("input");
-		e_meta(&rb, NFT_META_L4PROTO, NFT_REG_1);
-		e_cmp(&rb, NFT_CMP_EQ, NFT_REG_1, &icmp[i], 1);
-		e_verdict(&rb, NF_ACCEPT, NULL);
-		rule_commit(b, &rb);
-	}
-	add_default_rules(b, "input", action);
-}
-
-/* Anti-spoofing: from a guest vif, only its MAC and its addresses. */
-static void add_spoof_rules(struct batch *b)
-{
-	static const uint8_t ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 };
-	static const uint8_t any6[16] = { 0 };
-	struct rb rb;
-
-	for (int fam = 0; fam < 3; fam++) {
-		rb = rule_begin("prerouting");
-		e_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
-		e_lookup(&rb, "vifs", NFT_REG_1, -1, false);
-		if (fam == 1)
-			e_nfproto(&rb, NFPROTO_IPV4);
-		if (fam == 2) {
-			e_nfproto(&rb, NFPROTO_IPV6);
-			/* Link-local and unspecified sources (ND, DAD) stay on the link. */
-			e_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
-			e_cmp(&rb, NFT_CMP_NEQ, NFT_REG_1, any6, 16);
-			e_bitwise(&rb, NFT_REG_1, ll_mask, 16);
-			e_cmp(&rb, NFT_CMP_NEQ, NFT_REG_1, ll, 16);
-		}
-		e_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
-		if (fam == 0)
-			e_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_2);
-		else
-			e_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, fam == 1 ? 12 : 8,
-				  fam == 1 ? 4 : 16, NFT_REG_2);
-		e_lookup(&rb, fam == 0 ? "vif-mac" : fam == 1 ? "vif-ip4" : "vif-ip6", NFT_REG_1, -1,
-			 true);
-		e_counter_named(&rb, "spoof");
-		e_limited_log(&rb, "bh-spoof ");
-		e_verdict(&rb, NF_DROP, NULL);
-		rule_commit(b, &rb);
+	switch (x->op) {
+	case ND_X_BITWISE:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, x->reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, x->reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, x->len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, x->data, x->len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, x->len);
+		break;
+	case ND_X_HTON32:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, x->reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, x->reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
+		break;
+	case ND_X_LOOKUP:
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, x->name);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, x->reg);
+		if (x->dreg >= 0)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, (uint32_t)x->dreg);
+		if (x->invert)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+		break;
+	default:
+		x_regs(e, x);
+		break;
 	}
 }
 
-static void add_verdict_chains(struct batch *b)
+static void x_set(struct nftnl_expr *e, const struct nd_x *x)
 {
-	static const struct { const char *chain, *prefix; int verdict; const char *to; } lc[] = {
-		{ "log-accept", "bh-accept ", NF_ACCEPT, NULL },
-		{ "log-drop", "bh-drop ", NF_DROP, NULL },
-		{ "log-reject", "bh-reject ", NFT_GOTO, "reject" },
+	switch (x->op) {
+	case ND_X_COUNTER:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, x->name);
+		break;
+	case ND_X_COUNTER_MAP:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_SREG, x->reg);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_SET_NAME, x->name);
+		break;
+	case ND_X_VERDICT:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)x->verdict);
+		if (x->name[0])
+			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->name);
+		break;
+	case ND_X_LIMIT:
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, ND_LOG_RATE);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, ND_LOG_BURST);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		break;
+	case ND_X_LOG:
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, ND_NFLOG_GROUP);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, x->name);
+		break;
+	case ND_X_REJECT:
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, x->key);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, x->data[0]);
+		break;
+	default:
+		x_more(e, x);
+		break;
+	}
+}
+
+static struct nftnl_expr *x_expr(const struct nd_x *x)
+{
+	static const char *const kind[] = {
+		[ND_X_META] = "meta", [ND_X_META_SET] = "meta", [ND_X_CT] = "ct",
+		[ND_X_CT_SET] = "ct", [ND_X_PAYLOAD] = "payload", [ND_X_CMP] = "cmp",
+		[ND_X_BITWISE] = "bitwise", [ND_X_HTON32] = "byteorder", [ND_X_LOOKUP] = "lookup",
+		[ND_X_COUNTER] = "objref", [ND_X_COUNTER_MAP] = "objref",
+		[ND_X_VERDICT] = "immediate", [ND_X_LIMIT] = "limit", [ND_X_LOG] = "log",
+		[ND_X_REJECT] = "reject",
 	};
-	uint8_t tcp = IPPROTO_TCP;
-	struct rb rb;
+	struct nftnl_expr *e = nftnl_expr_alloc(kind[x->op]);
 
-	add_chain(b, "reject", -1, 0, 0);
-	for (size_t i = 0; i < BH_ARRAY_SIZE(lc); i++)
-		add_chain(b, lc[i].chain, -1, 0, 0);
-	rb = rule_begin("reject");
-	e_meta(&rb, NFT_META_L4PROTO, NFT_REG_1);
-	e_cmp(&rb, NFT_CMP_EQ, NFT_REG_1, &tcp, 1);
-	e_reject(&rb, NFT_REJECT_TCP_RST, 0);
-	rule_commit(b, &rb);
-	rb = rule_begin("reject");
-	e_reject(&rb, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
-	rule_commit(b, &rb);
-	for (size_t i = 0; i < BH_ARRAY_SIZE(lc); i++) {
-		rb = rule_begin(lc[i].chain);
-		e_limited_log(&rb, lc[i].prefix);
-		e_verdict(&rb, lc[i].verdict, lc[i].to);
-		rule_commit(b, &rb);
+	if (e)
+		x_set(e, x);
+	return e;
+}
+
+static void add_rule(struct batch *b, const struct nd_xrule *xr)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!r) {
+		b->err = -ENOMEM;
+		return;
 	}
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, ND_TABLE);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, xr->chain);
+	for (unsigned i = 0; i < xr->n; i++) {
+		struct nftnl_expr *e = x_expr(&xr->x[i]);
+
+		if (!e)
+			b->err = -ENOMEM;
+		else
+			nftnl_rule_add_expr(r, e);
+	}
+	nlh = msg_start(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		msg_end(b, nlh);
+	}
+	nftnl_rule_free(r);
+}
+
+static void add_rules(struct batch *b, struct nd_xrules *xr)
+{
+	if (xr->err && !b->err)
+		b->err = xr->err;
+	for (size_t i = 0; i < xr->n; i++)
+		add_rule(b, &xr->v[i]);
+	nd_xrules_free(xr);
 }
 
 /* ---- set contents ---- */
 
-static const uint8_t slot_type[ND_SLOT_MAX_] = {
-	[ND_SLOT_GUEST] = T_IFNAME, [ND_SLOT_ZONE] = T_MARK,
-	[ND_SLOT_NET4] = T_IPADDR, [ND_SLOT_NET6] = T_IP6ADDR,
-};
-
-static void pair_specs(const struct nd_map *m, struct set_spec *vs, struct set_spec *cs,
-		       char *vname, char *cname)
-{
-	unsigned n = 0;
-
-	map_names(m, vname, cname, 32);
-	memset(vs, 0, sizeof(*vs));
-	if (m->src != ND_SLOT_ANY)
-		vs->field_type[n++] = slot_type[m->src];
-	if (m->dst != ND_SLOT_ANY)
-		vs->field_type[n++] = slot_type[m->dst];
-	vs->field_type[n++] = T_PROTO;
-	vs->field_type[n++] = T_SERVICE;
-	vs->n_fields = m->n_fields;
-	memcpy(vs->field_len, m->field_len, m->n_fields);
-	*cs = *vs;
-	vs->name = vname;
-	vs->flags = NFT_SET_INTERVAL | NFT_SET_MAP;
-	vs->data_type = NFT_DATA_VERDICT;
-	cs->name = cname;
-	cs->flags = NFT_SET_INTERVAL | NFT_SET_OBJECT;
-	cs->obj_type = NFT_OBJECT_COUNTER;
-}
-
-static void rule_target(const struct nd_rule *r, struct elem_val *v)
-{
-	static const char *const log_chain[BH_POLICY_ACTION_MAX_] = {
-		[BH_POLICY_ACCEPT] = "log-accept", [BH_POLICY_DROP] = "log-drop",
-		[BH_POLICY_REJECT] = "log-reject",
-	};
-
-	v->is_verdict = true;
-	if (r->m.flags & BH_POLICY_RULE_LOG)
-		v->chain = log_chain[r->m.action];
-	else if (r->m.action == BH_POLICY_REJECT)
-		v->chain = "reject";
-	else
-		v->verdict = r->m.action == BH_POLICY_ACCEPT ? NF_ACCEPT : NF_DROP;
-}
-
 /* The elements of one endpoint pair, grouped per rule so errors map to the rule. */
 static void add_pair_elems(struct batch *b, const struct nd_policy *p, const struct nd_map *m)
 {
-	struct set_spec vs, cs;
-	char vname[32], cname[32], ctr[24];
+	struct nd_set_spec vs, cs;
 	struct nftnl_set *vset, *cset;
+	char ctr[24];
 	size_t in_msg = 0;
 
-	pair_specs(m, &vs, &cs, vname, cname);
+	nd_pair_specs(m, &vs, &cs);
 	vset = set_new(&vs);
 	cset = set_new(&cs);
 	for (size_t i = 0; b->err == 0 && vset && cset && i < m->n; i++) {
 		const struct nd_rule *r = &p->rules[m->v[i].rule];
-		struct elem_val v = { m->v[i].lo, m->v[i].hi, m->key_len };
+		struct nd_elem_val v = { m->v[i].lo, m->v[i].hi, m->key_len };
 
 		origin(b, m->v[i].rule, NULL);
-		rule_target(r, &v);
+		nd_rule_verdict(r, &v);
 		elem_add(b, vset, &v);
-		snprintf(ctr, sizeof(ctr), "r%u", r->m.id);
-		elem_add(b, cset, &(struct elem_val){ m->v[i].lo, m->v[i].hi, m->key_len, .obj = ctr });
+		nd_counter_name(r->m.id, ctr, sizeof(ctr));
+		elem_add(b, cset, &(struct nd_elem_val){ m->v[i].lo, m->v[i].hi, m->key_len,
+							 .obj = ctr });
 		if (++in_msg == ELEMS_PER_MSG || i + 1 == m->n || m->v[i + 1].rule != m->v[i].rule) {
 			elems_flush(b, &vset, &vs);
 			elems_flush(b, &cset, &cs);
@@ -884,64 +523,47 @@ static void add_pair_elems(struct batch *b, const struct nd_policy *p, const str
 	}
 	if (!vset || !cset)
 		b->err = -ENOMEM;
-	nftnl_set_free(vset);
-	nftnl_set_free(cset);
+	if (vset)
+		nftnl_set_free(vset);
+	if (cset)
+		nftnl_set_free(cset);
 }
 
 static void add_pair_sets(struct batch *b, const struct nd_map *m)
 {
-	struct set_spec vs, cs;
-	char vname[32], cname[32];
+	struct nd_set_spec vs, cs;
 
-	pair_specs(m, &vs, &cs, vname, cname);
+	nd_pair_specs(m, &vs, &cs);
 	add_set(b, &vs);
 	add_set(b, &cs);
 }
 
-static const struct set_spec spoof_specs[] = {
-	{ "vifs", 0, 1, { 16 }, { T_IFNAME } },
-	{ "vif-mac", 0, 2, { 16, 6 }, { T_IFNAME, T_ETHERADDR } },
-	{ "vif-ip4", 0, 2, { 16, 4 }, { T_IFNAME, T_IPADDR } },
-	{ "vif-ip6", 0, 2, { 16, 16 }, { T_IFNAME, T_IP6ADDR } },
-	{ "vif-zone", NFT_SET_MAP, 1, { 16 }, { T_IFNAME }, T_MARK, 4 },
-};
-
 /* One message per vif for each set: an error names the vif. */
 static void add_vif_elems(struct batch *b, const struct nd_policy *p, const struct nd_vif *v)
 {
-	struct nftnl_set *s[BH_ARRAY_SIZE(spoof_specs)];
-	bool has[BH_ARRAY_SIZE(spoof_specs)] = { true, true };
-	uint8_t key[32];
-	uint32_t zone = 0;
+	struct nd_vif_elem el[ND_VIF_ELEMS_MAX];
+	struct nftnl_set *s[ND_SPOOF_SETS] = { 0 };
+	size_t n = nd_vif_elems(p, v, el);
 
-	for (size_t i = 0; i < BH_ARRAY_SIZE(s); i++)
-		s[i] = set_new(&spoof_specs[i]);
-	for (size_t i = 0; i < BH_ARRAY_SIZE(s); i++)
-		if (!s[i])
+	for (size_t i = 0; i < n && !b->err; i++) {
+		struct nd_elem_val ev = { el[i].key, NULL, el[i].key_len };
+		uint32_t zone = el[i].zone_id;
+
+		if (!s[el[i].set] && !(s[el[i].set] = set_new(&nd_spoof_specs[el[i].set]))) {
 			b->err = -ENOMEM;
-	if (!b->err) {
-		memset(key, 0, sizeof(key));
-		memcpy(key, v->m.ifname, 16);
-		elem_add(b, s[0], &(struct elem_val){ key, NULL, 16 });
-		memcpy(key + 16, v->m.mac, 6);
-		elem_add(b, s[1], &(struct elem_val){ key, NULL, 24 });
-		for (unsigned a = 0; a < v->m.n_addrs; a++) {
-			bool v4 = v->m.addrs[a].family == 4;
-
-			memcpy(key + 16, v->m.addrs[a].addr, 16);
-			elem_add(b, s[v4 ? 2 : 3], &(struct elem_val){ key, NULL, v4 ? 20 : 32 });
-			has[v4 ? 2 : 3] = true;
+			break;
 		}
-		zone = p->guests[v->guest].zone;
-		has[4] = zone != 0;
-		if (zone)
-			elem_add(b, s[4], &(struct elem_val){ key, NULL, 16,
-					  .data = &(uint32_t){ nd_zone_id(zone - 1) }, .data_len = 4 });
+		if (zone) {
+			ev.data = &zone;
+			ev.data_len = 4;
+		}
+		elem_add(b, s[el[i].set], &ev);
 	}
-	for (size_t i = 0; i < BH_ARRAY_SIZE(s); i++) {
-		if (s[i] && !b->err && has[i])
-			elems_flush(b, &s[i], &spoof_specs[i]);
-		nftnl_set_free(s[i]);
+	for (size_t i = 0; i < ND_SPOOF_SETS; i++) {
+		if (s[i] && !b->err)
+			elems_flush(b, &s[i], &nd_spoof_specs[i]);
+		if (s[i]) /* nftnl_set_free() does not take NULL */
+			nftnl_set_free(s[i]);
 	}
 }
 
@@ -950,6 +572,7 @@ static void add_vif_elems(struct batch *b, const struct nd_policy *p, const stru
 static void build_objects(struct batch *b, const struct nd_ruleset *rs)
 {
 	const struct nd_policy *p = rs->p;
+	struct nd_xrules xr = { 0 };
 	char name[24];
 
 	origin(b, -1, "counters");
@@ -957,16 +580,20 @@ static void build_objects(struct batch *b, const struct nd_ruleset *rs)
 	add_counter(b, "spoof");
 	for (uint32_t i = 0; i < p->n_rules; i++) {
 		origin(b, i, NULL);
-		snprintf(name, sizeof(name), "r%u", p->rules[i].m.id);
+		nd_counter_name(p->rules[i].m.id, name, sizeof(name));
 		add_counter(b, name);
 	}
 	origin(b, -1, "sets");
-	for (size_t i = 0; i < BH_ARRAY_SIZE(spoof_specs); i++)
-		add_set(b, &spoof_specs[i]);
+	for (size_t i = 0; i < ND_SPOOF_SETS; i++)
+		add_set(b, &nd_spoof_specs[i]);
 	for (size_t i = 0; i < rs->n_order; i++)
 		add_pair_sets(b, &rs->maps[rs->order[i]]);
 	origin(b, -1, "chains");
-	add_verdict_chains(b); /* before the elements that jump to them */
+	/* The verdict chains exist before the elements that jump to them. */
+	for (size_t i = 0; i < BH_ARRAY_SIZE(nd_verdict_chains); i++)
+		add_chain(b, &nd_verdict_chains[i]);
+	nd_table_verdict_rules(&xr);
+	add_rules(b, &xr);
 	for (uint32_t i = 0; i < p->n_vifs; i++) {
 		origin(b, -1, p->vifs[i].m.ifname);
 		add_vif_elems(b, p, &p->vifs[i]);
@@ -977,18 +604,13 @@ static void build_objects(struct batch *b, const struct nd_ruleset *rs)
 
 static void build_chains(struct batch *b, const struct nd_ruleset *rs)
 {
+	struct nd_xrules xr = { 0 };
+
 	origin(b, -1, "chains");
-	add_chain(b, "prerouting", NF_INET_PRE_ROUTING, -300, NF_ACCEPT);
-	add_chain(b, "input", NF_INET_LOCAL_IN, 0, NF_DROP);
-	add_chain(b, "forward", NF_INET_FORWARD, 0, NF_DROP);
-	add_spoof_rules(b);
-	add_input_rules(b, rs->p->default_action);
-	add_ct_rules(b, "forward");
-	if (rs->uses_zones)
-		add_zone_marks(b);
-	for (size_t i = 0; i < rs->n_order; i++)
-		add_pair_rules(b, &rs->maps[rs->order[i]]);
-	add_default_rules(b, "forward", rs->p->default_action);
+	for (size_t i = 0; i < BH_ARRAY_SIZE(nd_base_chains); i++)
+		add_chain(b, &nd_base_chains[i]);
+	nd_table_base_rules(rs, &xr);
+	add_rules(b, &xr);
 }
 
 static void build(struct batch *b, const struct nd_ruleset *rs)
@@ -1146,17 +768,10 @@ static int talk(struct nd_nft *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 
 static int gen_udata_cb(const struct nftnl_udata *attr, void *data)
 {
-	const char *untrusted = nftnl_udata_get(attr);
-	uint8_t len = nftnl_udata_len(attr);
 	uint64_t *ret = data;
-	char s[64];
 
-	if (nftnl_udata_type(attr) != NFTNL_UDATA_TABLE_COMMENT || len == 0 || len >= sizeof(s))
-		return 0;
-	memcpy(s, untrusted, len);
-	s[len] = '\0';
-	if (bh_startswith(s, GEN_PREFIX) &&
-	    bh_parse_u64(s + strlen(GEN_PREFIX), 0, UINT64_MAX, ret) < 0)
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT &&
+	    nd_generation_parse(nftnl_udata_get(attr), nftnl_udata_len(attr), ret) < 0)
 		*ret = 0;
 	return 0;
 }
@@ -1216,8 +831,7 @@ static int ctr_cb(const struct nlmsghdr *nlh, void *data)
 	if (!o)
 		return MNL_CB_ERROR;
 	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME) &&
-	    (name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME)) && name[0] == 'r' &&
-	    bh_parse_u32(name + 1, 1, UINT32_MAX, &id) == 0) {
+	    (name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME)) && nd_counter_parse(name, &id) == 0) {
 		if (l->n == l->cap) {
 			size_t ncap = l->cap ? l->cap * 2 : 256;
 			struct bh_msg_counter *nv = reallocarray(l->v, ncap, sizeof(*nv));
@@ -1297,3 +911,4 @@ out:
 	mnl_socket_close(nl);
 	return r;
 }
+
