@@ -294,6 +294,22 @@ int vt_store_delete(int statedirfd, const char *name);
  */
 int vt_sandbox_enter(const char *empty_dir);
 
+/* ---- manager <-> worker messages (ipc.c) -------------------------------- */
+
+struct bh_msg_hdr;
+/* Send one whole message (one packet on a SOCK_SEQPACKET). */
+int vt_ipc_send_msg(int fd, uint16_t type, uint8_t flags, uint32_t req, const void *body,
+		    size_t len);
+int vt_ipc_send(int fd, uint16_t type, const void *body, size_t len);
+/* Receive one packet and check it is exactly one valid message; -EPIPE at EOF. */
+int vt_ipc_recv(int fd, uint8_t *buf, size_t cap, struct bh_msg_hdr *ret_hdr,
+		const uint8_t **ret_body);
+/* Send a VTPM_RESULT; @req != 0 makes it a reply to that request (control socket). */
+int vt_ipc_result(int fd, uint32_t req, int status, const char *name, const char *fmt, ...)
+	_printf_(5, 6);
+/* Largest message on a worker socket: a whole state. */
+#define VT_IPC_MAX (16u + VT_STATE_MAX)
+
 /* ---- worker (worker.c) and manager (manager.c) -------------------------- */
 
 /* Fixed fd numbers a worker is exec'ed with. */

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vtpm control-message bodies (see msg.h): instance references and results.
+ * STATE_LOAD / STATE_STORE carry an opaque blob and need no codec.
+ *
+ *   VTPM_CREATE/START/STOP/DELETE   str name (a bulkhead name)
+ *   VTPM_RESULT                     i32 status (0 or -errno), str name ("" or
+ *                                   a bulkhead name), str text
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "bulkhead/cursor.h"
+#include "bulkhead/msg.h"
+#include "bulkhead/parse.h"
+
+long bh_msg_vtpm_ref_encode(const struct bh_msg_vtpm_ref *m, void *out, size_t cap)
+{
+	struct bh_wcursor w;
+
+	bh_wcursor_init(&w, out, cap);
+	bh_wcursor_str(&w, m->name);
+	return bh_wcursor_finish(&w);
+}
+
+int bh_msg_vtpm_ref_decode(const void *untrusted_body, size_t len, struct bh_msg_vtpm_ref *ret)
+{
+	struct bh_msg_vtpm_ref m = { 0 };
+	struct bh_cursor c;
+
+	bh_cursor_init(&c, untrusted_body, len);
+	bh_cursor_str(&c, m.name, sizeof(m.name));
+	if (bh_cursor_finish(&c) < 0 || bh_check_name(m.name) < 0)
+		return -EBADMSG;
+	*ret = m;
+	return 0;
+}
+
+long bh_msg_vtpm_result_encode(const struct bh_msg_vtpm_result *m, void *out, size_t cap)
+{
+	struct bh_wcursor w;
+
+	bh_wcursor_init(&w, out, cap);
+	bh_wcursor_u32(&w, (uint32_t)m->status);
+	bh_wcursor_str(&w, m->name);
+	bh_wcursor_str(&w, m->text);
+	return bh_wcursor_finish(&w);
+}
+
+int bh_msg_vtpm_result_decode(const void *untrusted_body, size_t len,
+			      struct bh_msg_vtpm_result *ret)
+{
+	struct bh_msg_vtpm_result m = { 0 };
+	struct bh_cursor c;
+	uint32_t status = 0;
+
+	bh_cursor_init(&c, untrusted_body, len);
+	bh_cursor_u32(&c, &status);
+	bh_cursor_str(&c, m.name, sizeof(m.name));
+	bh_cursor_str(&c, m.text, sizeof(m.text));
+	if (bh_cursor_finish(&c) < 0)
+		return -EBADMSG;
+	m.status = (int32_t)status;
+	/* 0 or a negative errno; a name is empty or valid. */
+	if (m.status > 0 || m.status < -4095 || (m.name[0] && bh_check_name(m.name) < 0))
+		return -EBADMSG;
+	*ret = m;
+	return 0;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vtpmd: a TPM 2.0 per guest (DESIGN.md section 6).
+ *
+ *   vtpmd --state-dir DIR --key-file FILE --control SOCKET [--no-sandbox] [-v]
+ *         serve VTPM_* control messages; instances live in DIR/<name>/ and
+ *         guests reach DIR/<name>/tpm.sock (+ .ctrl) and tpm.chan
+ *   vtpmd --gen-key FILE     create a new manager key (mode 0600)
+ *   vtpmd --worker NAME ...  internal: the per-instance worker vtpmd execs
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "vtpm.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: vtpmd --state-dir DIR --key-file FILE --control SOCKET "
+			"[--no-sandbox] [-v]\n       vtpmd --gen-key FILE\n");
+	return 2;
+}
+
+static int worker(const char *name, const char *empty, int level)
+{
+	char tag[96];
+
+	snprintf(tag, sizeof(tag), "vtpmd[%s]", name);
+	bh_log_init(tag, BH_LOG_STDERR, level);
+	/* No atexit handlers in the sandbox (they may need files): _exit. */
+	_exit(vt_worker_main(name, bh_streq(empty, "-") ? NULL : empty));
+}
+
+static int manager(struct vt_manager_cfg *cfg, const char *control)
+{
+	static char self[PATH_MAX];
+	struct vt_manager *m = NULL;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int r;
+
+	if (n <= 0)
+		return bh_log_errno(LOG_ERR, -errno, "/proc/self/exe"), 1;
+	self[n] = 0;
+	cfg->self_exe = self;
+	if (vt_manager_new(cfg, &m) < 0)
+		return 1;
+	r = vt_manager_serve(m, control);
+	vt_manager_free(m);
+	return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "key-file", required_argument, NULL, 'k' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "gen-key", required_argument, NULL, 'g' },
+		{ "no-sandbox", no_argument, NULL, 'n' },
+		{ "worker", required_argument, NULL, 'w' },
+		{ "empty", required_argument, NULL, 'e' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ 0 },
+	};
+	struct vt_manager_cfg cfg = { .sandbox = true };
+	const char *control = NULL, *genkey = NULL, *wname = NULL, *empty = "-";
+	int c, r, level = LOG_NOTICE;
+
+	while ((c = getopt_long(argc, argv, "d:k:c:g:nw:e:v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': cfg.state_dir = optarg; break;
+		case 'k': cfg.key_file = optarg; break;
+		case 'c': control = optarg; break;
+		case 'g': genkey = optarg; break;
+		case 'n': cfg.sandbox = false; break;
+		case 'w': wname = optarg; break;
+		case 'e': empty = optarg; break;
+		case 'v': level = LOG_DEBUG; break;
+		default: return usage();
+		}
+	}
+	if (optind != argc)
+		return usage();
+	if (wname)
+		return worker(wname, empty, level);
+	bh_log_init("vtpmd", BH_LOG_STDERR, level);
+	if (genkey) {
+		r = vt_key_generate(genkey);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "generating %s", genkey), 1;
+		return 0;
+	}
+	if (!cfg.state_dir || !cfg.key_file || !control)
+		return usage();
+	return manager(&cfg, control);
+}

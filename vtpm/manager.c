@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vtpmd's manager: the privileged parent. It holds the state key and the
+ * instance files, serves dom0's control messages (VTPM_CREATE/START/STOP/
+ * DELETE), and runs one worker per started instance, exec'ed afresh so that
+ * no worker's address space ever held the key or another instance's state.
+ *
+ * From a worker it accepts only whole messages of two kinds (the ready
+ * RESULT, and STATE_STORE whose body it seals without parsing); anything else
+ * ends that worker.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/msg.h"
+#include "vtpm.h"
+
+#define INSTANCES_MAX 256
+#define START_TIMEOUT_MS 30000
+
+struct instance {
+	char name[BH_MSG_NAME_MAX];
+	struct vt_store st;
+	pid_t pid;
+	int sock; /* SOCK_SEQPACKET to the worker, -1 when stopped */
+};
+
+struct vt_manager {
+	struct vt_manager_cfg cfg;
+	int dirfd;
+	struct vt_key *key;
+	char empty_dir[4096];
+	struct instance inst[INSTANCES_MAX];
+	uint8_t *buf; /* VT_IPC_MAX: one worker message */
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret)
+{
+	struct vt_manager *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	m->dirfd = -1;
+	for (size_t i = 0; i < INSTANCES_MAX; i++)
+		m->inst[i].sock = -1;
+	m->buf = malloc(VT_IPC_MAX);
+	r = m->buf ? vt_key_load(cfg->key_file, &m->key) : -ENOMEM;
+	if (r < 0) {
+		bh_log_errno(LOG_ERR, r, "key file %s", cfg->key_file);
+		goto fail;
+	}
+	m->dirfd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->dirfd < 0) {
+		r = bh_log_errno(LOG_ERR, -errno, "state directory %s", cfg->state_dir);
+		goto fail;
+	}
+	/* The workers' root: an empty directory nobody can write. */
+	snprintf(m->empty_dir, sizeof(m->empty_dir), "%s/.empty", cfg->state_dir);
+	if (mkdir(m->empty_dir, 0555) < 0 && errno != EEXIST) {
+		r = bh_log_errno(LOG_ERR, -errno, "%s", m->empty_dir);
+		goto fail;
+	}
+	*ret = m;
+	return 0;
+fail:
+	vt_manager_free(m);
+	return r;
+}
+
+static struct instance *find(struct vt_manager *m, const char *name)
+{
+	for (size_t i = 0; i < INSTANCES_MAX; i++)
+		if (m->inst[i].name[0] && bh_streq(m->inst[i].name, name))
+			return &m->inst[i];
+	return NULL;
+}
+
+/* The instance record, opening its store on first use. */
+static int lookup(struct vt_manager *m, const char *name, struct instance **ret)
+{
+	struct instance *in = find(m, name);
+	int r;
+
+	if (in) {
+		*ret = in;
+		return 0;
+	}
+	for (size_t i = 0; i < INSTANCES_MAX && !in; i++)
+		if (!m->inst[i].name[0])
+			in = &m->inst[i];
+	if (!in)
+		return -ENOSPC;
+	r = vt_store_open(m->dirfd, name, &in->st);
+	if (r < 0)
+		return r;
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	in->sock = -1;
+	in->pid = 0;
+	*ret = in;
+	return 0;
+}
+
+static void forget(struct instance *in)
+{
+	vt_store_close(&in->st);
+	memset(in->name, 0, sizeof(in->name));
+}
+
+/* ---- worker messages ---- */
+
+static int handle_store(struct vt_manager *m, struct instance *in, const uint8_t *blob,
+			uint32_t len)
+{
+	int r = vt_store_save(&in->st, m->key, blob, len);
+
+	if (r < 0)
+		bh_log_errno(LOG_ERR, r, "%s: writing state generation %llu", in->name,
+			     (unsigned long long)in->st.generation + 1);
+	else
+		bh_debug("%s: state generation %llu written", in->name,
+			 (unsigned long long)in->st.generation);
+	return vt_ipc_result(in->sock, 0, r, in->name, "%s", r < 0 ? strerror(-r) : "stored");
+}
+
+/*
+ * One message from a worker. Returns 1 for its RESULT (status in *ret_status),
+ * 0 after a handled store, -errno when the worker must go.
+ */
+static int worker_message(struct vt_manager *m, struct instance *in, int *ret_status)
+{
+	struct bh_msg_vtpm_result res;
+	const uint8_t *body;
+	struct bh_msg_hdr h;
+	int r = vt_ipc_recv(in->sock, m->buf, VT_IPC_MAX, &h, &body);
+
+	if (r < 0)
+		return r;
+	switch (h.type) {
+	case BH_MSG_VTPM_STATE_STORE:
+		return handle_store(m, in, body, h.length) < 0 ? -EPIPE : 0;
+	case BH_MSG_VTPM_RESULT:
+		if (bh_msg_vtpm_result_decode(body, h.length, &res) < 0)
+			return -EBADMSG;
+		*ret_status = res.status;
+		if (res.status < 0)
+			bh_err("%s: worker: %s", in->name, res.text);
+		return 1;
+	default:
+		return -EPROTO;
+	}
+}
+
+static void reap(struct instance *in)
+{
+	int status = 0;
+
+	if (in->sock >= 0)
+		close(in->sock);
+	in->sock = -1;
+	if (in->pid > 0) {
+		kill(in->pid, SIGKILL);
+		waitpid(in->pid, &status, 0);
+	}
+	in->pid = 0;
+	unlinkat(in->st.dirfd, "tpm.sock", 0);
+	unlinkat(in->st.dirfd, "tpm.sock.ctrl", 0);
+	unlinkat(in->st.dirfd, "tpm.chan", 0);
+}
+
+/* A worker that went away on its own (crash, guest SHUTDOWN) or misbehaved. */
+static void worker_event(struct vt_manager *m, struct instance *in)
+{
+	int status = 0, r = worker_message(m, in, &status);
+
+	if (r == 0)
+		return;
+	if (r != -EPIPE)
+		bh_err("%s: worker sent %s: stopping it", in->name,
+		       r > 0 ? "an unexpected result" : strerror(-r));
+	else
+		bh_notice("%s: worker exited", in->name);
+	reap(in);
+}
+
+/* ---- starting a worker ---- */
+
+static int listen_at(int dirfd, const char *state_dir, const char *name, const char *file)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s/%s", state_dir, name, file) >=
+	    (int)sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	unlinkat(dirfd, file, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void exec_worker(struct vt_manager *m, struct instance *in, const int fds[4])
+{
+	char *argv[] = { "vtpmd", "--worker", in->name, "--empty",
+			 m->cfg.sandbox ? m->empty_dir : "-",
+			 bh_log_get_level() >= LOG_DEBUG ? "-v" : NULL, NULL };
+
+	/* dup2 clears close-on-exec on the copies; everything else closes at exec. */
+	for (int i = 0; i < 4; i++)
+		if (dup2(fds[i], VT_FD_MGR + i) < 0)
+			_exit(127);
+	execv(m->cfg.self_exe, argv);
+	_exit(127);
+}
+
+static int spawn(struct vt_manager *m, struct instance *in, int fds[4])
+{
+	static const char *const files[] = { "tpm.sock", "tpm.sock.ctrl", "tpm.chan" };
+	int sp[2];
+	int r = 0;
+
+	for (int i = 0; i < 3 && r >= 0; i++)
+		r = fds[i + 1] = listen_at(in->st.dirfd, m->cfg.state_dir, in->name, files[i]);
+	if (r < 0)
+		return r;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	fds[0] = sp[1];
+	in->pid = fork();
+	if (in->pid < 0) {
+		close(sp[0]);
+		return -errno;
+	}
+	if (in->pid == 0)
+		exec_worker(m, in, fds);
+	in->sock = sp[0];
+	return 0;
+}
+
+/* Wait for the worker's ready RESULT, serving its state stores meanwhile. */
+static int wait_ready(struct vt_manager *m, struct instance *in)
+{
+	for (;;) {
+		struct pollfd p = { in->sock, POLLIN, 0 };
+		int status = 0, r = poll(&p, 1, START_TIMEOUT_MS);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ETIMEDOUT;
+		r = worker_message(m, in, &status);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return status;
+	}
+}
+
+static const char *load_error(int r)
+{
+	switch (r) {
+	case -ESTALE:
+		return "state is older than the manager's record: refusing a rolled-back state";
+	case -EKEYREJECTED:
+		return "state failed authentication: tampered, or not this instance's";
+	case -EBADMSG:
+		return "state file is malformed";
+	default:
+		return strerror(-r);
+	}
+}
+
+static int start(struct vt_manager *m, struct instance *in, char *err, size_t errlen)
+{
+	int fds[4] = { -1, -1, -1, -1 };
+	uint8_t *pt = NULL;
+	size_t len = 0;
+	int r;
+
+	if (in->sock >= 0)
+		return snprintf(err, errlen, "already running"), -EALREADY;
+	r = vt_store_load(&in->st, m->key, &pt, &len);
+	if (r < 0)
+		return snprintf(err, errlen, "%s", load_error(r)), r;
+	r = spawn(m, in, fds);
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (r == 0)
+		r = vt_ipc_send(in->sock, BH_MSG_VTPM_STATE_LOAD, pt, len);
+	if (pt) {
+		explicit_bzero(pt, len);
+		free(pt);
+	}
+	if (r == 0)
+		r = wait_ready(m, in);
+	if (r < 0) {
+		snprintf(err, errlen, "worker did not start: %s", strerror(-r));
+		reap(in);
+		return r;
+	}
+	snprintf(err, errlen, "started, generation %llu", (unsigned long long)in->st.generation);
+	return 0;
+}
+
+/* Stop: serve the stores the worker already queued, then end it. */
+static void stop(struct vt_manager *m, struct instance *in)
+{
+	struct pollfd p = { in->sock, POLLIN, 0 };
+	int status;
+
+	while (in->sock >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) &&
+	       worker_message(m, in, &status) == 0)
+		;
+	reap(in);
+}
+
+/* ---- control messages ---- */
+
+static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8_t *body,
+		   char *err, size_t errlen, const char **ret_name)
+{
+	static struct bh_msg_vtpm_ref ref;
+	struct instance *in = NULL;
+	int r;
+
+	if (bh_msg_vtpm_ref_decode(body, h->length, &ref) < 0)
+		return snprintf(err, errlen, "malformed request"), -EBADMSG;
+	*ret_name = ref.name;
+	if (h->type == BH_MSG_VTPM_CREATE) {
+		r = vt_store_create(m->dirfd, ref.name);
+		snprintf(err, errlen, "%s", r < 0 ? strerror(-r) : "created");
+		return r;
+	}
+	r = lookup(m, ref.name, &in);
+	if (r < 0)
+		return snprintf(err, errlen, "no such instance: %s", strerror(-r)), r;
+	switch (h->type) {
+	case BH_MSG_VTPM_START:
+		return start(m, in, err, errlen);
+	case BH_MSG_VTPM_STOP:
+		stop(m, in);
+		return snprintf(err, errlen, "stopped"), 0;
+	default: /* DELETE */
+		stop(m, in);
+		vt_store_close(&in->st);
+		r = vt_store_delete(m->dirfd, ref.name);
+		forget(in);
+		snprintf(err, errlen, "%s", r < 0 ? strerror(-r) : "deleted");
+		return r;
+	}
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : (off ? -EBADMSG : -EPIPE);
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* One control request from dom0 (or the test helper); 0, or -errno to hang up. */
+static int control_request(struct vt_manager *m, int fd)
+{
+	uint8_t hdr[BH_MSG_HDR_SIZE], body[BH_MSG_NAME_MAX + 2];
+	const char *name = NULL;
+	struct bh_msg_hdr h;
+	char err[BH_MSG_ERROR_TEXT_MAX];
+	int r = read_full(fd, hdr, sizeof(hdr));
+
+	if (r < 0)
+		return r;
+	r = bh_msg_hdr_decode(hdr, &h);
+	if (r < 0 || h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE ||
+	    h.length > sizeof(body))
+		return bh_log_errno(LOG_ERR, r < 0 ? r : -EBADMSG, "control: bad request");
+	r = read_full(fd, body, h.length);
+	if (r < 0)
+		return r;
+	r = control(m, &h, body, err, sizeof(err), &name);
+	if (r < 0)
+		bh_err("%s %s: %s", bh_msg_type_name(h.type), name ? name : "?", err);
+	else
+		bh_info("%s %s: %s", bh_msg_type_name(h.type), name, err);
+	return vt_ipc_result(fd, h.request_id ? h.request_id : 1, r, name, "%s", err);
+}
+
+/* ---- the loop ---- */
+
+static int serve_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void poll_once(struct vt_manager *m, int lfd, int *cfd)
+{
+	struct pollfd p[2 + INSTANCES_MAX];
+	struct instance *who[INSTANCES_MAX];
+	nfds_t n = 2;
+
+	p[0] = (struct pollfd){ lfd, POLLIN, 0 };
+	p[1] = (struct pollfd){ *cfd, POLLIN, 0 };
+	for (size_t i = 0; i < INSTANCES_MAX; i++)
+		if (m->inst[i].sock >= 0) {
+			who[n - 2] = &m->inst[i];
+			p[n++] = (struct pollfd){ m->inst[i].sock, POLLIN, 0 };
+		}
+	if (poll(p, n, -1) < 0)
+		return;
+	for (nfds_t i = 2; i < n; i++)
+		if (p[i].revents)
+			worker_event(m, who[i - 2]);
+	if (*cfd >= 0 && p[1].revents && control_request(m, *cfd) < 0) {
+		close(*cfd);
+		*cfd = -1;
+	}
+	if (*cfd < 0 && p[0].revents)
+		*cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int vt_manager_serve(struct vt_manager *m, const char *path)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	int cfd = -1, lfd = serve_socket(path);
+
+	if (lfd < 0)
+		return bh_log_errno(LOG_ERR, lfd, "control socket %s", path);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	bh_notice("listening on %s, state in %s", path, m->cfg.state_dir);
+	while (!stop_requested)
+		poll_once(m, lfd, &cfd);
+	if (cfd >= 0)
+		close(cfd);
+	close(lfd);
+	unlink(path);
+	return 0;
+}
+
+void vt_manager_free(struct vt_manager *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < INSTANCES_MAX; i++)
+		if (m->inst[i].name[0]) {
+			stop(m, &m->inst[i]);
+			forget(&m->inst[i]);
+		}
+	vt_key_free(m->key);
+	if (m->dirfd >= 0)
+		close(m->dirfd);
+	free(m->buf);
+	free(m);
+}
