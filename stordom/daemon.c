@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stordomd's control loop over one msg-framed stream (a unix socket, a file,
+ * later a channel from dom0): VOLUME_OPEN / CLOSE / GROW / ERASE, each
+ * answered by one VOLUME_RESULT; PING answered by PONG. stordomd never parses
+ * config text: these typed messages are all it is told.
+ *
+ * A message carries a key file's path, never a key; results and logs carry
+ * names, paths and errors, never key material.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "stordom.h"
+
+struct sd_vol_entry {
+	char name[BH_MSG_NAME_MAX];
+	char path[BH_VOLUME_PATH_MAX];
+};
+
+static struct sd_vol_entry *entry_find(struct sd_daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_vols; i++)
+		if (bh_streq(d->vols[i].name, name))
+			return &d->vols[i];
+	return NULL;
+}
+
+static int entry_add(struct sd_daemon *d, const char *name, const char *path)
+{
+	struct sd_vol_entry *v = realloc(d->vols, (d->n_vols + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	d->vols = v;
+	v = &d->vols[d->n_vols++];
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->path, sizeof(v->path), "%s", path);
+	return 0;
+}
+
+static void entry_del(struct sd_daemon *d, struct sd_vol_entry *v)
+{
+	*v = d->vols[--d->n_vols];
+}
+
+static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len)
+{
+	uint8_t buf[BH_MSG_HDR_SIZE + 512];
+	long n;
+
+	if (len < 0)
+		return (int)len;
+	n = bh_msg_frame(type, BH_MSGF_REPLY, req, 1, body, (size_t)len, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	for (long off = 0; off < n;) {
+		ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -errno;
+		off += w;
+	}
+	return 0;
+}
+
+static int send_result(int fd, uint32_t req, const char *name, int status, uint64_t size,
+		       const char *what)
+{
+	struct bh_msg_volume_result m = { .status = status, .size = status ? 0 : size };
+	uint8_t body[512];
+
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	if (status)
+		snprintf(m.text, sizeof(m.text), "%s: %s", what, strerror(-status));
+	if (status)
+		bh_err("volume '%s': %s: %s", name, what, strerror(-status));
+	else
+		bh_notice("volume '%s': %s, %llu bytes", name, what, (unsigned long long)size);
+	return reply(fd, BH_MSG_VOLUME_RESULT, req, body,
+		     bh_msg_volume_result_encode(&m, body, sizeof(body)));
+}
+
+static int vol_open(struct sd_daemon *d, const struct bh_msg_volume_open *m, uint64_t *ret_size)
+{
+	struct sd_volume_params p = { .size = m->size,
+				      .test_kdf = m->flags & BH_VOLUME_TEST_KDF,
+				      .readonly = m->flags & BH_VOLUME_READONLY };
+	struct sd_volume *v = NULL;
+	int r;
+
+	if (entry_find(d, m->name))
+		return -EEXIST;
+	if (m->flags & BH_VOLUME_CREATE)
+		r = sd_volume_create(m->path, m->keyfile, &p, &v);
+	else
+		r = sd_volume_open(m->path, m->keyfile, p.readonly, &v);
+	if (r < 0)
+		return r;
+	*ret_size = v->size;
+	r = entry_add(d, m->name, m->path);
+	if (r == 0)
+		r = sd_server_add(d->srv, m->name, v, m->flags & BH_VOLUME_DISCARD);
+	if (r < 0) {
+		struct sd_vol_entry *e = entry_find(d, m->name);
+
+		if (e)
+			entry_del(d, e);
+		sd_volume_close(v);
+	}
+	return r;
+}
+
+static int grow_fn(struct sd_volume *v, void *arg)
+{
+	uint64_t *size = arg;
+	int r = sd_volume_grow(v, *size);
+
+	*size = v->size;
+	return r;
+}
+
+static int vol_ref(struct sd_daemon *d, uint16_t type, struct bh_msg_volume_ref *m)
+{
+	struct sd_vol_entry *e = entry_find(d, m->name);
+	int r;
+
+	if (!e)
+		return -ENOENT;
+	if (type == BH_MSG_VOLUME_GROW)
+		return sd_server_with_volume(d->srv, m->name, grow_fn, &m->size);
+	r = sd_server_remove(d->srv, m->name);
+	if (r == 0 && type == BH_MSG_VOLUME_ERASE)
+		r = sd_volume_erase(e->path);
+	entry_del(d, e);
+	return r;
+}
+
+static int handle_volume(struct sd_daemon *d, int fd, const struct bh_msg_hdr *h,
+			 const uint8_t *untrusted_body)
+{
+	struct bh_msg_volume_open o;
+	struct bh_msg_volume_ref m = { "", 0 };
+	uint64_t size = 0;
+	int r;
+
+	if (h->type == BH_MSG_VOLUME_OPEN) {
+		r = bh_msg_volume_open_decode(untrusted_body, h->length, &o);
+		if (r < 0)
+			return send_result(fd, h->request_id, "", r, 0, "VOLUME_OPEN");
+		r = vol_open(d, &o, &size);
+		return send_result(fd, h->request_id, o.name, r, size,
+				   (o.flags & BH_VOLUME_CREATE) ? "created" : "opened");
+	}
+	r = bh_msg_volume_ref_decode(h->type, untrusted_body, h->length, &m);
+	if (r == 0)
+		r = vol_ref(d, h->type, &m);
+	return send_result(fd, h->request_id, m.name, r, m.size, bh_msg_type_name(h->type));
+}
+
+int sd_daemon_handle(struct sd_daemon *d, int out_fd, const struct bh_msg_hdr *h,
+		     const uint8_t *untrusted_body)
+{
+	struct bh_msg_ping ping;
+
+	switch (h->type) {
+	case BH_MSG_PING:
+		if (bh_msg_ping_decode(untrusted_body, h->length, &ping) < 0)
+			return -EBADMSG;
+		return reply(out_fd, BH_MSG_PONG, h->request_id, untrusted_body, h->length);
+	case BH_MSG_VOLUME_OPEN ... BH_MSG_VOLUME_ERASE:
+		return handle_volume(d, out_fd, h, untrusted_body);
+	default:
+		bh_warn("ignoring %s", bh_msg_type_name(h->type));
+		return 0;
+	}
+}
+
+/* Read exactly @len bytes; 0 at a clean EOF before the first byte, -EBADMSG on a torn one. */
+static int read_full(int fd, void *buf, size_t len, bool eof_ok)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return off == 0 && eof_ok ? 0 : -EBADMSG;
+		off += (size_t)n;
+	}
+	return 1;
+}
+
+int sd_daemon_stream(struct sd_daemon *d, int in_fd, int out_fd)
+{
+	_cleanup_free_ uint8_t *body = malloc(BH_MSG_BODY_MAX);
+	uint8_t hdr[BH_MSG_HDR_SIZE];
+	struct bh_msg_hdr h;
+	int r;
+
+	if (!body)
+		return -ENOMEM;
+	for (;;) {
+		r = read_full(in_fd, hdr, sizeof(hdr), true);
+		if (r <= 0)
+			return r;
+		r = bh_msg_hdr_decode(hdr, &h);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "control stream: bad header");
+		r = read_full(in_fd, body, h.length, false);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "control stream: short %s",
+					    bh_msg_type_name(h.type));
+		r = sd_daemon_handle(d, out_fd, &h, body);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "control stream: %s",
+					    bh_msg_type_name(h.type));
+	}
+}
+
+void sd_daemon_fini(struct sd_daemon *d)
+{
+	sd_server_free(d->srv); /* every key wiped */
+	d->srv = NULL;
+	free(d->vols);
+	d->vols = NULL;
+	d->n_vols = 0;
+}

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The NBD server: one export per volume, each on its own unix socket
+ * (LISTEN_DIR/NAME.sock, what a guest sees), any number of connections, up to
+ * SD_SLOTS requests in flight per connection.
+ *
+ * Threads: an accept thread per export; a reader thread per connection that
+ * runs the handshake, then reads request headers (nbd.c checks them) and
+ * WRITE data into a free slot and queues it; a shared pool of workers, each
+ * with its own cipher context, that execute slots (io.c) and send the reply.
+ * Replies may leave in any order, as NBD allows. Slot buffers grow to the
+ * largest request seen and are reused: no allocation per request once warm.
+ * At most SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "stordom.h"
+
+#define SD_SLOTS 16
+#define SD_CONNS_MAX 16
+
+struct sd_conn;
+
+struct sd_slot {
+	struct sd_conn *conn;
+	struct sd_nbd_req req;
+	uint8_t *buf;
+	size_t cap;
+	struct sd_slot *next; /* free list or work queue */
+};
+
+struct sd_conn {
+	struct sd_export *exp;
+	int fd;
+	struct sd_nbd_session s;
+	pthread_mutex_t lock; /* free, inflight */
+	pthread_cond_t cond;
+	pthread_mutex_t send_lock; /* one reply on the socket at a time */
+	struct sd_slot *free;
+	unsigned inflight;
+	struct sd_slot slots[SD_SLOTS];
+	struct sd_conn *next; /* the export's connections */
+};
+
+struct sd_export {
+	char name[BH_MSG_NAME_MAX];
+	char sock_path[PATH_MAX];
+	struct sd_server *srv;
+	struct sd_volume *v;
+	bool discard;
+	int lfd;
+	pthread_t acceptor;
+	bool acceptor_started;
+	pthread_mutex_t lock; /* conns, n_conns, closing */
+	pthread_cond_t cond;
+	struct sd_conn *conns;
+	unsigned n_conns;
+	bool closing;
+	struct sd_export *next;
+};
+
+struct sd_server {
+	char dir[PATH_MAX];
+	pthread_mutex_t lock; /* exports */
+	struct sd_export *exports;
+	pthread_mutex_t qlock; /* work queue */
+	pthread_cond_t qcond;
+	struct sd_slot *qhead, *qtail;
+	bool stopping;
+	unsigned n_workers;
+	pthread_t *workers;
+};
+
+/* ------------------------------------------------------------------------
+ * Socket helpers.
+ */
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : (off ? -EPIPE : 0);
+		off += (size_t)n;
+	}
+	return 1;
+}
+
+static int send_iov(int fd, struct iovec *iov, int n)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+
+	while (msg.msg_iovlen) {
+		ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EPIPE;
+		while (msg.msg_iovlen && (size_t)w >= msg.msg_iov->iov_len) {
+			w -= (ssize_t)msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + w;
+			msg.msg_iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return len ? send_iov(fd, &iov, 1) : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Export lookup for the handshake: a socket serves exactly its one volume,
+ * under its name or as the default export "".
+ */
+static int exp_lookup(void *ctx, const char *name, struct sd_nbd_export *ret, void **ret_handle)
+{
+	struct sd_export *e = ctx;
+
+	if (name[0] && !bh_streq(name, e->name))
+		return -ENOENT;
+	pthread_mutex_lock(&e->lock);
+	*ret = (struct sd_nbd_export){
+		.size = e->v->size,
+		.block_min = e->v->sector_size,
+		.readonly = e->v->readonly,
+		.discard = e->discard,
+	};
+	pthread_mutex_unlock(&e->lock);
+	*ret_handle = e;
+	return 0;
+}
+
+static const char *exp_list(void *ctx, size_t i)
+{
+	struct sd_export *e = ctx;
+
+	return i == 0 ? e->name : NULL;
+}
+
+static const struct sd_nbd_exports_ops exp_ops = { exp_lookup, exp_list };
+
+/* ------------------------------------------------------------------------
+ * Workers.
+ */
+static void queue_push(struct sd_server *srv, struct sd_slot *s)
+{
+	pthread_mutex_lock(&srv->qlock);
+	s->next = NULL;
+	if (srv->qtail)
+		srv->qtail->next = s;
+	else
+		srv->qhead = s;
+	srv->qtail = s;
+	pthread_cond_signal(&srv->qcond);
+	pthread_mutex_unlock(&srv->qlock);
+}
+
+static struct sd_slot *queue_pop(struct sd_server *srv)
+{
+	struct sd_slot *s;
+
+	pthread_mutex_lock(&srv->qlock);
+	while (!srv->qhead && !srv->stopping)
+		pthread_cond_wait(&srv->qcond, &srv->qlock);
+	s = srv->qhead;
+	if (s) {
+		srv->qhead = s->next;
+		if (!srv->qhead)
+			srv->qtail = NULL;
+	}
+	pthread_mutex_unlock(&srv->qlock);
+	return s;
+}
+
+static void slot_release(struct sd_slot *s)
+{
+	struct sd_conn *c = s->conn;
+
+	pthread_mutex_lock(&c->lock);
+	s->next = c->free;
+	c->free = s;
+	c->inflight--;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void reply(struct sd_conn *c, struct sd_slot *s, int err)
+{
+	uint8_t hdr[SD_NBD_REPLY_HDR_MAX];
+	bool data = !err && s->req.type == SD_NBD_CMD_READ;
+	struct iovec iov[2] = {
+		{ hdr, sd_nbd_reply_header(&c->s, &s->req, err, data ? s->req.len : 0, hdr) },
+		{ s->buf, data ? s->req.len : 0 },
+	};
+	int r;
+
+	pthread_mutex_lock(&c->send_lock);
+	r = send_iov(c->fd, iov, data ? 2 : 1);
+	pthread_mutex_unlock(&c->send_lock);
+	if (r < 0) /* the client is gone: make its reader stop too */
+		shutdown(c->fd, SHUT_RDWR);
+}
+
+static void *worker_main(void *arg)
+{
+	struct sd_server *srv = arg;
+	struct sd_xts *x = NULL;
+	uint64_t keyed = 0;
+	struct sd_slot *s;
+
+	if (sd_xts_new(&x) < 0) {
+		bh_err("worker: no cipher context");
+		return NULL;
+	}
+	while ((s = queue_pop(srv)) != NULL) {
+		struct sd_export *e = s->conn->exp;
+		int err = sd_io_execute(e->v, e->discard, x, &keyed, &s->req, s->buf);
+
+		reply(s->conn, s, err);
+		slot_release(s);
+	}
+	sd_xts_free(x);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Connections.
+ */
+static struct sd_conn *conn_new(struct sd_export *e, int fd)
+{
+	struct sd_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->exp = e;
+	c->fd = fd;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	for (int i = 0; i < SD_SLOTS; i++) {
+		c->slots[i].conn = c;
+		c->slots[i].next = c->free;
+		c->free = &c->slots[i];
+	}
+	sd_nbd_session_init(&c->s, &exp_ops, e);
+	return c;
+}
+
+static void conn_free(struct sd_conn *c)
+{
+	for (int i = 0; i < SD_SLOTS; i++)
+		free(c->slots[i].buf);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->send_lock);
+	close(c->fd);
+	free(c);
+}
+
+/* Handshake: 0 when transmission starts, -errno to hang up. */
+static int handshake(struct sd_conn *c)
+{
+	uint8_t greet[SD_NBD_GREETING_SIZE], in[SD_NBD_OPTION_MAX + 16];
+	struct sd_nbd_out out = { 0 };
+	size_t have = 0;
+	int r;
+
+	sd_nbd_greeting(greet);
+	r = send_all(c->fd, greet, sizeof(greet));
+	while (r == 0 && c->s.phase != SD_NBD_PHASE_TRANSMISSION) {
+		ssize_t n = sd_nbd_handshake(&c->s, in, have, &out);
+
+		if (n == 0) {
+			n = read(c->fd, in + have, sizeof(in) - have);
+			r = n > 0 ? 0 : n == 0 ? -EPIPE : -errno;
+			have += n > 0 ? (size_t)n : 0;
+			continue;
+		}
+		if (out.len)
+			r = send_all(c->fd, out.buf, out.len);
+		out.len = 0;
+		if (n < 0)
+			r = r < 0 ? r : (int)n;
+		else
+			memmove(in, in + n, have -= (size_t)n);
+	}
+	sd_nbd_out_free(&out);
+	/* Bytes after GO belong to transmission: a client must wait for the ACK first. */
+	return r == 0 && have ? -EPROTO : r;
+}
+
+static struct sd_slot *slot_get(struct sd_conn *c)
+{
+	struct sd_slot *s;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->free)
+		pthread_cond_wait(&c->cond, &c->lock);
+	s = c->free;
+	c->free = s->next;
+	c->inflight++;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+static int slot_reserve(struct sd_slot *s, size_t need)
+{
+	uint8_t *p;
+
+	if (need <= s->cap)
+		return 0;
+	p = realloc(s->buf, need);
+	if (!p)
+		return -ENOMEM;
+	s->buf = p;
+	s->cap = need;
+	return 0;
+}
+
+/* One request: 1 to go on, 0 at a clean end (EOF or DISC), -errno to hang up. */
+static int read_request(struct sd_conn *c)
+{
+	uint8_t hdr[SD_NBD_REQ_SIZE];
+	struct sd_nbd_req req;
+	struct sd_slot *s;
+	size_t need;
+	int r = read_full(c->fd, hdr, sizeof(hdr));
+
+	if (r <= 0)
+		return r;
+	r = sd_nbd_parse_request(&c->s, hdr, &req);
+	if (r < 0)
+		return r;
+	if (req.type == SD_NBD_CMD_DISC && !req.error)
+		return 0;
+	s = slot_get(c);
+	s->req = req;
+	need = sd_io_bufsize(&req);
+	r = slot_reserve(s, need > req.payload ? need : req.payload);
+	if (r == 0 && req.payload)
+		r = read_full(c->fd, s->buf, req.payload) > 0 ? 0 : -EPIPE;
+	if (r < 0) {
+		slot_release(s);
+		return r;
+	}
+	queue_push(c->exp->srv, s);
+	return 1;
+}
+
+static void conn_drain(struct sd_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->inflight)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void conn_unlink(struct sd_conn *c)
+{
+	struct sd_export *e = c->exp;
+
+	pthread_mutex_lock(&e->lock);
+	for (struct sd_conn **p = &e->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	e->n_conns--;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *conn_main(void *arg)
+{
+	struct sd_conn *c = arg;
+	int r = handshake(c);
+
+	if (r == 0)
+		while ((r = read_request(c)) > 0)
+			;
+	if (r < 0 && r != -EPIPE && r != -ECONNABORTED && r != -ECONNRESET)
+		bh_info("%s: connection ended: %s", c->exp->name, strerror(-r));
+	/* Answer what is in flight (FLUSH included) before the socket goes away. */
+	conn_drain(c);
+	shutdown(c->fd, SHUT_RDWR);
+	conn_unlink(c);
+	conn_free(c);
+	return NULL;
+}
+
+static int conn_start(struct sd_export *e, int fd)
+{
+	struct sd_conn *c;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->closing || e->n_conns >= SD_CONNS_MAX)
+		r = e->closing ? -ESHUTDOWN : -EMFILE;
+	else if (!(c = conn_new(e, fd)))
+		r = -ENOMEM;
+	if (r == 0) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = -pthread_create(&t, &attr, conn_main, c);
+		pthread_attr_destroy(&attr);
+		if (r == 0) {
+			c->next = e->conns;
+			e->conns = c;
+			e->n_conns++;
+		} else {
+			c->fd = -1;
+			conn_free(c);
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+static void *accept_main(void *arg)
+{
+	struct sd_export *e = arg;
+
+	for (;;) {
+		int fd = accept4(e->lfd, NULL, NULL, SOCK_CLOEXEC);
+		int r;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break; /* shut down by sd_server_remove */
+		}
+		r = conn_start(e, fd);
+		if (r < 0) {
+			bh_warn("%s: connection refused: %s", e->name, strerror(-r));
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Exports.
+ */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 16) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static struct sd_export *find_export(struct sd_server *srv, const char *name,
+				     struct sd_export ***ret_link)
+{
+	for (struct sd_export **p = &srv->exports; *p; p = &(*p)->next)
+		if (bh_streq((*p)->name, name)) {
+			if (ret_link)
+				*ret_link = p;
+			return *p;
+		}
+	return NULL;
+}
+
+static void export_free(struct sd_export *e)
+{
+	if (e->lfd >= 0)
+		close(e->lfd);
+	if (e->sock_path[0])
+		unlink(e->sock_path);
+	sd_volume_close(e->v);
+	pthread_mutex_destroy(&e->lock);
+	pthread_cond_destroy(&e->cond);
+	free(e);
+}
+
+static int export_new(struct sd_server *srv, const char *name, struct sd_volume *v,
+		      bool discard, struct sd_export **ret)
+{
+	struct sd_export *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->srv = srv;
+	e->discard = discard;
+	e->lfd = -1;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	if (srv->dir[0]) {
+		if (snprintf(e->sock_path, sizeof(e->sock_path), "%s/%s.sock", srv->dir, name) >=
+		    (int)sizeof(e->sock_path))
+			r = -ENAMETOOLONG;
+		else
+			r = e->lfd = listen_unix(e->sock_path);
+		if (r < 0) {
+			e->sock_path[0] = '\0';
+			export_free(e);
+			return r;
+		}
+	}
+	e->v = v;
+	*ret = e;
+	return 0;
+}
+
+int sd_server_add(struct sd_server *srv, const char *name, struct sd_volume *v, bool discard)
+{
+	struct sd_export *e = NULL;
+	int r;
+
+	pthread_mutex_lock(&srv->lock);
+	r = find_export(srv, name, NULL) ? -EEXIST : export_new(srv, name, v, discard, &e);
+	if (r == 0 && e->lfd >= 0) {
+		r = -pthread_create(&e->acceptor, NULL, accept_main, e);
+		e->acceptor_started = r == 0;
+	}
+	if (r == 0) {
+		e->next = srv->exports;
+		srv->exports = e;
+	} else if (e) {
+		e->v = NULL; /* still the caller's on failure */
+		export_free(e);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
+/* No new connections, hang up the open ones, wait until their requests are answered. */
+static void export_stop(struct sd_export *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->closing = true;
+	if (e->lfd >= 0)
+		shutdown(e->lfd, SHUT_RDWR);
+	for (struct sd_conn *c = e->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	while (e->n_conns)
+		pthread_cond_wait(&e->cond, &e->lock);
+	pthread_mutex_unlock(&e->lock);
+	if (e->acceptor_started)
+		pthread_join(e->acceptor, NULL);
+}
+
+int sd_server_remove(struct sd_server *srv, const char *name)
+{
+	struct sd_export **link = NULL, *e;
+
+	pthread_mutex_lock(&srv->lock);
+	e = find_export(srv, name, &link);
+	if (e)
+		*link = e->next;
+	pthread_mutex_unlock(&srv->lock);
+	if (!e)
+		return -ENOENT;
+	export_stop(e);
+	export_free(e); /* wipes the key */
+	return 0;
+}
+
+/*
+ * Control operations on a served volume (grow). Connections keep the size
+ * they negotiated; growing only extends the file past it, so requests in
+ * flight are not disturbed and only new connections see the new size.
+ */
+int sd_server_with_volume(struct sd_server *srv, const char *name,
+			  int (*fn)(struct sd_volume *v, void *arg), void *arg)
+{
+	struct sd_export *e;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&srv->lock);
+	e = find_export(srv, name, NULL);
+	if (e) {
+		pthread_mutex_lock(&e->lock);
+		r = fn(e->v, arg);
+		pthread_mutex_unlock(&e->lock);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
+int sd_server_serve_fd(struct sd_server *srv, const char *name, int fd)
+{
+	struct sd_export *e;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&srv->lock);
+	e = find_export(srv, name, NULL);
+	if (e)
+		r = conn_start(e, fd);
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * The server.
+ */
+int sd_server_new(const char *listen_dir, unsigned n_workers, struct sd_server **ret)
+{
+	struct sd_server *srv = calloc(1, sizeof(*srv));
+	int r = 0;
+
+	if (!srv)
+		return -ENOMEM;
+	if (listen_dir && snprintf(srv->dir, sizeof(srv->dir), "%s", listen_dir) >=
+				  (int)sizeof(srv->dir)) {
+		free(srv);
+		return -ENAMETOOLONG;
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->qlock, NULL);
+	pthread_cond_init(&srv->qcond, NULL);
+	srv->workers = calloc(n_workers ? n_workers : 1, sizeof(*srv->workers));
+	if (!srv->workers)
+		r = -ENOMEM;
+	for (unsigned i = 0; r == 0 && i < (n_workers ? n_workers : 1); i++) {
+		r = -pthread_create(&srv->workers[i], NULL, worker_main, srv);
+		if (r == 0)
+			srv->n_workers++;
+	}
+	if (r < 0) {
+		sd_server_free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+void sd_server_free(struct sd_server *srv)
+{
+	if (!srv)
+		return;
+	while (srv->exports)
+		sd_server_remove(srv, srv->exports->name);
+	pthread_mutex_lock(&srv->qlock);
+	srv->stopping = true;
+	pthread_cond_broadcast(&srv->qcond);
+	pthread_mutex_unlock(&srv->qlock);
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		pthread_join(srv->workers[i], NULL);
+	free(srv->workers);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->qlock);
+	pthread_cond_destroy(&srv->qcond);
+	free(srv);
+}
