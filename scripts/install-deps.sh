@@ -35,7 +35,11 @@ NETDOM_PKGS="nftables iperf3 conntrack iproute2 python3"
 # cryptography).
 STORDOM_PKGS="libnbd-bin nbdkit fio qemu-utils cryptsetup-bin python3-cryptography"
 
-PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS $NETDOM_PKGS $STORDOM_PKGS)
+# vtpm tests and bench: tpm2-tools with the swtpm TCTI against vtpmd, and
+# swtpm itself as the peer in bench/vtpm.
+VTPM_PKGS="tpm2-tools libtss2-tcti-swtpm0 swtpm swtpm-tools"
+
+PKGS=$(echo $BUILD_PKGS $FUZZ_PKGS $TEST_PKGS $NESTED_PKGS $NETDOM_PKGS $STORDOM_PKGS $VTPM_PKGS)
 
 if [ "${1:-}" = "--print" ]; then
 	echo "apt-get install -y --no-install-recommends $PKGS"

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -22,6 +23,22 @@
 static const uint8_t seal_magic[8] = { 'B', 'H', 'V', 'T', 'P', 'M', 'S', 0 };
 #define SEAL_VERSION 1u
 #define NONCE_LEN 12
+
+int vt_crypto_preload(void)
+{
+	uint8_t b[16];
+	int ok;
+
+	/*
+	 * OpenSSL reads its config file and seeds its DRBG on first use; a
+	 * sandboxed worker cannot open files, so do both before the sandbox.
+	 */
+	ok = OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS |
+					 OPENSSL_INIT_ADD_ALL_DIGESTS, NULL) == 1 &&
+	     RAND_bytes(b, sizeof(b)) == 1 && RAND_priv_bytes(b, sizeof(b)) == 1;
+	explicit_bzero(b, sizeof(b));
+	return ok ? 0 : -EIO;
+}
 
 static struct vt_key *key_alloc(void)
 {

@@ -212,6 +212,9 @@ struct vt_key {
 	uint8_t k[VT_KEY_LEN];
 };
 
+/* Load OpenSSL's config and seed its DRBG now (before a sandbox forbids files). */
+int vt_crypto_preload(void);
+
 /*
  * Load the key file: exactly VT_KEY_LEN bytes, a regular file not readable
  * or writable by group or others. -EPERM for loose permissions, -EBADMSG

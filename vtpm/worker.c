@@ -386,7 +386,9 @@ int vt_worker_main(const char *name, const char *empty_dir)
 	w->name = name;
 	w->data = w->ctrl = -1;
 	w->bufsize = VT_TPM_CMD_MAX;
-	r = power_on(w);
+	r = vt_crypto_preload();
+	if (r == 0)
+		r = power_on(w);
 	if (r == 0)
 		r = vt_sandbox_enter(empty_dir);
 	if (r < 0) {
