@@ -17,19 +17,6 @@
 
 #include "vtpm.h"
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 int vt_ctrl_req_size(uint32_t cmd)
 {
 	switch (cmd) {
@@ -59,12 +46,12 @@ void vt_ctrl_parser_init(struct vt_ctrl_parser *p)
 
 static void decode(const struct vt_ctrl_parser *p, struct vt_ctrl_req *ret)
 {
-	ret->cmd = be32(p->buf);
+	ret->cmd = vt_be32(p->buf);
 	ret->arg = 0;
 	if (p->need == 5)
 		ret->arg = p->buf[4];
 	else if (p->need == 8)
-		ret->arg = be32(p->buf + 4);
+		ret->arg = vt_be32(p->buf + 4);
 }
 
 ssize_t vt_ctrl_feed(struct vt_ctrl_parser *p, const uint8_t *untrusted_in, size_t len,
@@ -75,7 +62,7 @@ ssize_t vt_ctrl_feed(struct vt_ctrl_parser *p, const uint8_t *untrusted_in, size
 	*ret_done = false;
 	for (;;) {
 		if (p->have == 4 && p->need == 4) {
-			int sz = vt_ctrl_req_size(be32(p->buf));
+			int sz = vt_ctrl_req_size(vt_be32(p->buf));
 
 			if (sz < 0)
 				return -EOPNOTSUPP;
@@ -114,7 +101,7 @@ size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *o
 	case VT_CMD_GET_CAPABILITY:
 		/* ptm_cap is a u64 with no result code in front. */
 		memset(out, 0, 8);
-		put_be32(out + 4, caps);
+		vt_put_be32(out + 4, caps);
 		return 8;
 	case VT_CMD_INIT:
 		r = ops->init(ctx, req->arg);
@@ -136,26 +123,26 @@ size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *o
 		break;
 	case VT_CMD_GET_TPMESTABLISHED:
 		r = ops->get_established(ctx, &est);
-		put_be32(out, result(r));
+		vt_put_be32(out, result(r));
 		memset(out + 4, 0, 4); /* bit, then padding as in struct ptm_est */
 		out[4] = est ? 1 : 0;
 		return 8;
 	case VT_CMD_GET_CONFIG:
-		put_be32(out, VT_PTM_SUCCESS);
-		put_be32(out + 4, 0); /* no file key, no migration key: the manager seals */
+		vt_put_be32(out, VT_PTM_SUCCESS);
+		vt_put_be32(out + 4, 0); /* no file key, no migration key: the manager seals */
 		return 8;
 	case VT_CMD_SET_BUFFERSIZE:
 		cur = ops->set_buffersize(ctx, req->arg, &min, &max);
-		put_be32(out, VT_PTM_SUCCESS);
-		put_be32(out + 4, cur);
-		put_be32(out + 8, min);
-		put_be32(out + 12, max);
+		vt_put_be32(out, VT_PTM_SUCCESS);
+		vt_put_be32(out + 4, cur);
+		vt_put_be32(out + 8, min);
+		vt_put_be32(out + 12, max);
 		return 16;
 	default:
 		r = -EOPNOTSUPP;
-		put_be32(out, VT_PTM_BAD_ORDINAL);
+		vt_put_be32(out, VT_PTM_BAD_ORDINAL);
 		return 4;
 	}
-	put_be32(out, result(r));
+	vt_put_be32(out, result(r));
 	return 4;
 }

@@ -10,30 +10,12 @@
 
 #include "vtpm.h"
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 void vt_tpm_error_response(uint8_t out[VT_TPM_HDR_SIZE], uint32_t rc)
 {
 	out[0] = VT_TPM_ST_NO_SESSIONS >> 8;
 	out[1] = VT_TPM_ST_NO_SESSIONS & 0xff;
-	put_be32(out + 2, VT_TPM_HDR_SIZE);
-	put_be32(out + 6, rc);
+	vt_put_be32(out + 2, VT_TPM_HDR_SIZE);
+	vt_put_be32(out + 6, rc);
 }
 
 void vt_framer_init(struct vt_framer *f, uint32_t max)
@@ -49,8 +31,8 @@ void vt_framer_init(struct vt_framer *f, uint32_t max)
 /* The header is complete: check it once, remember the size. */
 static int check_header(struct vt_framer *f)
 {
-	uint16_t tag = be16(f->buf);
-	uint32_t size = be32(f->buf + 2);
+	uint16_t tag = vt_be16(f->buf);
+	uint32_t size = vt_be32(f->buf + 2);
 
 	if (tag != VT_TPM_ST_NO_SESSIONS && tag != VT_TPM_ST_SESSIONS) {
 		f->err_rc = VT_TPM_RC_BAD_TAG;

@@ -42,6 +42,24 @@
 /* Largest response libtpms may produce at that buffer size. */
 #define VT_TPM_RSP_MAX 4096u
 
+static inline uint16_t vt_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t vt_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void vt_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
 /* Write a 10-byte TPM 2.0 error response with @rc into @out. */
 void vt_tpm_error_response(uint8_t out[VT_TPM_HDR_SIZE], uint32_t rc);
 
