@@ -193,10 +193,12 @@ $(eval $(call unit_component,vtpm,$(LIB_VTPM),$(LIBS_VTPM)))
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
 FUZZ_DOM0 := cfg
 FUZZ_NETDOM := policy
+FUZZ_STORDOM := nbd
 fuzz_libs = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0) $(LIB_COMMON) $(LIBS_DOM0),\
 	    $(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM) $(LIB_COMMON) $(LIBS_NETDOM),\
-	    $(LIB_COMMON) $(LIBS_COMMON)))
-fuzz_deps = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))$(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM))
+	    $(if $(filter $(1),$(FUZZ_STORDOM)),$(LIB_STORDOM) $(LIB_COMMON) $(LIBS_STORDOM),\
+	    $(LIB_COMMON) $(LIBS_COMMON))))
+fuzz_deps = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))$(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM))$(if $(filter $(1),$(FUZZ_STORDOM)),$(LIB_STORDOM))
 
 REPLAY_BINS := $(foreach n,$(FUZZ_NAMES),$(BUILD)/tests/fuzz/replay-$(n))
 FUZZ_BINS := $(foreach n,$(FUZZ_NAMES),$(BUILD)/tests/fuzz/fuzz-$(n))
@@ -267,14 +269,7 @@ fuzz:
 fuzz-build: $(FUZZ_BINS)
 
 fuzz-run: fuzz
-	$(Q)set -e; for n in $(FUZZ_NAMES); do \
-		mkdir -p $(O)/fuzz/corpus/$$n; \
-		echo "fuzz-$$n: $(FUZZ_TIME) s"; \
-		$(O)/fuzz/tests/fuzz/fuzz-$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
-			-artifact_prefix=$(O)/fuzz/crash-$$n- \
-			$(O)/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | \
-			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
-	done
+	$(Q)scripts/fuzz-run.sh $(O)/fuzz $(FUZZ_TIME) $(FUZZ_NAMES)
 
 BENCH_NAMES := $(patsubst bench/%/run.sh,%,$(sort $(wildcard bench/*/run.sh)))
 bench: $(addprefix bench-,$(BENCH_NAMES))
