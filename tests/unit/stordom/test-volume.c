@@ -48,6 +48,13 @@ static int dump_key(const char *out_hex)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ASan intercepts mlock() and makes it a no-op, so VmLck only moves in plain builds. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MLOCK_VISIBLE 0
+#else
+#define MLOCK_VISIBLE 1
+#endif
+
 static long vm_locked_kb(void)
 {
 	FILE *f = fopen("/proc/self/status", "re");
@@ -123,7 +130,8 @@ static void test_create_luks2(void)
 	CU_ASSERT_EQUAL(v->size, DATA_SIZE);
 	CU_ASSERT_STRING_EQUAL(v->cipher, "aes-xts-plain64");
 	CU_ASSERT(v->data_offset > 0 && v->data_offset % 4096 == 0);
-	CU_ASSERT(vm_locked_kb() > locked_before); /* the key page is mlocked */
+	if (MLOCK_VISIBLE)
+		CU_ASSERT(vm_locked_kb() > locked_before); /* the key page is mlocked */
 	CU_ASSERT_EQUAL(write_through(v, data, CHUNK, 3u << 20), 0);
 	check_independent(v, data, CHUNK, 3u << 20);
 	sd_volume_close(v);
