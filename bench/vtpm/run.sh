@@ -1,0 +1,119 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# make bench-vtpm: vtpmd side by side with swtpm (and libtpms in-process) in
+# one run, raw TPM 2.0 command bytes over one persistent connection:
+#   vtpm-extend-vs-swtpm   PCR_Extend/s, ours over the bulkhead channel,
+#                          swtpm over its unix socket            ours >= 4x swtpm
+#   vtpm-quote-vs-libtpms  Quote (ECDSA P-256)/s, ours over the channel,
+#                          libtpms called in-process             ours >= 0.9x libtpms
+#   vtpm-start-vs-swtpm    fresh instance: start request to first response
+#                          (median of 5)                         ours <= 0.5x swtpm
+#   vtpm-pss-vs-swtpm      PSS per instance with 20 running (ours counts the
+#                          manager's share too)                  ours <= swtpm
+set -eu
+B=$(cd "${BH_BUILD:-build}" && pwd)
+H=$B/tests/unit/vtpm/helper-tpmbench
+CTL=$B/tests/unit/vtpm/helper-vtpmctl
+VTPMD=$B/vtpmd
+for x in "$H" "$CTL" "$VTPMD"; do [ -x "$x" ] || { echo "run.sh: $x not built (make all)" >&2; exit 1; }; done
+command -v swtpm >/dev/null || { echo "run.sh: swtpm missing (scripts/install-deps.sh)" >&2; exit 1; }
+N_EXT=${BENCH_EXT:-50000}
+N_SW_EXT=${BENCH_SW_EXT:-10000}
+N_Q=${BENCH_QUOTE:-500}
+N_INST=${BENCH_INSTANCES:-20}
+TMP=$(mktemp -d /tmp/bh-bench-vtpm.XXXXXX)
+PIDS=()
+VPID=
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -n "$VPID" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+mkdir "$TMP/st"
+"$VTPMD" --gen-key "$TMP/key"
+"$VTPMD" --state-dir "$TMP/st" --key-file "$TMP/key" --control "$TMP/ctl" 2>"$TMP/vtpmd.log" &
+VPID=$!
+for _ in $(seq 100); do [ -S "$TMP/ctl" ] && break; sleep 0.05; done
+ctl() { "$CTL" "$TMP/ctl" "$@" >/dev/null; }
+swtpm_start() { # NAME: a fresh swtpm with unix data and control sockets
+	mkdir -p "$TMP/$1"
+	swtpm socket --tpm2 --tpmstate "dir=$TMP/$1" --flags not-need-init \
+		--server "type=unixio,path=$TMP/$1.sock" --ctrl "type=unixio,path=$TMP/$1.sock.ctrl" \
+		>/dev/null 2>&1 &
+	PIDS+=($!)
+}
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+ms_since() { echo "scale=2; ($(date +%s%N) - $1) / 1000000" | bc; }
+
+# --- rates ---
+ctl create b0 start b0
+ours=$("$H" rates chan "$TMP/st/b0/tpm.chan" "$N_EXT" "$N_Q")
+ours_sock=$("$H" rates sock "$TMP/st/b0/tpm.sock" "$N_SW_EXT" "$N_Q")
+swtpm_start sw0
+"$H" first-response sock "$TMP/sw0.sock" 5000 >/dev/null
+peer=$("$H" rates sock "$TMP/sw0.sock" "$N_SW_EXT" "$N_Q")
+inproc=$("$H" rates inproc "$N_EXT" "$N_Q")
+ctl stop b0
+
+# --- start to first response, fresh instances ---
+for i in 1 2 3 4 5; do
+	ctl create "s$i"
+	t0=$(date +%s%N)
+	ctl start "s$i"
+	"$H" first-response sock "$TMP/st/s$i/tpm.sock" 5000 >/dev/null
+	ms_since "$t0" >>"$TMP/start.ours"
+	ctl stop "s$i"
+	t0=$(date +%s%N)
+	swtpm_start "sws$i"
+	"$H" first-response sock "$TMP/sws$i.sock" 5000 >/dev/null
+	ms_since "$t0" >>"$TMP/start.swtpm"
+	kill "${PIDS[-1]}"
+done
+start_ours=$(median <"$TMP/start.ours")
+start_sw=$(median <"$TMP/start.swtpm")
+
+# --- memory with N_INST instances each, every TPM started up ---
+swpids=()
+for i in $(seq "$N_INST"); do
+	ctl create "m$i" start "m$i"
+	"$H" first-response sock "$TMP/st/m$i/tpm.sock" 5000 >/dev/null
+	swtpm_start "swm$i"
+	swpids+=("${PIDS[-1]}")
+	"$H" first-response sock "$TMP/swm$i.sock" 5000 >/dev/null
+done
+sleep 0.5
+mem() { awk -v k="$1" '$1 == k":" {s += $2} END {printf "%.0f", s}' $(for p in "${@:2}"; do echo "/proc/$p/smaps_rollup"; done); }
+wpids=$(pgrep -f -- "--worker m[0-9]" | tr '\n' ' ')
+# shellcheck disable=SC2086
+pss_ours=$(echo "scale=2; ($(mem Pss $wpids $VPID)) / $N_INST / 1024" | bc)
+# shellcheck disable=SC2086
+rss_ours=$(echo "scale=2; $(mem Rss $wpids) / $N_INST / 1024" | bc)
+pss_sw=$(echo "scale=2; $(mem Pss "${swpids[@]}") / $N_INST / 1024" | bc)
+rss_sw=$(echo "scale=2; $(mem Rss "${swpids[@]}") / $N_INST / 1024" | bc)
+
+printf '%-34s %12s %12s %12s\n' '' 'vtpmd' 'swtpm' 'libtpms'
+printf '%-34s %12s %12s %12s\n' 'PCR_Extend/s (chan | socket)' "$(field "$ours" extend)" \
+	"$(field "$peer" extend)" "$(field "$inproc" extend)"
+printf '%-34s %12s\n' 'PCR_Extend/s over tpm.sock' "$(field "$ours_sock" extend)"
+printf '%-34s %12s %12s %12s\n' 'Quote ECDSA P-256/s' "$(field "$ours" quote)" \
+	"$(field "$peer" quote)" "$(field "$inproc" quote)"
+printf '%-34s %12s %12s\n' 'start to first response (ms)' "$start_ours" "$start_sw"
+printf '%-34s %12s %12s\n' "RSS per instance, $N_INST running (MiB)" "$rss_ours" "$rss_sw"
+printf '%-34s %12s %12s\n' "PSS per instance, $N_INST running (MiB)" "$pss_ours" "$pss_sw"
+
+line() { # NAME OURS PEERNAME PEER UNIT OP TARGET
+	awk -v n="$1" -v o="$2" -v pn="$3" -v p="$4" -v u="$5" -v op="$6" -v t="$7" 'BEGIN {
+		r = p > 0 ? o / p : 0
+		ok = (op == ">=" && r >= t) || (op == "<=" && r <= t)
+		printf "bench %s ours=%s%s %s=%s%s ratio=%.3g target=%s%s %s\n", n, o, u, pn, p, u, r,
+			op, t, ok ? "PASS" : "FAIL"
+	}'
+}
+line vtpm-extend-vs-swtpm "$(field "$ours" extend)" swtpm "$(field "$peer" extend)" /s '>=' 4
+line vtpm-quote-vs-libtpms "$(field "$ours" quote)" libtpms "$(field "$inproc" quote)" /s '>=' 0.9
+line vtpm-start-vs-swtpm "$start_ours" swtpm "$start_sw" ms '<=' 0.5
+line vtpm-pss-vs-swtpm "$pss_ours" swtpm "$pss_sw" MiB '<=' 1

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bench tool for bench/vtpm (a helper so that it links libtpms through
+ * libvtpm for the in-process figures). Raw TPM 2.0 command bytes over one
+ * persistent connection, as a driver in a guest would send them:
+ *
+ *   helper-tpmbench rates inproc N_EXT N_QUOTE        libtpms called in-process
+ *   helper-tpmbench rates chan PATH N_EXT N_QUOTE     bulkhead channel (vtpmd's tpm.chan)
+ *   helper-tpmbench rates sock PATH N_EXT N_QUOTE     unix socket (swtpm, or vtpmd's tpm.sock)
+ *       prints "extend=<per s> quote=<per s>" (PCR_Extend of PCR 16; Quote of PCR 0
+ *       with an unrestricted ECDSA P-256 primary key created first)
+ *   helper-tpmbench first-response sock PATH TIMEOUT_MS
+ *       connect (retrying until the socket exists), send TPM2_Startup, print the
+ *       milliseconds until the response arrived (for start-up times)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/chan.h"
+#include "bulkhead/parse.h"
+#include "../../../vtpm/vtpm.h"
+
+struct conn {
+	int kind; /* 0 inproc, 1 chan, 2 sock */
+	int fd;
+	struct bh_chan *chan;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "helper-tpmbench: %s\n", what);
+	exit(1);
+}
+
+static int read_full(struct conn *c, uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = c->kind == 1 ? bh_chan_read(c->chan, buf + off, len - off)
+					 : read(c->fd, buf + off, len - off);
+
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* One command, one response; returns the response code. */
+static uint32_t xfer(struct conn *c, const uint8_t *cmd, size_t len, uint8_t *rsp)
+{
+	if (c->kind == 0) {
+		vt_tpm_process(cmd, (uint32_t)len, rsp, VT_TPM_RSP_MAX);
+		return vt_be32(rsp + 6);
+	}
+	if (c->kind == 1 ? bh_chan_write(c->chan, cmd, len) != (ssize_t)len
+			 : write(c->fd, cmd, len) != (ssize_t)len)
+		die("send failed");
+	if (read_full(c, rsp, VT_TPM_HDR_SIZE) < 0 || vt_be32(rsp + 2) > VT_TPM_RSP_MAX ||
+	    vt_be32(rsp + 2) < VT_TPM_HDR_SIZE ||
+	    read_full(c, rsp + VT_TPM_HDR_SIZE, vt_be32(rsp + 2) - VT_TPM_HDR_SIZE) < 0)
+		die("no response");
+	return vt_be32(rsp + 6);
+}
+
+static size_t put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+	return 2;
+}
+
+static size_t put32(uint8_t *p, uint32_t v)
+{
+	vt_put_be32(p, v);
+	return 4;
+}
+
+/* Header + handle + empty password session; returns the offset of the parameters. */
+static size_t begin(uint8_t *b, uint32_t cc, uint32_t handle)
+{
+	size_t o = put16(b, 0x8002);
+
+	o += 4; /* size, set by finish() */
+	o += put32(b + o, cc);
+	o += put32(b + o, handle);
+	o += put32(b + o, 9);
+	o += put32(b + o, 0x40000009); /* TPM_RS_PW */
+	o += put16(b + o, 0);
+	b[o++] = 0;
+	o += put16(b + o, 0);
+	return o;
+}
+
+static size_t finish(uint8_t *b, size_t o)
+{
+	vt_put_be32(b + 2, (uint32_t)o);
+	return o;
+}
+
+static size_t cmd_create_primary(uint8_t *b)
+{
+	size_t o = begin(b, 0x131, 0x40000001); /* owner hierarchy */
+
+	o += put16(b + o, 4); /* inSensitive: empty auth and data */
+	o += put16(b + o, 0);
+	o += put16(b + o, 0);
+	o += put16(b + o, 24); /* inPublic: ECC P-256, ECDSA-SHA256, unrestricted signing */
+	o += put16(b + o, 0x0023);
+	o += put16(b + o, 0x000b);
+	o += put32(b + o, 0x00040072); /* fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|sign */
+	o += put16(b + o, 0);
+	o += put16(b + o, 0x0010);
+	o += put16(b + o, 0x0018);
+	o += put16(b + o, 0x000b);
+	o += put16(b + o, 0x0003);
+	o += put16(b + o, 0x0010);
+	o += put16(b + o, 0);
+	o += put16(b + o, 0);
+	o += put16(b + o, 0); /* outsideInfo */
+	o += put32(b + o, 0); /* creationPCR */
+	return finish(b, o);
+}
+
+static size_t cmd_extend(uint8_t *b)
+{
+	size_t o = begin(b, 0x182, 16);
+
+	o += put32(b + o, 1);
+	o += put16(b + o, 0x000b);
+	memset(b + o, 0xab, 32);
+	return finish(b, o + 32);
+}
+
+static size_t cmd_quote(uint8_t *b, uint32_t key)
+{
+	size_t o = begin(b, 0x158, key);
+
+	o += put16(b + o, 8);
+	memcpy(b + o, "noncenon", 8);
+	o += 8;
+	o += put16(b + o, 0x0010); /* the key's own scheme */
+	o += put32(b + o, 1);
+	o += put16(b + o, 0x000b);
+	b[o++] = 3;
+	b[o++] = 1; /* PCR 0 */
+	b[o++] = 0;
+	b[o++] = 0;
+	return finish(b, o);
+}
+
+static const uint8_t startup[] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0 };
+
+static int store_nothing(void *ctx, const uint8_t *blob, size_t len)
+{
+	(void)ctx;
+	(void)blob;
+	(void)len;
+	return 0;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void open_conn(struct conn *c, const char *kind, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (!strcmp(kind, "inproc")) {
+		if (vt_tpm_start(NULL, 0, store_nothing, NULL) < 0)
+			die("libtpms did not start");
+		return;
+	}
+	c->kind = !strcmp(kind, "chan") ? 1 : 2;
+	c->fd = connect_unix(path);
+	if (c->fd < 0)
+		die("cannot connect");
+	if (c->kind == 1 && bh_chan_memfd_client(c->fd, &c->chan) < 0)
+		die("channel set-up failed");
+	if (c->kind == 1)
+		c->fd = -1; /* the channel owns it */
+}
+
+static uint32_t arg_u32(const char *s)
+{
+	uint32_t v;
+
+	if (bh_parse_u32(s, 1, 100000000, &v) < 0)
+		die("bad number");
+	return v;
+}
+
+static int rates(int argc, char **argv)
+{
+	uint8_t cmd[512], rsp[VT_TPM_RSP_MAX];
+	int a = !strcmp(argv[2], "inproc") ? 3 : 4;
+	uint32_t next, nq, key, rc;
+	struct conn c;
+	size_t qlen, elen;
+	double t0, ext, q;
+
+	if (argc != a + 2)
+		die("usage");
+	next = arg_u32(argv[a]);
+	nq = arg_u32(argv[a + 1]);
+	open_conn(&c, argv[2], argv[3]);
+	xfer(&c, startup, sizeof(startup), rsp); /* 0, or INITIALIZE when already started */
+	if ((rc = xfer(&c, cmd, cmd_create_primary(cmd), rsp)) != 0)
+		die("CreatePrimary failed");
+	key = vt_be32(rsp + 10);
+	elen = cmd_extend(cmd);
+	t0 = now();
+	for (uint32_t i = 0; i < next; i++)
+		if (xfer(&c, cmd, elen, rsp) != 0)
+			die("PCR_Extend failed");
+	ext = next / (now() - t0);
+	qlen = cmd_quote(cmd, key);
+	while ((rc = xfer(&c, cmd, qlen, rsp)) == 0x922) /* TPM_RC_RETRY after key creation */
+		;
+	t0 = now();
+	for (uint32_t i = 0; i < nq; i++)
+		if ((rc = xfer(&c, cmd, qlen, rsp)) != 0 && rc != 0x922)
+			die("Quote failed");
+	q = nq / (now() - t0);
+	printf("extend=%.0f quote=%.0f\n", ext, q);
+	if (c.kind == 0)
+		vt_tpm_fini();
+	bh_chan_close(c.chan);
+	if (c.fd >= 0)
+		close(c.fd);
+	return 0;
+}
+
+/* Time from now until the first response: the caller starts the TPM just before. */
+static int first_response(char **argv)
+{
+	uint8_t rsp[VT_TPM_RSP_MAX];
+	double t0 = now(), limit = arg_u32(argv[4]) / 1000.0;
+	struct conn c = { .kind = 2, .fd = -1 };
+
+	while ((c.fd = connect_unix(argv[3])) < 0) {
+		if (now() - t0 > limit)
+			die("timed out connecting");
+		usleep(100);
+	}
+	xfer(&c, startup, sizeof(startup), rsp);
+	printf("%.2f\n", (now() - t0) * 1000);
+	close(c.fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "rates"))
+		return rates(argc, argv);
+	if (argc == 5 && !strcmp(argv[1], "first-response"))
+		return first_response(argv);
+	die("usage: see the comment at the top of helper-tpmbench.c");
+	return 2;
+}
