@@ -19,7 +19,7 @@
 #include "netdom.h"
 
 static const uint8_t slot_len[ND_SLOT_MAX_] = {
-	[ND_SLOT_ANY] = 0, [ND_SLOT_GUEST] = 16, [ND_SLOT_ZONE] = 4,
+	[ND_SLOT_ANY] = 0, [ND_SLOT_GUEST] = 4, [ND_SLOT_ZONE] = 4,
 	[ND_SLOT_NET4] = 4, [ND_SLOT_NET6] = 16,
 };
 
@@ -229,20 +229,22 @@ static int cmp_raw(const void *a, const void *b, void *arg)
 }
 
 /* Write the endpoint's range for one choice (vif index for guests) at @off. */
-static void put_ep(const struct nd_policy *p, const struct bh_msg_policy_ep *ep, uint32_t ref,
+static void put_ep(const struct bh_msg_policy_ep *ep, uint32_t ref,
 		   uint32_t vif, uint8_t *lo, uint8_t *hi)
 {
 	uint32_t id;
 
+	/* Ids are exact values, never ranges: host byte order, as the vif maps hold them. */
 	switch (ep->kind) {
 	case BH_POLICY_EP_GUEST:
-		memcpy(lo, p->vifs[vif].m.ifname, 16);
-		memcpy(hi, p->vifs[vif].m.ifname, 16);
+		id = nd_vif_id(vif);
+		memcpy(lo, &id, 4);
+		memcpy(hi, &id, 4);
 		break;
 	case BH_POLICY_EP_ZONE:
 		id = nd_zone_id(ref);
-		for (int i = 0; i < 4; i++)
-			lo[i] = hi[i] = (uint8_t)(id >> (24 - 8 * i));
+		memcpy(lo, &id, 4);
+		memcpy(hi, &id, 4);
 		break;
 	case BH_POLICY_EP_CIDR: {
 		unsigned bytes = ep->net.family == 4 ? 4 : 16;
@@ -326,8 +328,8 @@ static int rule_boxes(const struct nd_policy *p, uint32_t ri, const struct nd_ma
 			for (int k = 0; k < np; k++) {
 				struct nd_elem e = { .rule = ri };
 
-				put_ep(p, &r->m.from, r->from_ref, s, e.lo + soff, e.hi + soff);
-				put_ep(p, &r->m.to, r->to_ref, d, e.lo + doff, e.hi + doff);
+				put_ep(&r->m.from, r->from_ref, s, e.lo + soff, e.hi + soff);
+				put_ep(&r->m.to, r->to_ref, d, e.lo + doff, e.hi + doff);
 				put_proto_port(&r->m, r->m.n_ports ? k : -1, e.lo + poff,
 					       e.hi + poff);
 				if (raws_push(out, &e) < 0)
@@ -398,11 +400,8 @@ int nd_compile(const struct nd_policy *p, struct nd_ruleset **ret, struct nd_err
 	}
 	for (unsigned mi = 0; r == 0 && mi < BH_ARRAY_SIZE(raw); mi++) {
 		r = partition(&rs->maps[mi], &raw[mi]);
-		if (rs->maps[mi].n) {
+		if (rs->maps[mi].n)
 			rs->order[rs->n_order++] = (uint8_t)mi;
-			if (rs->maps[mi].src == ND_SLOT_ZONE || rs->maps[mi].dst == ND_SLOT_ZONE)
-				rs->uses_zones = true;
-		}
 	}
 	for (unsigned mi = 0; mi < BH_ARRAY_SIZE(raw); mi++)
 		free(raw[mi].v);

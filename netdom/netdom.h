@@ -103,8 +103,8 @@ const struct nd_rule *nd_policy_rule_by_id(const struct nd_policy *p, uint32_t i
  */
 enum nd_slot {
 	ND_SLOT_ANY,
-	ND_SLOT_GUEST, /* iifname / oifname, 16 bytes */
-	ND_SLOT_ZONE,  /* zone id through meta mark (source) / ct mark (destination), 4 bytes */
+	ND_SLOT_GUEST, /* vif id (map vif-id) via meta mark (source) / ct mark (dest.), 4 bytes */
+	ND_SLOT_ZONE,  /* zone id (map vif-zone), the same way, 4 bytes */
 	ND_SLOT_NET4,  /* ip saddr / daddr */
 	ND_SLOT_NET6,  /* ip6 saddr / daddr */
 	ND_SLOT_MAX_,
@@ -132,12 +132,16 @@ struct nd_ruleset {
 	struct nd_map maps[ND_SLOT_MAX_ * ND_SLOT_MAX_];
 	uint8_t order[ND_SLOT_MAX_ * ND_SLOT_MAX_]; /* map indexes, most specific first */
 	size_t n_order;
-	bool uses_zones;
 };
 
 int nd_compile(const struct nd_policy *p, struct nd_ruleset **ret, struct nd_error *e);
 void nd_ruleset_free(struct nd_ruleset *rs);
-/* Zone id written into the mark for zone index @zi (ids start at 1). */
+/* Ids the vif-id and vif-zone maps give for vif index @vi and zone index @zi (from 1). */
+static inline uint32_t nd_vif_id(uint32_t vi)
+{
+	return vi + 1;
+}
+
 static inline uint32_t nd_zone_id(uint32_t zi)
 {
 	return zi + 1;
@@ -157,7 +161,6 @@ enum nd_x_op {
 	ND_X_PAYLOAD,     /* key = base, off, len, reg (destination) */
 	ND_X_CMP,         /* key = op, reg, data[len] */
 	ND_X_BITWISE,     /* reg, mask = data[len], xor 0 */
-	ND_X_HTON32,      /* reg */
 	ND_X_LOOKUP,      /* name = set, reg (source), dreg (-1: a match test), invert */
 	ND_X_COUNTER,     /* name = counter object */
 	ND_X_COUNTER_MAP, /* name = counter map, reg (source) */
@@ -219,7 +222,7 @@ struct nd_set_spec {
 	uint32_t obj_type;                 /* object maps */
 };
 
-#define ND_SPOOF_SETS 5
+#define ND_SPOOF_SETS 6
 extern const struct nd_set_spec nd_spoof_specs[ND_SPOOF_SETS];
 uint32_t nd_set_key_len(const struct nd_set_spec *s);
 /* The verdict map and counter map of one endpoint pair. */
@@ -245,9 +248,9 @@ struct nd_vif_elem {
 	uint8_t set; /* index in nd_spoof_specs */
 	uint32_t key_len;
 	uint8_t key[32];
-	uint32_t zone_id; /* vif-zone only, host order */
+	uint32_t data; /* vif-id and vif-zone: the id */
 };
-#define ND_VIF_ELEMS_MAX (3 + BH_POLICY_ADDRS_MAX)
+#define ND_VIF_ELEMS_MAX (4 + BH_POLICY_ADDRS_MAX)
 size_t nd_vif_elems(const struct nd_policy *p, const struct nd_vif *v, struct nd_vif_elem *out);
 
 /* Counter object names: "r<id>" for rules, plus "default-drop" and "spoof". */

@@ -380,13 +380,6 @@ static void x_more(struct nftnl_expr *e, const struct nd_x *x)
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, x->data, x->len);
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, x->len);
 		break;
-	case ND_X_HTON32:
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, x->reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, x->reg);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
-		break;
 	case ND_X_LOOKUP:
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, x->name);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, x->reg);
@@ -443,7 +436,7 @@ static struct nftnl_expr *x_expr(const struct nd_x *x)
 	static const char *const kind[] = {
 		[ND_X_META] = "meta", [ND_X_META_SET] = "meta", [ND_X_CT] = "ct",
 		[ND_X_CT_SET] = "ct", [ND_X_PAYLOAD] = "payload", [ND_X_CMP] = "cmp",
-		[ND_X_BITWISE] = "bitwise", [ND_X_HTON32] = "byteorder", [ND_X_LOOKUP] = "lookup",
+		[ND_X_BITWISE] = "bitwise", [ND_X_LOOKUP] = "lookup",
 		[ND_X_COUNTER] = "objref", [ND_X_COUNTER_MAP] = "objref",
 		[ND_X_VERDICT] = "immediate", [ND_X_LIMIT] = "limit", [ND_X_LOG] = "log",
 		[ND_X_REJECT] = "reject",
@@ -547,14 +540,14 @@ static void add_vif_elems(struct batch *b, const struct nd_policy *p, const stru
 
 	for (size_t i = 0; i < n && !b->err; i++) {
 		struct nd_elem_val ev = { el[i].key, NULL, el[i].key_len };
-		uint32_t zone = el[i].zone_id;
+		uint32_t data = el[i].data;
 
 		if (!s[el[i].set] && !(s[el[i].set] = set_new(&nd_spoof_specs[el[i].set]))) {
 			b->err = -ENOMEM;
 			break;
 		}
-		if (zone) {
-			ev.data = &zone;
+		if (nd_spoof_specs[el[i].set].flags & NFT_SET_MAP) {
+			ev.data = &data;
 			ev.data_len = 4;
 		}
 		elem_add(b, s[el[i].set], &ev);

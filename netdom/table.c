@@ -6,8 +6,15 @@
  * objects one for one; nothing here talks to the kernel.
  *
  *   prerouting (raw prio)  anti-spoofing: iifname . ether saddr / . ip saddr sets
- *   forward   (policy drop) ct invalid drop, established accept, zone marks,
- *                           per endpoint pair: counter objref map + verdict map
+ *   forward   (policy drop) ct invalid drop, established accept, then per
+ *                           endpoint pair: counter objref map + verdict map,
+ *                           keyed by [vif id | zone id | address] of each side,
+ *                           l4proto, dport; ids come from iifname/oifname
+ *                           through maps vif-id / vif-zone into meta / ct mark
+ *
+ * Ids rather than interface names keep a guest-to-guest key at 16 bytes
+ * instead of 40: the kernel's interval maps (pipapo) cost in key bits, both
+ * per packet and when a 10,000-element map is loaded.
  *   input     (policy drop) ct, loopback, icmp/icmpv6, log
  *   reject, log-accept, log-drop, log-reject: shared verdict chains
  *
@@ -50,6 +57,7 @@ const struct nd_set_spec nd_spoof_specs[ND_SPOOF_SETS] = {
 	{ "vif-ip4", 0, 2, { 16, 4 }, { T_IFNAME, T_IPADDR } },
 	{ "vif-ip6", 0, 2, { 16, 16 }, { T_IFNAME, T_IP6ADDR } },
 	{ "vif-zone", NFT_SET_MAP, 1, { 16 }, { T_IFNAME }, T_MARK, 4 },
+	{ "vif-id", NFT_SET_MAP, 1, { 16 }, { T_IFNAME }, T_MARK, 4 },
 };
 
 /* ---- rules ---- */
@@ -186,6 +194,24 @@ static uint32_t key_reg(unsigned off)
 	return off % 16 == 0 ? NFT_REG_1 + off / 16 : NFT_REG32_00 + off / 4;
 }
 
+/*
+ * A vif or zone id, from the interface name through a hash map, into meta
+ * mark (source side) or ct mark (destination side). An interface that is not
+ * a guest's, or a guest without a zone, has no element: the lookup ends the
+ * rule, no match. Every rule sets the marks it reads, so no stale value from
+ * an earlier rule is ever used. (A lookup result cannot feed a concatenation
+ * directly: `nft list` could not show such a rule.)
+ */
+static void mark_slot(struct nd_xrule *r, uint8_t slot, bool src)
+{
+	if (slot != ND_SLOT_GUEST && slot != ND_SLOT_ZONE)
+		return;
+	x_reg(r, ND_X_META, src ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1);
+	x_named(r, ND_X_LOOKUP, slot == ND_SLOT_GUEST ? "vif-id" : "vif-zone", NFT_REG_1,
+		NFT_REG_1, false);
+	x_reg(r, src ? ND_X_META_SET : ND_X_CT_SET, src ? NFT_META_MARK : NFT_CT_MARK, NFT_REG_1);
+}
+
 /* Load one endpoint field of a map key at byte @off; @src: source side. */
 static void load_slot(struct nd_xrule *r, uint8_t slot, bool src, unsigned off)
 {
@@ -193,11 +219,8 @@ static void load_slot(struct nd_xrule *r, uint8_t slot, bool src, unsigned off)
 
 	switch (slot) {
 	case ND_SLOT_GUEST:
-		x_reg(r, ND_X_META, src ? NFT_META_IIFNAME : NFT_META_OIFNAME, reg);
-		break;
 	case ND_SLOT_ZONE:
 		x_reg(r, src ? ND_X_META : ND_X_CT, src ? NFT_META_MARK : NFT_CT_MARK, reg);
-		x_reg(r, ND_X_HTON32, 0, reg);
 		break;
 	case ND_SLOT_NET4:
 		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, src ? 12 : 16, 4, reg);
@@ -224,6 +247,8 @@ static void load_key(struct nd_xrule *r, const struct nd_map *m)
 		x_nfproto(r, NFPROTO_IPV4);
 	if (m->src == ND_SLOT_NET6 || m->dst == ND_SLOT_NET6)
 		x_nfproto(r, NFPROTO_IPV6);
+	mark_slot(r, m->src, true);
+	mark_slot(r, m->dst, false);
 	if (m->src != ND_SLOT_ANY) {
 		load_slot(r, m->src, true, off);
 		off += pad4(m->field_len[f++]);
@@ -278,20 +303,6 @@ static void default_rule(struct nd_xrules *rs, const char *chain, uint8_t action
 	x_limited_log(r, "bh-drop ");
 	if (action == BH_POLICY_REJECT)
 		x_verdict(r, NFT_GOTO, "reject");
-}
-
-/* Zone of the input vif into meta mark, of the output vif into ct mark. */
-static void zone_marks(struct nd_xrules *rs)
-{
-	struct nd_xrule *r = rule_begin(rs, "forward");
-
-	x_reg(r, ND_X_META, NFT_META_IIFNAME, NFT_REG_1);
-	x_named(r, ND_X_LOOKUP, "vif-zone", NFT_REG_1, NFT_REG_1, false);
-	x_reg(r, ND_X_META_SET, NFT_META_MARK, NFT_REG_1);
-	r = rule_begin(rs, "forward");
-	x_reg(r, ND_X_META, NFT_META_OIFNAME, NFT_REG_1);
-	x_named(r, ND_X_LOOKUP, "vif-zone", NFT_REG_1, NFT_REG_1, false);
-	x_reg(r, ND_X_CT_SET, NFT_CT_MARK, NFT_REG_1);
 }
 
 static void input_rules(struct nd_xrules *rs, uint8_t action)
@@ -373,8 +384,6 @@ void nd_table_base_rules(const struct nd_ruleset *rs, struct nd_xrules *out)
 		spoof_rule(out, fam);
 	input_rules(out, rs->p->default_action);
 	ct_rules(out, "forward");
-	if (rs->uses_zones)
-		zone_marks(out);
 	for (size_t i = 0; i < rs->n_order; i++)
 		pair_rules(out, &rs->maps[rs->order[i]]);
 	default_rule(out, "forward", rs->p->default_action);
@@ -394,7 +403,7 @@ uint32_t nd_set_key_len(const struct nd_set_spec *s)
 void nd_pair_specs(const struct nd_map *m, struct nd_set_spec *vs, struct nd_set_spec *cs)
 {
 	static const uint8_t slot_type[ND_SLOT_MAX_] = {
-		[ND_SLOT_GUEST] = T_IFNAME, [ND_SLOT_ZONE] = T_MARK,
+		[ND_SLOT_GUEST] = T_MARK, [ND_SLOT_ZONE] = T_MARK,
 		[ND_SLOT_NET4] = T_IPADDR, [ND_SLOT_NET6] = T_IP6ADDR,
 	};
 	unsigned n = 0;
@@ -457,7 +466,8 @@ size_t nd_vif_elems(const struct nd_policy *p, const struct nd_vif *v, struct nd
 		vif_elem(&out[n++], v, v4 ? 2 : 3, v->m.addrs[a].addr, v4 ? 4 : 16);
 	}
 	if (zone)
-		vif_elem(&out[n++], v, 4, NULL, 0)->zone_id = nd_zone_id(zone - 1);
+		vif_elem(&out[n++], v, 4, NULL, 0)->data = nd_zone_id(zone - 1);
+	vif_elem(&out[n++], v, 5, NULL, 0)->data = nd_vif_id((uint32_t)(v - p->vifs));
 	return n;
 }
 

@@ -81,8 +81,8 @@ static void test_cost_does_not_grow(void)
 	base_rules_of(1000, 10000, &f_big, &a_big);
 	CU_ASSERT_EQUAL(f_small, f_big);
 	CU_ASSERT_EQUAL(a_small, a_big);
-	/* ct invalid, ct established, two zone marks, 2 x (guest-guest, guest-zone), default */
-	CU_ASSERT_EQUAL(f_big, 2 + 2 + 4 + 1);
+	/* ct invalid, ct established, 2 x (guest-guest, guest-zone), default */
+	CU_ASSERT_EQUAL(f_big, 2 + 4 + 1);
 }
 
 static bool set_declared(const struct nd_ruleset *rs, const char *name)
@@ -153,7 +153,7 @@ static void test_vif_elems_and_verdicts(void)
 
 	p->vifs[11].m.addrs[p->vifs[11].m.n_addrs++] = nt_net("fd00::b");
 	n = nd_vif_elems(p, &p->vifs[11], el);
-	CU_ASSERT_EQUAL_FATAL(n, 5); /* vifs, mac, ip4, ip6, zone */
+	CU_ASSERT_EQUAL_FATAL(n, 6); /* vifs, mac, ip4, ip6, zone, id */
 	CU_ASSERT_EQUAL(el[0].key_len, 16);
 	CU_ASSERT_STRING_EQUAL((char *)el[0].key, "vif11.0");
 	CU_ASSERT_EQUAL(el[1].key_len, 24);
@@ -163,7 +163,9 @@ static void test_vif_elems_and_verdicts(void)
 	CU_ASSERT_EQUAL(el[3].set, 3);
 	CU_ASSERT_EQUAL(el[3].key_len, 32);
 	CU_ASSERT_EQUAL(el[4].set, 4);
-	CU_ASSERT_EQUAL(el[4].zone_id, nd_zone_id(1)); /* g11 is in z1 */
+	CU_ASSERT_EQUAL(el[4].data, nd_zone_id(1)); /* g11 is in z1 */
+	CU_ASSERT_EQUAL(el[5].set, 5);
+	CU_ASSERT_EQUAL(el[5].data, nd_vif_id(11));
 	r.m.action = BH_POLICY_ACCEPT;
 	nd_rule_verdict(&r, &v);
 	CU_ASSERT(v.is_verdict && !v.chain && v.verdict == NF_ACCEPT);
