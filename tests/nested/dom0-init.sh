@@ -10,6 +10,7 @@
 #
 # busybox ash, not bash: pipefail exists but -e in PID 1 would panic the
 # kernel on the first failure, so failures go through fail() instead.
+# shellcheck disable=SC3040 # busybox ash has pipefail
 set -u -o pipefail
 
 export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -35,7 +36,7 @@ diag() {
 	timeout 10 xl list 2>&1
 	echo "BH-NESTED-DIAG: ---- xenstore-ls -fp /local/domain ----"
 	timeout 10 xenstore-ls -fp /local/domain 2>&1 | head -n 150
-	for f in $LOGDIR/guest-*.log; do
+	for f in "$LOGDIR"/guest-*.log; do
 		echo "BH-NESTED-DIAG: ---- guest console ($f) ----"
 		sed 's/^/BH-DOMU| /' "$f" 2>/dev/null | tail -n 120
 	done
@@ -52,7 +53,7 @@ crash_scan() {
 		echo "BH-NESTED: crash-in-dom0"
 		return 1
 	fi
-	if cat $LOGDIR/guest-*.log | grep -E "$pat"; then
+	if cat "$LOGDIR"/guest-*.log | grep -E "$pat"; then
 		echo "BH-NESTED: crash-in-domu"
 		return 1
 	fi
@@ -136,7 +137,7 @@ wait_for 20 xenstore-exists /local/domain/0/$PRIV_PATH/ring-ref ||
 	{ cat /tmp/hold.log; fail "private channel not advertised"; }
 
 timeout 60 xl create /bh/domu.cfg || fail "xl create"
-domid=$(xl domid $DOMU) || fail "xl domid"
+domid=$(timeout 10 xl domid $DOMU) || fail "xl domid"
 mark "domu-created (domid $domid)"
 
 # The server runs all three rounds in one process (see xen-chan-stress.c);
@@ -174,14 +175,14 @@ wait $server
 rc=$?
 [ $rc -eq 0 ] || fail "stress server exited $rc"
 
-wait_for 60 guest_says $DOMU done || fail "domU did not finish"
+wait_for 60 guest_says $DOMU "done" || fail "domU did not finish"
 guest_says $DOMU probe-ok || fail "domU could not read a channel held for it"
 guest_says $DOMU deny-ok || fail "domU was not refused the private channel"
 guest_says $DOMU ALL-OK || fail "domU reported a failure"
 
 # A third domain tries both channels meant for others.
 timeout 60 xl create /bh/intruder.cfg || fail "xl create of the third domain"
-wait_for 60 guest_says $INTRUDER done || fail "third domain did not finish"
+wait_for 60 guest_says $INTRUDER "done" || fail "third domain did not finish"
 guest_says $INTRUDER ALL-OK || fail "third domain was not refused"
 mark third-domain-denied
 
@@ -192,7 +193,7 @@ crash_scan || fail "a program crashed"
 kill $watchdog $hold $hold2 2>/dev/null
 mark PASS
 # The guests' consoles, for the record (and for run.sh's own crash scan).
-for f in $LOGDIR/guest-*.log; do
+for f in "$LOGDIR"/guest-*.log; do
 	sed 's/^/BH-DOMU| /' "$f"
 done
 poweroff_now

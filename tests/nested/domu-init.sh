@@ -24,7 +24,7 @@ finish() {
 		ok=0
 	fi
 	[ $ok = 1 ] && say ALL-OK
-	say done
+	say "done"
 	sync
 	poweroff -f
 	sleep 30
@@ -51,7 +51,7 @@ done
 # client domU, dom0 itself); opening or reading either must be refused.
 if [ $role = intruder ]; then
 	for p in $FOR_DOMU_PATH $PRIV_PATH; do
-		if timeout 20 $STRESS deny --domu --path $p --timeout 15; then
+		if timeout 20 $STRESS deny --domu --path "$p" --timeout 15; then
 			say "intruder-denied $p"
 		else
 			say "intruder NOT denied $p ($?)"

@@ -76,6 +76,7 @@ download $PKGS "$kpkg"
 rm -rf "$root.tmp"
 mkdir -p "$root.tmp"
 for p in $PKGS "$kpkg"; do
+	# shellcheck disable=SC2012 # Debian package file names are tame
 	deb=$(ls -t "${p}"_*.deb | sed -n 1p)
 	dpkg -x "$deb" "$root.tmp"
 done
