@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/log.h"
@@ -61,14 +62,29 @@ void nd_daemon_fini(struct nd_daemon *d)
 	nd_nft_close(d->nft);
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 static int apply(struct nd_daemon *d, struct nd_policy *p, struct nd_error *e)
 {
 	struct nd_ruleset *rs = NULL;
-	int r = nd_compile(p, &rs, e);
+	struct timespec t0;
+	double t_compile;
+	int r;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = nd_compile(p, &rs, e);
+	t_compile = ms_since(&t0);
 	if (r == 0)
 		r = nd_nft_apply(d->nft, rs, e);
 	nd_ruleset_free(rs);
+	bh_debug("generation %llu: compiled in %.1f ms, committed in %.1f ms",
+		 (unsigned long long)p->generation, t_compile, ms_since(&t0) - t_compile);
 	if (r < 0)
 		return r;
 	d->generation = p->generation;
@@ -178,21 +194,42 @@ int nd_daemon_handle(struct nd_daemon *d, int out_fd, const struct bh_msg_hdr *h
 	}
 }
 
+/*
+ * A buffered reader for the control stream: a policy is tens of thousands of
+ * small messages, and two read() calls for each cost more than compiling
+ * them. read() returns what is there, so an interactive peer is not delayed.
+ */
+struct reader {
+	int fd;
+	uint8_t *buf;
+	size_t off, len;
+};
+
+#define READER_BUF (64 * 1024)
+
 /* Read exactly @len bytes; 0 at a clean EOF before the first byte, -EBADMSG on a torn one. */
-static int read_full(int fd, void *buf, size_t len, bool eof_ok)
+static int read_full(struct reader *rd, void *out, size_t len, bool eof_ok)
 {
-	size_t off = 0;
+	size_t got = 0;
 
-	while (off < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
+	while (got < len) {
+		size_t n = rd->len - rd->off < len - got ? rd->len - rd->off : len - got;
+		ssize_t r;
 
-		if (n < 0 && errno == EINTR)
+		memcpy((uint8_t *)out + got, rd->buf + rd->off, n);
+		rd->off += n;
+		got += n;
+		if (got == len)
+			break;
+		r = read(rd->fd, rd->buf, READER_BUF);
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (r < 0)
 			return -errno;
-		if (n == 0)
-			return off == 0 && eof_ok ? 0 : -EBADMSG;
-		off += (size_t)n;
+		if (r == 0)
+			return got == 0 && eof_ok ? 0 : -EBADMSG;
+		rd->off = 0;
+		rd->len = (size_t)r;
 	}
 	return 1;
 }
@@ -200,20 +237,22 @@ static int read_full(int fd, void *buf, size_t len, bool eof_ok)
 int nd_daemon_stream(struct nd_daemon *d, int in_fd, int out_fd)
 {
 	_cleanup_free_ uint8_t *body = malloc(BH_MSG_BODY_MAX);
+	_cleanup_free_ uint8_t *rbuf = malloc(READER_BUF);
+	struct reader rd = { in_fd, rbuf, 0, 0 };
 	uint8_t hdr[BH_MSG_HDR_SIZE];
 	struct bh_msg_hdr h;
 	int r;
 
-	if (!body)
+	if (!body || !rbuf)
 		return -ENOMEM;
 	for (;;) {
-		r = read_full(in_fd, hdr, sizeof(hdr), true);
+		r = read_full(&rd, hdr, sizeof(hdr), true);
 		if (r <= 0)
 			return r;
 		r = bh_msg_hdr_decode(hdr, &h);
 		if (r < 0)
 			return bh_log_errno(LOG_ERR, r, "control stream: bad header");
-		r = read_full(in_fd, body, h.length, false);
+		r = read_full(&rd, body, h.length, false);
 		if (r < 0)
 			return bh_log_errno(LOG_ERR, r, "control stream: short %s",
 					    bh_msg_type_name(h.type));
