@@ -101,6 +101,7 @@ crashes=$(grep -E "$crash_re" "$clean" | grep -v 'BH-NESTED-DIAG' | head -n 20 |
 
 if [ $qemu_rc -eq 0 ] && [ ${#missing[@]} -eq 0 ] && [ -z "$crashes" ]; then
 	echo "nested: PASS in $(elapsed) (serial log: $log)"
+	echo "nested-xen: ${#MARKERS[@]} passed, 0 failed"
 	exit 0
 fi
 
@@ -119,4 +120,9 @@ else
 	echo "---- last 60 lines of the serial console ----"
 	tail -n 60 "$clean"
 fi
+# One closing count: milestones reached, and what was missing or crashed.
+nfail=${#missing[@]}
+[ -n "$crashes" ] && nfail=$((nfail + 1))
+[ $nfail -eq 0 ] && nfail=1
+echo "nested-xen: $((${#MARKERS[@]} - ${#missing[@]})) passed, $nfail failed"
 exit 1
