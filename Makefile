@@ -192,7 +192,7 @@ $(eval $(call unit_component,vtpm,$(LIB_VTPM),$(LIBS_VTPM)))
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
 FUZZ_DOM0 := cfg
-FUZZ_NETDOM := policy
+FUZZ_NETDOM := policy nflog
 FUZZ_STORDOM := nbd
 fuzz_libs = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0) $(LIB_COMMON) $(LIBS_DOM0),\
 	    $(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM) $(LIB_COMMON) $(LIBS_NETDOM),\

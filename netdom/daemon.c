@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * netdomd's control loop over one msg-framed stream (a unix socket, a file,
- * later a channel): assemble a policy sequence, apply it on COMMIT, answer
- * COUNTERS_GET and PING. netdomd never parses config text: what arrives here
- * is dom0's typed policy.
+ * netdomd's control messages (from a unix socket, a file, later a channel):
+ * assemble a policy sequence, apply it on COMMIT, answer COUNTERS_GET and
+ * PING. netdomd never parses config text: what arrives here is dom0's typed
+ * policy. Connections and drop events are serve.c's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@ int nd_daemon_init(struct nd_daemon *d)
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->nflog_fd = -1;
 	r = nd_nft_open(&d->nft);
 	if (r < 0)
 		return bh_log_errno(LOG_ERR, r, "netlink");
@@ -58,7 +59,11 @@ int nd_daemon_apply_closed(struct nd_daemon *d)
 
 void nd_daemon_fini(struct nd_daemon *d)
 {
-	nd_policy_free(d->pending);
+	for (size_t i = 0; i < d->n_conns; i++)
+		nd_conn_close(&d->conns[i]);
+	if (d->nflog_fd >= 0)
+		close(d->nflog_fd);
+	nd_policy_free(d->policy);
 	nd_nft_close(d->nft);
 }
 
@@ -88,6 +93,8 @@ static int apply(struct nd_daemon *d, struct nd_policy *p, struct nd_error *e)
 	if (r < 0)
 		return r;
 	d->generation = p->generation;
+	nd_policy_free(d->policy);
+	d->policy = p;
 	/* Flows the new policy forbids: their next packet is re-checked from scratch. */
 	r = nd_conntrack_flush();
 	if (r < 0 && r != -ENOENT)
@@ -96,18 +103,19 @@ static int apply(struct nd_daemon *d, struct nd_policy *p, struct nd_error *e)
 	return 0;
 }
 
-static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len)
+int nd_send(int fd, uint16_t type, uint16_t flags, uint32_t req, const void *body, long len)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	long n;
 
 	if (len < 0)
 		return (int)len;
+	if (fd < 0)
+		return 0; /* nobody to tell (netdomd --policy) */
 	buf = malloc(BH_MSG_HDR_SIZE + (size_t)len);
 	if (!buf)
 		return -ENOMEM;
-	n = bh_msg_frame(type, BH_MSGF_REPLY, req, 1, body, (size_t)len, buf,
-			 BH_MSG_HDR_SIZE + (size_t)len);
+	n = bh_msg_frame(type, flags, req, 1, body, (size_t)len, buf, BH_MSG_HDR_SIZE + (size_t)len);
 	if (n < 0)
 		return (int)n;
 	for (long off = 0; off < n;) {
@@ -120,6 +128,11 @@ static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len
 		off += w;
 	}
 	return 0;
+}
+
+static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len)
+{
+	return nd_send(fd, type, BH_MSGF_REPLY, req, body, len);
 }
 
 static int send_result(struct nd_daemon *d, int fd, uint32_t req, const struct nd_error *e)
@@ -159,7 +172,7 @@ static int send_counters(struct nd_daemon *d, int fd, uint32_t req)
 	return r;
 }
 
-int nd_daemon_handle(struct nd_daemon *d, int out_fd, const struct bh_msg_hdr *h,
+int nd_daemon_handle(struct nd_daemon *d, struct nd_conn *c, const struct bh_msg_hdr *h,
 		     const uint8_t *untrusted_body)
 {
 	struct nd_error e = { 0 };
@@ -170,95 +183,27 @@ int nd_daemon_handle(struct nd_daemon *d, int out_fd, const struct bh_msg_hdr *h
 	case BH_MSG_PING:
 		if (bh_msg_ping_decode(untrusted_body, h->length, &ping) < 0)
 			return -EBADMSG;
-		return reply(out_fd, BH_MSG_PONG, h->request_id, untrusted_body, h->length);
+		return reply(c->out, BH_MSG_PONG, h->request_id, untrusted_body, h->length);
 	case BH_MSG_COUNTERS_GET:
-		return send_counters(d, out_fd, h->request_id);
+		return send_counters(d, c->out, h->request_id);
 	case BH_MSG_POLICY_BEGIN ... BH_MSG_POLICY_COMMIT:
-		r = nd_policy_feed(&d->pending, h->type, untrusted_body, h->length, &e);
+		r = nd_policy_feed(&c->pending, h->type, untrusted_body, h->length, &e);
 		if (r == 0)
 			return 0;
 		if (r > 0) {
-			r = apply(d, d->pending, &e);
-			nd_policy_free(d->pending);
-			d->pending = NULL;
+			r = apply(d, c->pending, &e);
+			if (r < 0)
+				nd_policy_free(c->pending); /* else d->policy owns it */
+			c->pending = NULL;
 		}
 		if (r < 0)
 			bh_err("policy refused, generation %llu stays: %s",
 			       (unsigned long long)d->generation, e.text);
 		else
 			bh_notice("generation %llu in force", (unsigned long long)d->generation);
-		return send_result(d, out_fd, h->request_id, r < 0 ? &e : NULL);
+		return send_result(d, c->out, h->request_id, r < 0 ? &e : NULL);
 	default:
 		bh_warn("ignoring %s", bh_msg_type_name(h->type));
 		return 0;
-	}
-}
-
-/*
- * A buffered reader for the control stream: a policy is tens of thousands of
- * small messages, and two read() calls for each cost more than compiling
- * them. read() returns what is there, so an interactive peer is not delayed.
- */
-struct reader {
-	int fd;
-	uint8_t *buf;
-	size_t off, len;
-};
-
-#define READER_BUF (64 * 1024)
-
-/* Read exactly @len bytes; 0 at a clean EOF before the first byte, -EBADMSG on a torn one. */
-static int read_full(struct reader *rd, void *out, size_t len, bool eof_ok)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		size_t n = rd->len - rd->off < len - got ? rd->len - rd->off : len - got;
-		ssize_t r;
-
-		memcpy((uint8_t *)out + got, rd->buf + rd->off, n);
-		rd->off += n;
-		got += n;
-		if (got == len)
-			break;
-		r = read(rd->fd, rd->buf, READER_BUF);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return got == 0 && eof_ok ? 0 : -EBADMSG;
-		rd->off = 0;
-		rd->len = (size_t)r;
-	}
-	return 1;
-}
-
-int nd_daemon_stream(struct nd_daemon *d, int in_fd, int out_fd)
-{
-	_cleanup_free_ uint8_t *body = malloc(BH_MSG_BODY_MAX);
-	_cleanup_free_ uint8_t *rbuf = malloc(READER_BUF);
-	struct reader rd = { in_fd, rbuf, 0, 0 };
-	uint8_t hdr[BH_MSG_HDR_SIZE];
-	struct bh_msg_hdr h;
-	int r;
-
-	if (!body || !rbuf)
-		return -ENOMEM;
-	for (;;) {
-		r = read_full(&rd, hdr, sizeof(hdr), true);
-		if (r <= 0)
-			return r;
-		r = bh_msg_hdr_decode(hdr, &h);
-		if (r < 0)
-			return bh_log_errno(LOG_ERR, r, "control stream: bad header");
-		r = read_full(&rd, body, h.length, false);
-		if (r < 0)
-			return bh_log_errno(LOG_ERR, r, "control stream: short %s",
-					    bh_msg_type_name(h.type));
-		r = nd_daemon_handle(d, out_fd, &h, body);
-		if (r < 0)
-			return bh_log_errno(LOG_ERR, r, "control stream: %s",
-					    bh_msg_type_name(h.type));
 	}
 }

@@ -40,42 +40,28 @@ static int serve(struct nd_daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int r;
 
 	if (lfd < 0 || strlen(path) >= sizeof(sa.sun_path))
 		return -EINVAL;
 	strcpy(sa.sun_path, path);
 	unlink(path);
+	r = nd_nflog_open(ND_NFLOG_GROUP, &d->nflog_fd);
+	if (r < 0)
+		bh_log_errno(LOG_WARNING, r, "NFLOG group %d: no drop events", ND_NFLOG_GROUP);
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
 		return bh_log_errno(LOG_ERR, -errno, "listen on %s", path);
 	bh_info("listening on %s", path);
-	for (;;) {
-		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (cfd < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		nd_daemon_stream(d, cfd, cfd);
-		nd_policy_free(d->pending);
-		d->pending = NULL;
-		close(cfd);
-	}
+	return nd_daemon_serve(d, lfd);
 }
 
 static int apply_file(struct nd_daemon *d, const char *path)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	int r;
 
 	if (fd < 0)
 		return bh_log_errno(LOG_ERR, -errno, "open %s", path);
-	d->last_status = -ENODATA;
-	r = nd_daemon_stream(d, fd, devnull);
-	if (r < 0)
-		return r;
-	return d->last_status;
+	return nd_daemon_file(d, fd);
 }
 
 int main(int argc, char **argv)

@@ -262,6 +262,50 @@ void nd_generation_comment(uint64_t generation, char *out, size_t len);
 int nd_generation_parse(const char *untrusted, size_t len, uint64_t *ret);
 
 /* ------------------------------------------------------------------------
+ * Drop reports (drops.c): NFLOG messages -> drops -> coalesced DROP_EVENTs.
+ */
+#define ND_NFLOG_COPY 128 /* bytes of each dropped packet copied to us: headers only */
+#define ND_DROPS_MAX 64   /* distinct events per period; more are counted as lost */
+#define ND_DROPS_PERIOD_MS 1000
+
+struct nd_drop {
+	uint32_t indev; /* ifindex the packet came in on, 0: unknown */
+	bool spoof;     /* dropped by the anti-spoofing rule */
+	struct bh_msg_net src, dst;
+	uint8_t l4proto;
+	uint16_t dport;
+};
+
+typedef void (*nd_drop_cb)(const struct nd_drop *d, void *arg);
+
+/* Parse a network header onward (IPv4 or IPv6); -EBADMSG if it is neither. */
+int nd_nflog_packet(const uint8_t *untrusted, size_t len, struct nd_drop *d);
+/* Parse one datagram of NFLOG messages; @cb per logged drop; returns their number or -EBADMSG. */
+int nd_nflog_parse(const uint8_t *untrusted, size_t len, nd_drop_cb cb, void *arg);
+
+struct nd_drops {
+	struct bh_msg_drop_event v[ND_DROPS_MAX];
+	size_t n;
+	uint64_t lost;
+	uint64_t last_ms; /* when the table was last handed out */
+};
+
+void nd_drops_add(struct nd_drops *t, const char *guest, const struct nd_drop *d);
+/* The table holds something and a period has passed since the last hand-out. */
+bool nd_drops_due(const struct nd_drops *t, uint64_t now_ms);
+/* Milliseconds until due, 0 if due now, -1 if empty (poll timeouts). */
+int nd_drops_wait_ms(const struct nd_drops *t, uint64_t now_ms);
+void nd_drops_reset(struct nd_drops *t, uint64_t now_ms);
+
+/* ------------------------------------------------------------------------
+ * Plain netfilter netlink (netlink.c).
+ */
+/* Forget every conntrack entry so the next packet of each flow meets the new policy. */
+int nd_conntrack_flush(void);
+/* A non-blocking socket bound to NFLOG @group, copying packet headers. */
+int nd_nflog_open(uint16_t group, int *ret_fd);
+
+/* ------------------------------------------------------------------------
  * nftables adapter (nft.c).
  */
 struct nd_nft;
@@ -277,27 +321,49 @@ int nd_nft_apply(struct nd_nft *n, const struct nd_ruleset *rs, struct nd_error 
 int nd_nft_generation(struct nd_nft *n, uint64_t *ret);
 /* Per-rule counters: rule ids and values, in any order; caller frees *ret. */
 int nd_nft_counters(struct nd_nft *n, struct bh_msg_counter **ret, size_t *ret_n);
-/* Forget every conntrack entry so the next packet of each flow meets the new policy. */
-int nd_conntrack_flush(void);
-
 /* ------------------------------------------------------------------------
  * Daemon (daemon.c).
  */
+/* One control connection (or the policy file): its input and its own pending sequence. */
+struct nd_conn {
+	int fd;  /* input */
+	int out; /* replies and drop events; -1: none */
+	struct nd_policy *pending;
+	uint8_t *buf; /* input being assembled: at most one header and one body */
+	size_t len;
+};
+
+#define ND_CONNS_MAX 8
+
 struct nd_daemon {
 	struct nd_nft *nft;
 	uint64_t generation; /* in force; 0 = the closed policy */
-	struct nd_policy *pending; /* a sequence being received */
+	/* The policy in force when this process applied it (names guests in drop events). */
+	struct nd_policy *policy;
 	int last_status;
+	int nflog_fd; /* -1: no drop events */
+	struct nd_drops drops;
+	struct nd_conn conns[ND_CONNS_MAX];
+	size_t n_conns;
 };
 
 /* Open netlink; adopt the table in force, or install the closed policy if none. */
 int nd_daemon_init(struct nd_daemon *d);
 int nd_daemon_apply_closed(struct nd_daemon *d);
 void nd_daemon_fini(struct nd_daemon *d);
-/* Handle one message; replies go to @out_fd. -errno only when the stream must close. */
-int nd_daemon_handle(struct nd_daemon *d, int out_fd, const struct bh_msg_hdr *h,
+/* Handle one message from @c. -errno only when the connection must close. */
+int nd_daemon_handle(struct nd_daemon *d, struct nd_conn *c, const struct bh_msg_hdr *h,
 		     const uint8_t *untrusted_body);
-/* Serve a msg-framed stream until EOF (0) or a framing error (-errno). */
-int nd_daemon_stream(struct nd_daemon *d, int in_fd, int out_fd);
+/* Write one framed message to @fd; -errno when the peer is gone. */
+int nd_send(int fd, uint16_t type, uint16_t flags, uint32_t req, const void *body, long len);
+
+/* serve.c: connections and drop events. */
+/* Read what @c has and handle every complete message: 0 more to come, 1 EOF, -errno. */
+int nd_conn_input(struct nd_daemon *d, struct nd_conn *c);
+void nd_conn_close(struct nd_conn *c);
+/* Apply a file of messages to its end (netdomd --policy); the last POLICY_RESULT status. */
+int nd_daemon_file(struct nd_daemon *d, int fd);
+/* Serve connections on @listen_fd until a fatal error; drop events if nflog_fd >= 0. */
+int nd_daemon_serve(struct nd_daemon *d, int listen_fd);
 
 #endif

@@ -116,7 +116,15 @@ out=$($POL send $TMP/ctl.sock $TMP/p1) && [[ $out == *"gen=1 status=0"* ]] && ok
 	bad "policy 1: $out"
 
 expect yes "allowed: g1 -> g2 tcp 5432 (guest rule)" $G1 tcp 10.81.2.2 5432
+# A second control connection listens for DROP_EVENTs while the first is refused.
+$POL events $TMP/ctl.sock 3 >$TMP/events &
+EVPID=$!
+for _ in $(seq 30); do grep -q listening $TMP/events 2>/dev/null && break; sleep 0.1; done
 expect no "forbidden: g1 -> g2 tcp 22" $G1 tcp 10.81.2.2 22
+wait $EVPID
+grep -q '^drop guest=g1 src=10.81.1.2 dst=10.81.2.2 proto=6 dport=22 count=[1-9]' $TMP/events &&
+	ok "DROP_EVENT names g1, 10.81.1.2 -> 10.81.2.2, tcp, port 22" ||
+	bad "drop events: $(cat $TMP/events)"
 expect no "forbidden: g2 -> g1 tcp 8080 (no reverse rule)" $G2 tcp 10.81.1.2 8080
 expect yes "allowed: g1 -> g2 udp 5353 (zone rule)" $G1 udp 10.81.2.2 5353
 expect no "forbidden: g1 -> g2 udp 5354" $G1 udp 10.81.2.2 5354

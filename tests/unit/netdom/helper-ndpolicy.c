@@ -15,9 +15,12 @@
  *                                            the way nft users do: one rule per policy rule
  *   helper-ndpolicy send SOCKET FILE         prints "result gen=G status=S rule=R text"
  *   helper-ndpolicy counters SOCKET          prints "counter ID PACKETS BYTES"
+ *   helper-ndpolicy events SOCKET SECONDS    prints each DROP_EVENT for SECONDS:
+ *                         "drop guest=G src=A dst=A proto=P dport=D count=N"
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +478,48 @@ static int counters(const char *sock)
 	return 0;
 }
 
+static void print_net(const struct bh_msg_net *n)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(n->family == 4 ? AF_INET : AF_INET6, n->addr, a, sizeof(a));
+	fputs(a, stdout);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig; /* only interrupts recv() */
+}
+
+/* Print every DROP_EVENT that arrives within @secs seconds. */
+static int events(const char *sock, const char *secs_s)
+{
+	static uint8_t body[BH_MSG_BODY_MAX];
+	struct bh_msg_drop_event ev;
+	struct bh_msg_hdr h;
+	uint32_t secs;
+	int fd;
+
+	if (bh_parse_u32(secs_s, 1, 3600, &secs) < 0)
+		return 2;
+	fd = connect_to(sock);
+	sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL); /* no SA_RESTART */
+	printf("listening\n");
+	fflush(stdout);
+	alarm(secs);
+	while (read_msg(fd, &h, body) == 0) {
+		if (h.type != BH_MSG_DROP_EVENT || bh_msg_drop_event_decode(body, h.length, &ev) < 0)
+			return 2;
+		printf("drop guest=%s src=", ev.guest[0] ? ev.guest : "-");
+		print_net(&ev.src);
+		printf(" dst=");
+		print_net(&ev.dst);
+		printf(" proto=%u dport=%u count=%u\n", ev.l4proto, ev.dport, ev.count);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "write"))
@@ -485,6 +530,8 @@ int main(int argc, char **argv)
 		return send_file(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "counters"))
 		return counters(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "events"))
+		return events(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
 	return 2;
 }
