@@ -306,6 +306,49 @@ int nd_conntrack_flush(void);
 int nd_nflog_open(uint16_t group, int *ret_fd);
 
 /* ------------------------------------------------------------------------
+ * Batch bookkeeping (batch.c): buffer, sequence numbers, and what each
+ * message came from, so a kernel error names a policy rule.
+ */
+#define ND_MSG_ROOM (256 * 1024) /* free space kept before building each message */
+
+struct nd_origin {
+	int64_t rule; /* index in the policy, -1: none */
+	const char *what;
+};
+
+struct nd_batch {
+	char *buf;
+	size_t len, cap;
+	uint32_t seq0, seq; /* first message's sequence number, next one */
+	struct nd_origin *orig; /* indexed by seq - seq0 */
+	size_t n_orig, cap_orig;
+	int err;
+	const struct nd_ruleset *rs;
+	uint32_t set_id;
+	struct nd_origin cur; /* origin of the messages being added */
+};
+
+/* Room for one more message (ND_MSG_ROOM bytes), NULL after an error. */
+char *nd_batch_room(struct nd_batch *b);
+/* Note b->cur as the origin of the message about to get b->seq. */
+int nd_batch_record(struct nd_batch *b);
+/* A message of @msg_len bytes was built in the room: account for it. */
+void nd_batch_done(struct nd_batch *b, uint32_t msg_len);
+void nd_batch_origin(struct nd_batch *b, int64_t rule, const char *what);
+bool nd_batch_owns(const struct nd_batch *b, uint32_t seq);
+/* Fill @e for the kernel's @code on message @seq, naming its rule or object. */
+void nd_batch_error(const struct nd_batch *b, uint32_t seq, int code, struct nd_error *e);
+void nd_batch_free(struct nd_batch *b);
+
+struct nd_counter_list {
+	struct bh_msg_counter *v;
+	size_t n, cap;
+	int err;
+};
+
+int nd_counters_push(struct nd_counter_list *l, const struct bh_msg_counter *c);
+
+/* ------------------------------------------------------------------------
  * nftables adapter (nft.c).
  */
 struct nd_nft;

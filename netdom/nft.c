@@ -37,31 +37,11 @@
 #include "netdom.h"
 
 #define FAMILY NFPROTO_INET
-#define MSG_ROOM (256 * 1024)  /* free space kept before building each message */
 #define ELEMS_PER_MSG 128
 struct nd_nft {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
-};
-
-/* What a batch message was built from: a rule index, or a description. */
-struct origin {
-	int64_t rule; /* -1: none */
-	const char *what;
-};
-
-struct batch {
-	char *buf;
-	size_t len, cap;
-	uint32_t seq0, seq;
-	struct origin *orig; /* indexed by seq - seq0 */
-	size_t n_orig, cap_orig;
-	int err;
-	const struct nd_ruleset *rs;
-	uint32_t set_id;
-	int64_t cur_rule; /* origin of the messages being added */
-	const char *cur_what;
 };
 
 int nd_nft_open(struct nd_nft **ret)
@@ -94,74 +74,24 @@ void nd_nft_close(struct nd_nft *n)
 	free(n);
 }
 
-/* Room for the next message; the buffer grows, pointers into it do not outlive a message. */
-static char *batch_room(struct batch *b)
-{
-	if (b->err)
-		return NULL;
-	if (b->cap - b->len < MSG_ROOM) {
-		size_t ncap = b->cap ? b->cap * 2 : 4 * MSG_ROOM;
-		char *nb = realloc(b->buf, ncap);
-
-		if (!nb) {
-			b->err = -ENOMEM;
-			return NULL;
-		}
-		b->buf = nb;
-		b->cap = ncap;
-	}
-	return b->buf + b->len;
-}
-
-static uint32_t batch_next(struct batch *b, const struct nlmsghdr *nlh)
-{
-	b->len += nlh->nlmsg_len;
-	return b->seq++;
-}
-
-static void batch_record(struct batch *b)
-{
-	if (b->n_orig == b->cap_orig) {
-		size_t ncap = b->cap_orig ? b->cap_orig * 2 : 1024;
-		struct origin *no = reallocarray(b->orig, ncap, sizeof(*no));
-
-		if (!no) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->orig = no;
-		b->cap_orig = ncap;
-	}
-	b->orig[b->n_orig++] = (struct origin){ b->cur_rule, b->cur_what };
-}
-
 /* Start a message of @type with NLM_F_ACK; the caller fills its payload. */
-static struct nlmsghdr *msg_start(struct batch *b, uint16_t type, uint16_t flags)
+static struct nlmsghdr *msg_start(struct nd_batch *b, uint16_t type, uint16_t flags)
 {
-	char *p = batch_room(b);
+	char *p = nd_batch_room(b);
 
-	if (!p)
+	if (!p || nd_batch_record(b) < 0)
 		return NULL;
-	batch_record(b);
 	return nftnl_nlmsg_build_hdr(p, type, FAMILY, flags | NLM_F_ACK, b->seq);
 }
 
-static void msg_end(struct batch *b, struct nlmsghdr *nlh)
+static void msg_end(struct nd_batch *b, struct nlmsghdr *nlh)
 {
-	if (nlh->nlmsg_len > MSG_ROOM)
-		abort(); /* a programmer error: ELEMS_PER_MSG too large for MSG_ROOM */
-	batch_next(b, nlh);
-}
-
-static void origin(struct batch *b, int64_t rule, const char *what)
-{
-	b->cur_rule = rule;
-	b->cur_what = what;
+	nd_batch_done(b, nlh->nlmsg_len);
 }
 
 /* ---- table, objects, sets ---- */
 
-static void add_table(struct batch *b, uint16_t type, uint16_t flags, uint64_t generation)
+static void add_table(struct nd_batch *b, uint16_t type, uint16_t flags, uint64_t generation)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nftnl_udata_buf *ud = NULL;
@@ -193,7 +123,7 @@ static void add_table(struct batch *b, uint16_t type, uint16_t flags, uint64_t g
 	nftnl_table_free(t);
 }
 
-static void add_counter(struct batch *b, const char *name)
+static void add_counter(struct nd_batch *b, const char *name)
 {
 	struct nftnl_obj *o = nftnl_obj_alloc();
 	struct nlmsghdr *nlh;
@@ -226,7 +156,7 @@ static struct nftnl_set *set_new(const struct nd_set_spec *s)
 	return set;
 }
 
-static void add_set(struct batch *b, const struct nd_set_spec *s)
+static void add_set(struct nd_batch *b, const struct nd_set_spec *s)
 {
 	struct nftnl_set *set = set_new(s);
 	uint32_t key_type = 0;
@@ -257,7 +187,7 @@ static void add_set(struct batch *b, const struct nd_set_spec *s)
 		memcpy(lens, s->field_len, s->n_fields);
 		nftnl_set_set_data(set, NFTNL_SET_DESC_CONCAT, lens, s->n_fields);
 	}
-	origin(b, -1, s->name);
+	nd_batch_origin(b, -1, s->name);
 	nlh = msg_start(b, NFT_MSG_NEWSET, NLM_F_CREATE);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, set);
@@ -267,7 +197,7 @@ static void add_set(struct batch *b, const struct nd_set_spec *s)
 }
 
 /* Element flush: elements accumulate on @set and go out ELEMS_PER_MSG at a time. */
-static void elems_flush(struct batch *b, struct nftnl_set **setp, const struct nd_set_spec *s)
+static void elems_flush(struct nd_batch *b, struct nftnl_set **setp, const struct nd_set_spec *s)
 {
 	struct nlmsghdr *nlh;
 
@@ -284,7 +214,7 @@ static void elems_flush(struct batch *b, struct nftnl_set **setp, const struct n
 		b->err = -ENOMEM;
 }
 
-static void elem_add(struct batch *b, struct nftnl_set *set, const struct nd_elem_val *v)
+static void elem_add(struct nd_batch *b, struct nftnl_set *set, const struct nd_elem_val *v)
 {
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 
@@ -310,7 +240,7 @@ static void elem_add(struct batch *b, struct nftnl_set *set, const struct nd_ele
 
 /* ---- chains ---- */
 
-static void add_chain(struct batch *b, const struct nd_chain_spec *s)
+static void add_chain(struct nd_batch *b, const struct nd_chain_spec *s)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -449,7 +379,7 @@ static struct nftnl_expr *x_expr(const struct nd_x *x)
 	return e;
 }
 
-static void add_rule(struct batch *b, const struct nd_xrule *xr)
+static void add_rule(struct nd_batch *b, const struct nd_xrule *xr)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
@@ -477,7 +407,7 @@ static void add_rule(struct batch *b, const struct nd_xrule *xr)
 	nftnl_rule_free(r);
 }
 
-static void add_rules(struct batch *b, struct nd_xrules *xr)
+static void add_rules(struct nd_batch *b, struct nd_xrules *xr)
 {
 	if (xr->err && !b->err)
 		b->err = xr->err;
@@ -489,7 +419,7 @@ static void add_rules(struct batch *b, struct nd_xrules *xr)
 /* ---- set contents ---- */
 
 /* The elements of one endpoint pair, grouped per rule so errors map to the rule. */
-static void add_pair_elems(struct batch *b, const struct nd_policy *p, const struct nd_map *m)
+static void add_pair_elems(struct nd_batch *b, const struct nd_policy *p, const struct nd_map *m)
 {
 	struct nd_set_spec vs, cs;
 	struct nftnl_set *vset, *cset;
@@ -503,7 +433,7 @@ static void add_pair_elems(struct batch *b, const struct nd_policy *p, const str
 		const struct nd_rule *r = &p->rules[m->v[i].rule];
 		struct nd_elem_val v = { m->v[i].lo, m->v[i].hi, m->key_len };
 
-		origin(b, m->v[i].rule, NULL);
+		nd_batch_origin(b, m->v[i].rule, NULL);
 		nd_rule_verdict(r, &v);
 		elem_add(b, vset, &v);
 		nd_counter_name(r->m.id, ctr, sizeof(ctr));
@@ -523,7 +453,7 @@ static void add_pair_elems(struct batch *b, const struct nd_policy *p, const str
 		nftnl_set_free(cset);
 }
 
-static void add_pair_sets(struct batch *b, const struct nd_map *m)
+static void add_pair_sets(struct nd_batch *b, const struct nd_map *m)
 {
 	struct nd_set_spec vs, cs;
 
@@ -533,7 +463,7 @@ static void add_pair_sets(struct batch *b, const struct nd_map *m)
 }
 
 /* One message per vif for each set: an error names the vif. */
-static void add_vif_elems(struct batch *b, const struct nd_policy *p, const struct nd_vif *v)
+static void add_vif_elems(struct nd_batch *b, const struct nd_policy *p, const struct nd_vif *v)
 {
 	struct nd_vif_elem el[ND_VIF_ELEMS_MAX];
 	struct nftnl_set *s[ND_SPOOF_SETS] = { 0 };
@@ -563,68 +493,68 @@ static void add_vif_elems(struct batch *b, const struct nd_policy *p, const stru
 
 /* ---- the whole table ---- */
 
-static void build_objects(struct batch *b, const struct nd_ruleset *rs)
+static void build_objects(struct nd_batch *b, const struct nd_ruleset *rs)
 {
 	const struct nd_policy *p = rs->p;
 	struct nd_xrules xr = { 0 };
 	char name[24];
 
-	origin(b, -1, "counters");
+	nd_batch_origin(b, -1, "counters");
 	add_counter(b, "default-drop");
 	add_counter(b, "spoof");
 	for (uint32_t i = 0; i < p->n_rules; i++) {
-		origin(b, i, NULL);
+		nd_batch_origin(b, i, NULL);
 		nd_counter_name(p->rules[i].m.id, name, sizeof(name));
 		add_counter(b, name);
 	}
-	origin(b, -1, "sets");
+	nd_batch_origin(b, -1, "sets");
 	for (size_t i = 0; i < ND_SPOOF_SETS; i++)
 		add_set(b, &nd_spoof_specs[i]);
 	for (size_t i = 0; i < rs->n_order; i++)
 		add_pair_sets(b, &rs->maps[rs->order[i]]);
-	origin(b, -1, "chains");
+	nd_batch_origin(b, -1, "chains");
 	/* The verdict chains exist before the elements that jump to them. */
 	for (size_t i = 0; i < BH_ARRAY_SIZE(nd_verdict_chains); i++)
 		add_chain(b, &nd_verdict_chains[i]);
 	nd_table_verdict_rules(&xr);
 	add_rules(b, &xr);
 	for (uint32_t i = 0; i < p->n_vifs; i++) {
-		origin(b, -1, p->vifs[i].m.ifname);
+		nd_batch_origin(b, -1, p->vifs[i].m.ifname);
 		add_vif_elems(b, p, &p->vifs[i]);
 	}
 	for (size_t i = 0; i < rs->n_order; i++)
 		add_pair_elems(b, p, &rs->maps[rs->order[i]]);
 }
 
-static void build_chains(struct batch *b, const struct nd_ruleset *rs)
+static void build_chains(struct nd_batch *b, const struct nd_ruleset *rs)
 {
 	struct nd_xrules xr = { 0 };
 
-	origin(b, -1, "chains");
+	nd_batch_origin(b, -1, "chains");
 	for (size_t i = 0; i < BH_ARRAY_SIZE(nd_base_chains); i++)
 		add_chain(b, &nd_base_chains[i]);
 	nd_table_base_rules(rs, &xr);
 	add_rules(b, &xr);
 }
 
-static void build(struct batch *b, const struct nd_ruleset *rs)
+static void build(struct nd_batch *b, const struct nd_ruleset *rs)
 {
 	struct nlmsghdr *nlh;
-	char *p = batch_room(b);
+	char *p = nd_batch_room(b);
 
 	if (!p)
 		return;
 	nlh = nftnl_batch_begin(p, b->seq++);
 	b->len += nlh->nlmsg_len;
 	b->seq0 = b->seq;
-	origin(b, -1, "table");
+	nd_batch_origin(b, -1, "table");
 	/* Create-if-missing then delete, so the delete cannot fail: nft's own idiom. */
 	add_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, 0);
 	add_table(b, NFT_MSG_DELTABLE, 0, 0);
 	add_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, rs->p->generation);
 	build_objects(b, rs);
 	build_chains(b, rs);
-	p = batch_room(b);
+	p = nd_batch_room(b);
 	if (!p)
 		return;
 	nlh = nftnl_batch_end(p, b->seq++);
@@ -649,7 +579,7 @@ static int set_bufs(struct nd_nft *n, size_t snd, size_t rcv)
 }
 
 struct acks {
-	const struct batch *b;
+	const struct nd_batch *b;
 	size_t acked;
 	uint32_t err_seq;
 	int err; /* first error the kernel reported */
@@ -665,7 +595,7 @@ static int ack_one(const struct nlmsghdr *nlh, struct acks *a)
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*untrusted_err)))
 		return -EBADMSG;
 	untrusted_err = mnl_nlmsg_get_payload(nlh);
-	if (nlh->nlmsg_seq < a->b->seq0 || nlh->nlmsg_seq - a->b->seq0 >= a->b->n_orig)
+	if (!nd_batch_owns(a->b, nlh->nlmsg_seq))
 		return -EBADMSG;
 	a->acked++;
 	if (untrusted_err->error < 0 && !a->err) {
@@ -710,26 +640,9 @@ static int read_acks(struct nd_nft *n, struct acks *a)
 	return 0;
 }
 
-static void map_error(const struct batch *b, const struct acks *a, struct nd_error *e)
-{
-	const struct origin *o = &b->orig[a->err_seq - b->seq0];
-	char name[BH_POLICY_LABEL_MAX + 32];
-
-	if (o->rule >= 0) {
-		const struct nd_rule *r = &b->rs->p->rules[o->rule];
-
-		nd_rule_name(r, name, sizeof(name));
-		nd_error_set(e, a->err, r->m.id, "%s: kernel refused it: %s", name,
-			     strerror(-a->err));
-	} else {
-		nd_error_set(e, a->err, 0, "kernel refused %s: %s", o->what ? o->what : "table",
-			     strerror(-a->err));
-	}
-}
-
 int nd_nft_apply(struct nd_nft *n, const struct nd_ruleset *rs, struct nd_error *e)
 {
-	struct batch b = { .seq = n->seq, .rs = rs };
+	struct nd_batch b = { .seq = n->seq, .rs = rs };
 	struct acks a = { .b = &b };
 	int r;
 
@@ -745,11 +658,10 @@ int nd_nft_apply(struct nd_nft *n, const struct nd_ruleset *rs, struct nd_error 
 	if (r < 0)
 		nd_error_set(e, r, 0, "applying the ruleset: %s", strerror(-r));
 	else if (a.err) {
-		map_error(&b, &a, e);
+		nd_batch_error(&b, a.err_seq, a.err, e);
 		r = a.err;
 	}
-	free(b.buf);
-	free(b.orig);
+	nd_batch_free(&b);
 	return r;
 }
 
@@ -823,47 +735,30 @@ int nd_nft_generation(struct nd_nft *n, uint64_t *ret)
 	return 1;
 }
 
-struct ctr_list {
-	struct bh_msg_counter *v;
-	size_t n, cap;
-	int err;
-};
-
 static int ctr_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct ctr_list *l = data;
+	struct nd_counter_list *l = data;
 	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct bh_msg_counter c;
 	const char *name;
-	uint32_t id;
 
 	if (!o)
 		return MNL_CB_ERROR;
 	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME) &&
-	    (name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME)) && nd_counter_parse(name, &id) == 0) {
-		if (l->n == l->cap) {
-			size_t ncap = l->cap ? l->cap * 2 : 256;
-			struct bh_msg_counter *nv = reallocarray(l->v, ncap, sizeof(*nv));
-
-			if (!nv) {
-				l->err = -ENOMEM;
-				nftnl_obj_free(o);
-				return MNL_CB_ERROR;
-			}
-			l->v = nv;
-			l->cap = ncap;
-		}
-		l->v[l->n++] = (struct bh_msg_counter){ id, nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS),
-							nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES) };
+	    (name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME)) && nd_counter_parse(name, &c.rule_id) == 0) {
+		c.packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+		c.bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+		l->err = nd_counters_push(l, &c);
 	}
 	nftnl_obj_free(o);
-	return MNL_CB_OK;
+	return l->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
 int nd_nft_counters(struct nd_nft *n, struct bh_msg_counter **ret, size_t *ret_n)
 {
 	char buf[8192];
 	struct nftnl_obj *o = nftnl_obj_alloc();
-	struct ctr_list l = { 0 };
+	struct nd_counter_list l = { 0 };
 	struct nlmsghdr *nlh;
 	int r;
 

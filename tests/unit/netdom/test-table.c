@@ -201,6 +201,41 @@ static void test_names(void)
 	CU_ASSERT(nd_generation_parse(s, 0, &gen) < 0);
 }
 
+/* Sequence numbers map back to the policy rule (or object) each message came from. */
+static void test_batch_origins(void)
+{
+	struct nd_policy *p = synth(10, 5);
+	struct nd_ruleset rs = { .p = p };
+	struct nd_batch b = { .seq = 1000, .rs = &rs };
+	struct nd_error e = { 0 };
+
+	b.seq0 = b.seq;
+	nd_batch_origin(&b, -1, "table");
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_PTR_NOT_NULL(nd_batch_room(&b));
+		CU_ASSERT_EQUAL(nd_batch_record(&b), 0);
+		nd_batch_done(&b, 64);
+	}
+	nd_batch_origin(&b, 3, NULL); /* policy rule index 3: id 4, label "t:4" */
+	nd_batch_record(&b);
+	nd_batch_done(&b, 64);
+	nd_batch_origin(&b, -1, "vif7.0");
+	nd_batch_record(&b);
+	nd_batch_done(&b, 64);
+	CU_ASSERT_EQUAL(b.len, 5 * 64);
+	CU_ASSERT(nd_batch_owns(&b, 1000) && nd_batch_owns(&b, 1004));
+	CU_ASSERT(!nd_batch_owns(&b, 999) && !nd_batch_owns(&b, 1005));
+	nd_batch_error(&b, 1003, -EEXIST, &e);
+	CU_ASSERT_EQUAL(e.rule_id, 4);
+	CU_ASSERT_EQUAL(e.code, -EEXIST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.text, "rule 4 (t:4): kernel refused it"));
+	nd_batch_error(&b, 1004, -ENOSPC, &e);
+	CU_ASSERT_EQUAL(e.rule_id, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.text, "kernel refused vif7.0"));
+	nd_batch_free(&b);
+	nd_policy_free(p);
+}
+
 int main(void)
 {
 	static const struct bh_test table[] = {
@@ -208,6 +243,7 @@ int main(void)
 		{ "every looked-up set and jumped-to chain is declared", test_references_resolve },
 		{ "vif elements and rule verdicts", test_vif_elems_and_verdicts },
 		{ "counter and generation names", test_names },
+		{ "batch sequence numbers map errors to rules", test_batch_origins },
 		{ NULL, NULL },
 	};
 	static const struct bh_suite suites[] = {
