@@ -71,18 +71,21 @@ static int do_read(const struct sd_volume *v, struct sd_xts *x, uint64_t off, ui
 	return sd_xts_decrypt(x, buf, len, v->sector_size, sd_volume_iv(v, off), v->iv_step);
 }
 
-static int do_write(const struct sd_volume *v, struct sd_xts *x, uint64_t off, uint32_t len,
+static int do_write(struct sd_volume *v, struct sd_xts *x, uint64_t off, uint32_t len,
 		    uint8_t *buf)
 {
 	int r = sd_xts_encrypt(x, buf, len, v->sector_size, sd_volume_iv(v, off), v->iv_step);
 
 	if (r < 0)
 		return r;
-	return pwrite_full(v->fd, buf, len, v->data_offset + off);
+	pthread_mutex_lock(&v->write_lock);
+	r = pwrite_full(v->fd, buf, len, v->data_offset + off);
+	pthread_mutex_unlock(&v->write_lock);
+	return r;
 }
 
 /* Zeroes must read back as zeroes: encrypt them like any data, a chunk at a time. */
-static int do_write_zeroes(const struct sd_volume *v, struct sd_xts *x, uint64_t off,
+static int do_write_zeroes(struct sd_volume *v, struct sd_xts *x, uint64_t off,
 			   uint32_t len, uint8_t *buf)
 {
 	while (len) {
@@ -120,7 +123,7 @@ static int sync_data(const struct sd_volume *v)
 	return fdatasync(v->fd) < 0 ? -errno : 0;
 }
 
-static int execute(const struct sd_volume *v, bool discard, struct sd_xts *x,
+static int execute(struct sd_volume *v, bool discard, struct sd_xts *x,
 		   const struct sd_nbd_req *r, uint8_t *buf)
 {
 	int ret;
@@ -147,7 +150,7 @@ static int execute(const struct sd_volume *v, bool discard, struct sd_xts *x,
 	return ret;
 }
 
-int sd_io_execute(const struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t *keyed,
+int sd_io_execute(struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t *keyed,
 		  const struct sd_nbd_req *r, uint8_t *buf)
 {
 	int ret;

@@ -88,6 +88,12 @@ struct sd_volume {
 	uint64_t iv_step;     /* IV numbers per sector: 1 (large IVs) or sector_size / 512 */
 	struct sd_secret *key; /* the volume key */
 	uint64_t key_id;       /* unique per opened volume: lets workers cache a keyed context */
+	/*
+	 * Buffered writes to one file serialise on its inode lock anyway; waiting
+	 * here sleeps instead of spinning in the kernel, which on a 2-vCPU
+	 * service domain steals the CPU the cipher needs (bench/stordom).
+	 */
+	pthread_mutex_t write_lock;
 	char cipher[64];       /* "aes-xts-plain64" */
 };
 
@@ -242,7 +248,7 @@ int sd_nbd_errno(int err);
  */
 #define SD_IO_CHUNK (256u << 10)
 
-int sd_io_execute(const struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t *keyed,
+int sd_io_execute(struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t *keyed,
 		  const struct sd_nbd_req *r, uint8_t *buf);
 /* Bytes of buffer a request needs. */
 size_t sd_io_bufsize(const struct sd_nbd_req *r);

@@ -174,6 +174,7 @@ int sd_volume_open(const char *path, const char *keyfile, bool readonly, struct 
 	if (!v)
 		return -ENOMEM;
 	v->readonly = readonly;
+	pthread_mutex_init(&v->write_lock, NULL);
 	v->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
 	r = v->fd < 0 ? -errno : 0;
 	if (r == 0)
@@ -197,6 +198,7 @@ void sd_volume_close(struct sd_volume *v)
 	sd_secret_free(v->key);
 	if (v->fd >= 0)
 		close(v->fd);
+	pthread_mutex_destroy(&v->write_lock);
 	free(v);
 }
 

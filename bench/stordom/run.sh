@@ -9,27 +9,30 @@
 #   qemu-luks     qemu-nbd, the same kind of LUKS1 image
 #   nbdkit-plain  nbdkit file, no encryption
 # Workloads: seq read/write 1 MiB qd4, random read/write 4 KiB qd16.
-# Ends with one `bench ...` line per target (ratio = ours / peer).
+# All four servers run at once and each workload is measured in ROUNDS rounds
+# that interleave them; the median of each is reported. Ends with one
+# `bench ...` line per target (ratio = ours / peer).
 set -eu
 B=${BH_BUILD:-build}
 SD=$B/stordomd
 CTL=$B/tests/unit/stordom/helper-storctl
-RUNTIME=${BENCH_RUNTIME:-5}
+RUNTIME=${BENCH_RUNTIME:-2}
 for t in fio nbdkit qemu-nbd cryptsetup nbdinfo; do
 	command -v $t >/dev/null || { echo "run.sh: $t missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 [ -x "$SD" ] && [ -x "$CTL" ] || { echo "run.sh: build first (make all)" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/bh-bench-stordom.XXXXXX)
-SPID=
+SIZE=$((1 << 30))
+ROUNDS=${BENCH_ROUNDS:-3}
+printf 'bench passphrase' >"$TMP/pass"
+PIDS=()
 cleanup() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-SIZE=$((1 << 30))
-SOCK=$TMP/srv.sock
-URI="nbd+unix:///?socket=$SOCK"
-printf 'bench passphrase' >"$TMP/pass"
+uri() { echo "nbd+unix:///?socket=$TMP/$1.sock"; }
 
 wait_sock() {
 	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done
@@ -38,9 +41,7 @@ wait_sock() {
 
 # Fill the data area (from byte offset $2) of image $1 with random bytes: no sparse reads.
 fill() {
-	local img=$1 off=$2
-	head -c $SIZE /dev/urandom | dd of="$img" bs=1M seek=$((off >> 20)) conv=notrunc \
-		status=none
+	head -c $SIZE /dev/urandom | dd of="$1" bs=1M seek=$(($2 >> 20)) conv=notrunc status=none
 }
 
 luks1_image() {
@@ -50,13 +51,13 @@ luks1_image() {
 	fill "$1" $((2 << 20))
 }
 
-# fio JOB -> "MB/s" for seq jobs, "IOPS" for random ones
+# run_fio SERVER RW BS QD -> MB/s for sequential jobs, IOPS for random ones
 run_fio() {
-	local rw=$1 bs=$2 qd=$3 kind=read
+	local rw=$2 kind=read
 	case $rw in *write) kind=write ;; esac
-	fio --name=b --ioengine=nbd --uri="$URI" --rw=$rw --bs=$bs --iodepth=$qd --size=$SIZE \
-		--time_based --runtime="$RUNTIME" --ramp_time=1 --output-format=json \
-		--output="$TMP/fio.json" >/dev/null 2>&1
+	fio --name=b --ioengine=nbd --uri="$(uri "$1")" --rw="$rw" --bs="$3" --iodepth="$4" \
+		--size=$SIZE --time_based --runtime="$RUNTIME" --ramp_time=1 \
+		--output-format=json --output="$TMP/fio.json" >/dev/null 2>&1
 	python3 - "$TMP/fio.json" "$kind" "$rw" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]
@@ -64,59 +65,50 @@ print("%.0f" % (j["iops"] if sys.argv[3].startswith("rand") else j["bw_bytes"] /
 PY
 }
 
-declare -A res
-measure() {
-	local srv=$1
-	res[$srv.seqread]=$(run_fio read 1M 4)
-	res[$srv.seqwrite]=$(run_fio write 1M 4)
-	res[$srv.randread]=$(run_fio randread 4k 16)
-	res[$srv.randwrite]=$(run_fio randwrite 4k 16)
-	echo "  $srv: seqread ${res[$srv.seqread]} MB/s, seqwrite ${res[$srv.seqwrite]} MB/s," \
-		"randread ${res[$srv.randread]} IOPS, randwrite ${res[$srv.randwrite]} IOPS" >&2
-}
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-# --- stordom ---
+# --- all four servers up at once, each on its own copy of the data ---
 head -c 48 /dev/urandom >"$TMP/key"
-rm -f "$SOCK"
 "$SD" --listen "$TMP" --control "$TMP/ctl" 2>"$TMP/stordomd.log" &
-SPID=$!
+PIDS+=($!)
 wait_sock "$TMP/ctl"
-$CTL "$TMP/ctl" open srv "$TMP/stor.img" "$TMP/key" create 1G test-kdf >/dev/null
-$CTL "$TMP/ctl" close srv >/dev/null
+$CTL "$TMP/ctl" open stordom "$TMP/stor.img" "$TMP/key" create 1G test-kdf >/dev/null
+$CTL "$TMP/ctl" close stordom >/dev/null
 fill "$TMP/stor.img" $((16 << 20))
-$CTL "$TMP/ctl" open srv "$TMP/stor.img" "$TMP/key" >/dev/null
-wait_sock "$SOCK"
-measure stordom
-kill "$SPID"; wait "$SPID" || true; SPID=
-rm -f "$TMP/stor.img" "$SOCK"
-
-# --- nbdkit file + luks filter ---
-luks1_image "$TMP/l1.img"
-nbdkit -f -U "$SOCK" --filter=luks file "$TMP/l1.img" passphrase=+"$TMP/pass" &
-SPID=$!
-wait_sock "$SOCK"
-measure nbdkit-luks
-kill "$SPID"; wait "$SPID" || true; SPID=
-rm -f "$SOCK"
-
-# --- qemu-nbd, LUKS1 image ---
-qemu-nbd -k "$SOCK" -t --object secret,id=sec0,file="$TMP/pass" \
-	--image-opts driver=luks,key-secret=sec0,file.driver=file,file.filename="$TMP/l1.img" &
-SPID=$!
-wait_sock "$SOCK"
-measure qemu-luks
-kill "$SPID"; wait "$SPID" || true; SPID=
-rm -f "$TMP/l1.img" "$SOCK"
-
-# --- nbdkit file, no encryption ---
+$CTL "$TMP/ctl" open stordom "$TMP/stor.img" "$TMP/key" >/dev/null
+luks1_image "$TMP/kit.img"
+nbdkit -f -U "$TMP/nbdkit-luks.sock" --filter=luks file "$TMP/kit.img" \
+	passphrase=+"$TMP/pass" &
+PIDS+=($!)
+luks1_image "$TMP/qemu.img"
+qemu-nbd -k "$TMP/qemu-luks.sock" -t --object secret,id=sec0,file="$TMP/pass" \
+	--image-opts driver=luks,key-secret=sec0,file.driver=file,file.filename="$TMP/qemu.img" &
+PIDS+=($!)
 truncate -s $SIZE "$TMP/plain.img"
 fill "$TMP/plain.img" 0
-nbdkit -f -U "$SOCK" file "$TMP/plain.img" &
-SPID=$!
-wait_sock "$SOCK"
-measure nbdkit-plain
-kill "$SPID"; wait "$SPID" || true; SPID=
-rm -f "$TMP/plain.img"
+nbdkit -f -U "$TMP/nbdkit-plain.sock" file "$TMP/plain.img" &
+PIDS+=($!)
+SERVERS="stordom nbdkit-luks qemu-luks nbdkit-plain"
+for s in $SERVERS; do wait_sock "$TMP/$s.sock"; done
+
+# Rounds interleave the servers so that a noisy neighbour hits all of them alike.
+declare -A res
+for w in "seqread read 1M 4" "seqwrite write 1M 4" "randread randread 4k 16" \
+	"randwrite randwrite 4k 16"; do
+	set -- $w
+	declare -A samples=()
+	for _ in $(seq "$ROUNDS"); do
+		for s in $SERVERS; do
+			samples[$s]="${samples[$s]:-} $(run_fio $s "$2" "$3" "$4")"
+		done
+	done
+	for s in $SERVERS; do
+		# shellcheck disable=SC2086
+		res[$s.$1]=$(median ${samples[$s]})
+		echo "  $1 $s:${samples[$s]} -> ${res[$s.$1]}" >&2
+	done
+	unset samples
+done
 
 printf '%-14s %14s %14s %14s %14s\n' server 'seqread 1M qd4' 'seqwrite 1M qd4' \
 	'randread 4k qd16' 'randwrite 4k qd16'
