@@ -456,6 +456,21 @@ int bh_cmd_args(int argc, char **argv, enum bh_platform *ret_platform, const cha
 bool bh_cmd_load_valid(int argc, char **argv, void (*usage_fn)(FILE *out, const char *prog),
 		       enum bh_platform *ret_platform, struct bh_topology **ret, int *ret_exit);
 int bh_cmd_show(int argc, char **argv);
+int bh_cmd_policy_export(int argc, char **argv);
+
+/* ------------------------------------------------------------------------
+ * netdom policy (policy-build.c).
+ */
+/* The interface of vif @n of guest @dom: its vifname, else "vif<k>.<n>", k = guest number. */
+void bh_vif_ifname(const struct bh_topology *t, const struct bh_domain *dom, size_t n, char *out,
+		   size_t outlen);
+/*
+ * Write the POLICY_* sequence of valid topology @t to @out, rules labelled
+ * "file:line" and numbered by their place in the topology. Rules netdom does
+ * not carry are notes in @diags. Returns 0, -EIO or an encoder's -errno.
+ */
+int bh_policy_write(const struct bh_topology *t, uint64_t generation, FILE *out,
+		    struct bh_diags *d);
 void bh_show_topology(const struct bh_topology *t, enum bh_platform platform, FILE *out);
 
 #endif

@@ -20,6 +20,8 @@ static const struct {
 } subcommands[] = {
 	{ "validate", bh_cmd_validate, "Check a topology directory and report every error" },
 	{ "show", bh_cmd_show, "Print a topology as a tree of domains, channels and policy" },
+	{ "policy-export", bh_cmd_policy_export,
+	  "Write a topology's network policy as the messages netdomd reads" },
 };
 
 static void show_usage(FILE *out, const char *prog)
@@ -27,7 +29,7 @@ static void show_usage(FILE *out, const char *prog)
 	fprintf(out, "Usage: %s <cmd> [<args>]\n\n", prog);
 	fprintf(out, "Available subcommands:\n");
 	for (size_t i = 0; i < BH_ARRAY_SIZE(subcommands); i++)
-		fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].description);
+		fprintf(out, "  %-14s %s\n", subcommands[i].name, subcommands[i].description);
 	fprintf(out, "\nOptions: --help, --version. '%s <cmd> --help' describes a subcommand.\n",
 		prog);
 }

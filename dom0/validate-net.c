@@ -123,6 +123,14 @@ static void check_vif(const struct bh_topology *t, const struct bh_domain *dom,
 		bh_diag_add(d, vif->src.file, vif->src.line,
 			    "vif: backend '%s' is not the netdom ('%s'); guest networks are "
 			    "served only by the netdom", vif->backend, net->name);
+	/* netdom's anti-spoofing binds each vif to its MAC, and names it in the kernel. */
+	if (dom->role == BH_DOM_GUEST && !vif->has_mac)
+		bh_diag_add(d, vif->src.file, vif->src.line,
+			    "vif: a guest vif needs mac= (netdom drops frames from any other MAC)");
+	if (vif->vifname && strlen(vif->vifname) > 15)
+		bh_diag_add(d, vif->src.file, vif->src.line,
+			    "vif: vifname '%s' is longer than 15 characters (an interface name)",
+			    vif->vifname);
 	for (size_t i = 0; i < vif->n_ips; i++)
 		check_vif_ip(dom, vif, &vif->ips[i], net, zone, d);
 }

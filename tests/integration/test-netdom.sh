@@ -217,6 +217,55 @@ grep -q "adopted table inet bulkhead, generation 2" $TMP/nd2.log && ok "restart 
 	bad "restart: $(cat $TMP/nd2.log)"
 expect no "after restart, g1 -> g3 tcp 8080 forbidden" $G1 tcp 10.81.3.2 8080
 
+# --- a policy from a real topology directory: bulkhead policy-export, rules labelled file:line ---
+T=$TMP/topo
+mkdir -p $T/guests
+cat >$T/host.cfg <<'CFG'
+bh_platform = "host"
+bh_default_policy = "drop"
+bh_zones = [ "name=web cidr=10.81.1.0/24", "name=db cidr=10.81.2.0/24" ]
+bh_allow = [ "from=zone:web to=zone:db proto=udp port=5353" ]
+CFG
+cat >$T/netdom.cfg <<'CFG'
+name = "netdom"
+bh_role = "netdom"
+bh_gateway = [ "10.81.1.1/24", "10.81.2.1/24", "10.81.3.1/24" ]
+CFG
+guest_cfg() { # name zone|- n rules
+	{
+		echo "name = \"$1\""
+		echo "vif = [ \"mac=00:16:3e:00:00:0$3,ip=10.81.$3.2,vifname=vif$3.0\" ]"
+		[ "$2" = - ] || echo "bh_zone = \"$2\""
+		echo "bh_allow = [ $4 ]"
+		echo 'bh_host_cmd = "sleep infinity"'
+	} >$T/guests/$1.cfg
+}
+guest_cfg g1 web 1 '"to=g2 proto=tcp port=5432"'
+guest_cfg g2 db 2 '"to=g1 proto=icmp"'
+guest_cfg g3 - 3 '"to=g1 proto=tcp port=8080", "to=zone:db proto=udp port=7001"'
+if ${BH_BULKHEAD:-$B/bulkhead} policy-export --generation 7 $T $TMP/p7 2>$TMP/export.err; then
+	out=$($POL send $TMP/ctl.sock $TMP/p7)
+	[[ $out == *"gen=7 status=0"* ]] && ok "topology policy applied: $out" || bad "topology policy: $out"
+else
+	bad "policy-export: $(cat $TMP/export.err)"
+fi
+expect yes "topology: g1 -> g2 tcp 5432 (guests/g1.cfg)" $G1 tcp 10.81.2.2 5432
+expect no "topology: g1 -> g2 tcp 22" $G1 tcp 10.81.2.2 22
+expect yes "topology: g1 -> g2 udp 5353 (host.cfg zone rule)" $G1 udp 10.81.2.2 5353
+expect yes "topology: g3 -> g2 udp 7001 (to a zone)" $G3 udp 10.81.2.2 7001
+expect no "topology: g2 -> g1 tcp 8080" $G2 tcp 10.81.1.2 8080
+# The same topology with a rule netdom refuses (ICMP to an IPv6 network): the
+# error names the rule by its config line, and generation 7 stays.
+guest_cfg g2 db 2 '"to=g1 proto=icmp", "to=fd00::/64 proto=icmp"'
+if ${BH_BULKHEAD:-$B/bulkhead} policy-export --generation 8 $T $TMP/p8 2>$TMP/export.err; then
+	out=$($POL send $TMP/ctl.sock $TMP/p8)
+	[[ $out == *"gen=7 status=-22"*"guests/g2.cfg:4"* ]] && ok "refused naming its config line: $out" ||
+		bad "refused topology policy: $out"
+else
+	grep -q 'guests/g2.cfg:4' $TMP/export.err && ok "dom0 refuses it first, naming the line: $(cat $TMP/export.err)" ||
+		bad "policy-export: $(cat $TMP/export.err)"
+fi
+
 while read -r p; do kill "$p" 2>/dev/null; done <"$TMP/pids"
 echo "netdom integration: $fails failure(s)"
 [ $fails -eq 0 ]
