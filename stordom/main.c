@@ -7,6 +7,9 @@
  *       volume is served over NBD on DIR/NAME.sock
  *   stordomd --listen DIR --volumes FILE [--workers N] [-v]
  *       standalone: apply a file of the same control messages, then serve
+ *   --channel SOCKET=NAME   also serve export NAME over bulkhead channels: each
+ *       connection on SOCKET sets up one memfd channel (bulkhead/chan.h), and
+ *       each mux stream on it is one NBD connection (bridge.c)
  *
  * SIGTERM/SIGINT: hang up every client, wipe every key, exit 0.
  */
@@ -22,13 +25,22 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bulkhead/chan.h"
 #include "bulkhead/log.h"
 #include "bulkhead/parse.h"
 #include "stordom.h"
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
-static int ctl_listen = -1, ctl_conn = -1;
-static volatile sig_atomic_t stopping;
+static int ctl_listen = -1, ctl_conn = -1, chan_listen = -1;
+static volatile int stopping;
+
+#define CHAN_RING (1u << 20)
+
+struct chan_ctx {
+	struct sd_server *srv;
+	const char *export;
+	int lfd;
+};
 
 /* The signal thread ends the control loop by shutting its sockets down. */
 static void *signal_main(void *arg)
@@ -44,6 +56,8 @@ static void *signal_main(void *arg)
 		shutdown(ctl_listen, SHUT_RDWR);
 	if (ctl_conn >= 0)
 		shutdown(ctl_conn, SHUT_RDWR);
+	if (chan_listen >= 0)
+		shutdown(chan_listen, SHUT_RDWR);
 	pthread_mutex_unlock(&ctl_lock);
 	return NULL;
 }
@@ -105,6 +119,72 @@ static int serve_control(struct sd_daemon *d, const char *path)
 	return 0;
 }
 
+/* A new mux stream: the NBD server gets one end of a socketpair, the bridge the other. */
+static int chan_stream_fd(void *arg)
+{
+	struct chan_ctx *cc = arg;
+	int sp[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	r = sd_server_serve_fd(cc->srv, cc->export, sp[1]);
+	if (r < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	return sp[0];
+}
+
+/* One channel at a time per --channel socket; each lives until its peer closes it. */
+static void *chan_main(void *arg)
+{
+	struct chan_ctx *cc = arg;
+
+	while (!stopping) {
+		struct bh_chan *chan = NULL;
+		int fd = accept4(cc->lfd, NULL, NULL, SOCK_CLOEXEC), r;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;
+		}
+		r = bh_chan_memfd_server(fd, CHAN_RING, CHAN_RING, &chan);
+		if (r < 0) {
+			close(fd);
+			bh_warn("channel set-up: %s", strerror(-r));
+			continue;
+		}
+		r = sd_bridge_run(chan, false, -1, chan_stream_fd, cc, &stopping);
+		if (r < 0)
+			bh_warn("channel for '%s' ended: %s", cc->export, strerror(-r));
+		bh_chan_close(chan);
+	}
+	return NULL;
+}
+
+static int start_channel(struct chan_ctx *cc, char *spec, pthread_t *ret)
+{
+	char *eq = strchr(spec, '=');
+	int r;
+
+	if (!eq || eq == spec || bh_check_name(eq + 1) < 0)
+		return -EINVAL;
+	*eq = '\0';
+	cc->export = eq + 1;
+	cc->lfd = listen_control(spec);
+	if (cc->lfd < 0)
+		return cc->lfd;
+	set_ctl(&chan_listen, cc->lfd);
+	r = -pthread_create(ret, NULL, chan_main, cc);
+	if (r < 0) {
+		close(cc->lfd);
+		cc->lfd = -1;
+	}
+	return r;
+}
+
 static int apply_file(struct sd_daemon *d, const char *path, const sigset_t *set)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -135,18 +215,23 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'c' },
 		{ "volumes", required_argument, NULL, 'f' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "channel", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
 	const char *dir = NULL, *control = NULL, *volumes = NULL;
+	char *channel = NULL;
+	struct chan_ctx cc = { .lfd = -1 };
+	pthread_t chan_thread;
 	struct sd_daemon d = { 0 };
 	uint32_t workers = 4;
 	sigset_t set;
 	pthread_t sig_thread;
 	int c, r, level = LOG_NOTICE;
 
-	while ((c = getopt_long(argc, argv, "l:c:f:w:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:c:f:w:vC:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'C': channel = optarg; break;
 		case 'l': dir = optarg; break;
 		case 'c': control = optarg; break;
 		case 'f': volumes = optarg; break;
@@ -173,6 +258,11 @@ int main(int argc, char **argv)
 	r = sd_server_new(dir, workers, &d.srv);
 	if (r < 0)
 		return bh_log_errno(LOG_ERR, r, "starting the server"), 1;
+	cc.srv = d.srv;
+	if (channel && (r = start_channel(&cc, channel, &chan_thread)) < 0) {
+		sd_daemon_fini(&d);
+		return bh_log_errno(LOG_ERR, r, "--channel '%s'", channel), 1;
+	}
 	if (control) {
 		pthread_create(&sig_thread, NULL, signal_main, &set);
 		r = serve_control(&d, control);
@@ -181,6 +271,14 @@ int main(int argc, char **argv)
 		pthread_join(sig_thread, NULL);
 	} else {
 		r = apply_file(&d, volumes, &set);
+		stopping = 1;
+		if (cc.lfd >= 0)
+			shutdown(cc.lfd, SHUT_RDWR);
+	}
+	if (cc.lfd >= 0) {
+		pthread_join(chan_thread, NULL);
+		close(cc.lfd);
+		unlink(channel);
 	}
 	sd_daemon_fini(&d);
 	return r < 0 ? 1 : 0;

@@ -279,6 +279,18 @@ int sd_server_with_volume(struct sd_server *srv, const char *name,
 int sd_server_serve_fd(struct sd_server *srv, const char *name, int fd);
 
 /* ------------------------------------------------------------------------
+ * NBD over a bulkhead channel (bridge.c): one mux stream per NBD connection.
+ * stordom's side (@initiator false) asks @stream_fd for an fd to serve each
+ * stream the peer opens on; a guest's side (@initiator true) opens a stream
+ * for each connection accepted on @listen_fd. Runs until the channel closes
+ * with no stream left, or *@stop. 0 or -errno (-EPROTO: the peer broke the
+ * mux protocol).
+ */
+struct bh_chan;
+int sd_bridge_run(struct bh_chan *chan, bool initiator, int listen_fd,
+		  int (*stream_fd)(void *ctx), void *ctx, const volatile int *stop);
+
+/* ------------------------------------------------------------------------
  * Daemon (daemon.c): dom0's VOLUME_* messages over one msg-framed stream.
  */
 struct sd_daemon {
