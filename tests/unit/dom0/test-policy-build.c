@@ -83,7 +83,7 @@ static void test_demo_policy(void)
 	CU_ASSERT_EQUAL_FATAL(s.n_rules, 1); /* the four rules to the netdom itself are notes */
 	CU_ASSERT_EQUAL(d.n, 4);
 	for (size_t i = 0; i < s.n_vifs; i++) {
-		char want[16];
+		char want[32];
 
 		snprintf(want, sizeof(want), "vif%zu.0", i + 1); /* no vifname: guest number */
 		CU_ASSERT_STRING_EQUAL(s.vifs[i].ifname, want);
