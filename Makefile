@@ -191,7 +191,7 @@ $(eval $(call unit_component,vtpm,$(LIB_VTPM),$(LIBS_VTPM)))
 # real libFuzzer binaries with clang. Targets for dom0 code are listed here.
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
-FUZZ_DOM0 := cfg
+FUZZ_DOM0 := cfg audit
 FUZZ_NETDOM := policy nflog
 FUZZ_STORDOM := nbd
 fuzz_libs = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0) $(LIB_COMMON) $(LIBS_DOM0),\

@@ -112,7 +112,10 @@ int bh_host_build(struct bh_topology *t, const struct bh_cfg_file *f, struct bh_
 	bh_val_bool(f, "bh_syslog", d, &t->syslog);
 	bh_val_abspath(f, "bh_audit_log", d);
 	bh_val_abspath(f, "bh_state_dir", d);
+	bh_val_abspath(f, "bh_syslog_socket", d);
 	r = bh_val_strdup(f, "bh_audit_log", &t->audit_log);
+	if (r == 0)
+		r = bh_val_strdup(f, "bh_syslog_socket", &t->syslog_socket);
 	if (r == 0)
 		r = bh_val_strdup(f, "bh_state_dir", &t->state_dir);
 	if (r == 0)

@@ -30,6 +30,7 @@ static const struct bh_key_info keys[] = {
 	{ "bh_manage", BH_KEY_LIST, H },
 	{ "bh_audit_log", BH_KEY_STRING, H },
 	{ "bh_syslog", BH_KEY_STRING, H },
+	{ "bh_syslog_socket", BH_KEY_STRING, H },
 	{ "bh_default_policy", BH_KEY_STRING, H },
 	{ "bh_state_dir", BH_KEY_STRING, H },
 	{ "bh_zones", BH_KEY_LIST, H },

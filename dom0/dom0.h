@@ -359,6 +359,7 @@ struct bh_topology {
 	enum bh_platform platform;
 	char *audit_log;
 	bool syslog;
+	char *syslog_socket; /* AF_UNIX datagram socket for RFC 5424; NULL: /dev/log */
 	enum bh_action default_policy;
 	char *state_dir;
 	struct bh_grant *grants;
@@ -472,5 +473,104 @@ void bh_vif_ifname(const struct bh_topology *t, const struct bh_domain *dom, siz
 int bh_policy_write(const struct bh_topology *t, uint64_t generation, FILE *out,
 		    struct bh_diags *d);
 void bh_show_topology(const struct bh_topology *t, enum bh_platform platform, FILE *out);
+
+
+/* ------------------------------------------------------------------------
+ * SHA-256 (hash.c, the OpenSSL adapter for the audit log). 0 or -EIO.
+ */
+#define BH_SHA256_LEN 32
+#define BH_SHA256_HEX_LEN 64
+int bh_sha256(const void *data, size_t len, uint8_t ret[BH_SHA256_LEN]);
+int bh_sha256_hex(const void *data, size_t len, char ret[BH_SHA256_HEX_LEN + 1]);
+
+/* ------------------------------------------------------------------------
+ * Audit log (audit.c, audit-json.c, audit-verify.c, audit-syslog.c): JSON
+ * lines, one record per line, each carrying the SHA-256 (hex) of the exact
+ * bytes of the previous line without its newline; the first record carries
+ * BH_AUDIT_GENESIS. Format and guarantees: bulkhead(8), AUDIT LOG.
+ */
+#define BH_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+#define BH_AUDIT_RECORD_MAX 8192 /* bytes of one line, newline included */
+#define BH_AUDIT_FIELD_MAX 1024  /* bytes of a caller-supplied string before escaping */
+#define BH_AUDIT_DEFAULT_LOG "/var/log/bulkhead/audit.jsonl"
+#define BH_SYSLOG_DEFAULT_SOCKET "/dev/log"
+
+/* Write @len bytes of @s as a quoted JSON string: control characters, '"', '\\'
+ * and DEL escaped, invalid UTF-8 replaced byte by byte with U+FFFD. */
+void bh_json_quote(FILE *out, const char *s, size_t len);
+
+/* A string field of a parsed record: its bytes as escaped in the line, no quotes. */
+struct bh_json_span {
+	const char *p;
+	size_t len;
+};
+
+struct bh_audit_rec {
+	uint64_t seq, uid, pid;
+	struct bh_json_span ts, user, action, target, result, detail, prev;
+};
+
+/*
+ * Parse one record line (no newline): a JSON object with exactly the keys seq,
+ * ts, actor{uid,user,pid}, action, target, result, detail, prev. Spans point
+ * into @untrusted_line. Returns 0, or -EBADMSG with a static reason in *why.
+ */
+int bh_audit_rec_parse(const char *untrusted_line, size_t len, struct bh_audit_rec *ret,
+		       const char **why);
+
+struct bh_audit_verify {
+	uint64_t n_records;  /* good records so far */
+	uint64_t bad_line;   /* 1-based line of the first bad record; 0 while intact */
+	char why[256];
+	char head[BH_SHA256_HEX_LEN + 1]; /* hash of the last good record (genesis if none) */
+};
+
+void bh_audit_verify_init(struct bh_audit_verify *v);
+/* Feed the next line (without its newline; @complete false when it had none).
+ * Returns true while the chain is intact. */
+bool bh_audit_verify_line(struct bh_audit_verify *v, const char *untrusted_line, size_t len,
+			  bool complete);
+/* Verify a whole log in memory, or on disk (0, see ret->bad_line, or -errno). */
+void bh_audit_verify_buf(const char *untrusted_data, size_t len, struct bh_audit_verify *ret);
+int bh_audit_verify_file(const char *path, struct bh_audit_verify *ret);
+
+struct bh_audit_actor {
+	uint32_t uid;
+	int32_t pid;
+};
+
+struct bh_audit_opts {
+	bool syslog;             /* also forward each record (RFC 5424) */
+	const char *syslog_path; /* AF_UNIX datagram socket; NULL: BH_SYSLOG_DEFAULT_SOCKET */
+	bool no_fsync;           /* tests only: skip the per-record fsync */
+};
+
+struct bh_audit;
+
+/* Open (creating, mode 0640, and its directory, 0750) the log at @path. */
+int bh_audit_open(const char *path, const struct bh_audit_opts *opts, struct bh_audit **ret);
+void bh_audit_close(struct bh_audit *a);
+/*
+ * Append one record under an exclusive flock, chained to the last line on
+ * disk, then fsync. Refuses (-EBADMSG) to extend a log whose last line is not
+ * a whole record. Syslog forwarding failures do not fail the append; they are
+ * counted in bh_audit_syslog_errors(). Returns 0 or -errno.
+ */
+int bh_audit_append(struct bh_audit *a, const struct bh_audit_actor *actor, const char *action,
+		    const char *target, const char *result, const char *detail);
+unsigned bh_audit_syslog_errors(const struct bh_audit *a);
+/* The path the topology's audit log lives at (bh_audit_log, else under the state dir). */
+const char *bh_audit_path(const struct bh_topology *t, char *buf, size_t buflen);
+
+/*
+ * One RFC 5424 message carrying a record: "<PRI>1 TS HOST bulkhead PID audit
+ * [bulkhead@32473 seq=.. prev=..] BOM JSON". Returns its length, or -ENOBUFS.
+ */
+long bh_syslog_format(char *out, size_t cap, int severity, const char *ts, const char *host,
+		      long pid, uint64_t seq, const char *prev, const char *record, size_t reclen);
+/* Send @msg as one datagram to the AF_UNIX socket at @path. 0 or -errno. */
+int bh_syslog_send(const char *path, const char *msg, size_t len);
+
+int bh_cmd_logs(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
 	{ "show", bh_cmd_show, "Print a topology as a tree of domains, channels and policy" },
 	{ "policy-export", bh_cmd_policy_export,
 	  "Write a topology's network policy as the messages netdomd reads" },
+	{ "logs", bh_cmd_logs, "Print the audit log, or verify its hash chain (--verify)" },
 };
 
 static void show_usage(FILE *out, const char *prog)

@@ -172,6 +172,7 @@ void bh_topology_free(struct bh_topology *t)
 	free(t->grants);
 	free(t->files);
 	free(t->audit_log);
+	free(t->syslog_socket);
 	free(t->state_dir);
 	free(t->dir);
 	free(t);
