@@ -6,7 +6,9 @@
 #   make check           unit tests, fuzz-corpus replay, config-error and
 #                        integration tests; then all of them again under
 #                        ASan+UBSan (SAN=address,undefined, in $(O)/san)
-#   make demo            validate configs/demo and show the topology
+#   make demo            validate configs/demo, show the topology, export its
+#                        netdom policy (as root: netdomd enforces it in a
+#                        scratch network namespace)
 #   make fuzz            build the libFuzzer targets with clang ($(O)/fuzz)
 #   make fuzz-run        run each libFuzzer target for FUZZ_TIME seconds
 #   make bench           run every benchmark (bench-<name> runs one)
@@ -259,9 +261,10 @@ check-run: all
 		script:tests/config-errors/run.sh \
 		$(foreach t,$(sort $(wildcard tests/integration/test-*.sh)),script:$(t))
 
-demo: $(BULKHEAD)
+demo: $(BULKHEAD) $(BUILD)/netdomd
 	$(Q)$(BULKHEAD) validate configs/demo
 	$(Q)$(BULKHEAD) show configs/demo
+	$(Q)scripts/demo-netdom.sh $(BUILD)
 
 fuzz:
 	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
