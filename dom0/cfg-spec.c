@@ -323,10 +323,33 @@ void bh_zone_clear(struct bh_zone *z)
 	*z = (struct bh_zone){ 0 };
 }
 
-/* ---- management grants: "user=ops:status,logs", "group=bhadmin:all" ---- */
+/*
+ * ---- management grants: "user=ops:status,logs", "group=bhadmin:all",
+ * "user=audit:auditor": permissions, or roles naming sets of them ----
+ */
 
 static const char *const perm_names[] = { "status", "logs", "up", "down",
-					  "attest", "policy", "measure" };
+					  "attest", "policy", "measure", "restart" };
+
+static const struct {
+	const char *name;
+	unsigned perms;
+} role_names[] = {
+	{ "all", BH_PERM_ALL },
+	{ "admin", BH_ROLE_ADMIN },
+	{ "operator", BH_ROLE_OPERATOR },
+	{ "auditor", BH_ROLE_AUDITOR },
+};
+
+static bool role_lookup(const char *tok, unsigned *perms)
+{
+	for (size_t i = 0; i < BH_ARRAY_SIZE(role_names); i++)
+		if (bh_streq(tok, role_names[i].name)) {
+			*perms |= role_names[i].perms;
+			return true;
+		}
+	return false;
+}
 
 static int perms_parse(char *s, unsigned *ret, char *err, size_t errlen)
 {
@@ -336,17 +359,16 @@ static int perms_parse(char *s, unsigned *ret, char *err, size_t errlen)
 	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
-		if (bh_streq(tok, "all")) {
-			perms |= BH_PERM_ALL;
+		if (role_lookup(tok, &perms))
 			continue;
-		}
 		for (i = 0; i < BH_ARRAY_SIZE(perm_names); i++)
 			if (bh_streq(tok, perm_names[i]))
 				break;
 		if (i == BH_ARRAY_SIZE(perm_names))
 			return fail(err, errlen,
-				    "unknown permission '%s' (expected all, status, logs, up, down, "
-				    "attest, policy, measure)", tok);
+				    "unknown permission '%s' (expected a role: admin, operator, "
+				    "auditor; or all, status, logs, up, down, restart, attest, "
+				    "policy, measure)", tok);
 		perms |= 1u << i;
 	}
 	if (!perms)

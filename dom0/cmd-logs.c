@@ -9,14 +9,16 @@
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"Usage: bulkhead %s [--verify] [--json] (--log FILE | DIR)\n\n"
-		"Print the audit log of the topology in DIR (bh_audit_log in host.cfg) or FILE,\n"
+		"Usage: bulkhead %s [--verify] [--json] [--log FILE | --socket PATH | DIR]\n\n"
+		"Print the audit log: through the management server (default socket\n"
+		"%s), or read directly from FILE or DIR's bh_audit_log,\n"
 		"one record a line. With --verify, check the hash chain instead: print\n"
 		"\"audit log OK\" with the record count and the head hash, or name the first\n"
 		"bad record by line and exit 1.\n\n"
 		"  --json      print the records as stored (JSON lines)\n"
-		"  --log FILE  read FILE instead of the topology's log\n",
-		prog);
+		"  --log FILE     read FILE\n"
+		"  --socket PATH  ask the management server listening at PATH\n",
+		prog, BH_MGMT_DEFAULT_SOCKET);
 }
 
 static void print_span(const struct bh_json_span *s)
@@ -41,17 +43,14 @@ static void print_record(const struct bh_audit_rec *r)
 	putchar('\n');
 }
 
-/* Print every record; a line that is not one is reported and skipped. */
-static int print_log(const char *path, bool json)
+/* Print every record of @f; a line that is not one is reported and skipped. */
+static int print_records(FILE *f, const char *path, bool json)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	_cleanup_free_ char *line = NULL;
 	unsigned long lineno = 0, bad = 0;
 	size_t cap = 0;
 	ssize_t n;
 
-	if (!f)
-		return bh_log_errno(LOG_ERR, -errno, "cannot open %s", path);
 	while ((n = getline(&line, &cap, f)) > 0) {
 		struct bh_audit_rec rec;
 		const char *why = NULL;
@@ -68,6 +67,38 @@ static int print_log(const char *path, bool json)
 		}
 	}
 	return bad ? -EBADMSG : 0;
+}
+
+static int print_log(const char *path, bool json)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+
+	if (!f)
+		return bh_log_errno(LOG_ERR, -errno, "cannot open %s", path);
+	return print_records(f, path, json);
+}
+
+/* Through the management server, which checks the caller may read logs. */
+static int remote_log(const char *sock, bool verify, bool json)
+{
+	struct bh_mgmt_req req = { .op = BH_MGMT_LOGS, .flags = verify ? BH_MGMT_F_VERIFY : 0 };
+	_cleanup_free_ char *text = NULL;
+	_cleanup_fclose_ FILE *in = NULL;
+	size_t len = 0;
+	FILE *out = verify ? stdout : open_memstream(&text, &len);
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	r = bh_mgmt_call(sock, &req, out, stderr);
+	if (!verify && fclose(out) != 0 && r == 0)
+		r = -ENOMEM;
+	if (r < 0 && r != -EBADMSG)
+		return bh_log_errno(LOG_ERR, r, "logs via %s", sock);
+	if (verify || !len)
+		return r;
+	in = fmemopen(text, len, "r");
+	return in ? print_records(in, sock, json) : -ENOMEM;
 }
 
 static int verify_log(const char *path)
@@ -110,10 +141,12 @@ int bh_cmd_logs(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "verify", no_argument, NULL, 'v' }, { "json", no_argument, NULL, 'j' },
-		{ "log", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ "log", required_argument, NULL, 'l' }, { "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	_cleanup_free_ char *path = NULL;
+	const char *sock = NULL;
 	bool verify = false, json = false;
 	int c, r;
 
@@ -126,17 +159,23 @@ int bh_cmd_logs(int argc, char **argv)
 			verify = true;
 		} else if (c == 'j') {
 			json = true;
-		} else if (c == 'l' && !path && (path = strdup(optarg))) {
+		} else if (c == 'l' && !path && !sock && (path = strdup(optarg))) {
 			continue;
+		} else if (c == 's' && !path) {
+			sock = optarg;
 		} else {
 			usage(stderr, argv[0]);
 			return 1;
 		}
 	}
-	if ((path && optind != argc) || (!path && argc - optind != 1)) {
+	if (argc - optind > ((path || sock) ? 0 : 1)) {
 		usage(stderr, argv[0]);
 		return 1;
 	}
+	if (!path && !sock && optind == argc)
+		sock = BH_MGMT_DEFAULT_SOCKET;
+	if (sock)
+		return remote_log(sock, verify, json) < 0 ? 1 : 0;
 	if (!path && topology_log(argv[optind], &path) < 0)
 		return 1;
 	r = verify ? verify_log(path) : print_log(path, json);

@@ -37,7 +37,7 @@ static void print_size(FILE *out, uint64_t bytes)
 static void show_host(const struct bh_topology *t, enum bh_platform platform, FILE *out)
 {
 	static const char *const perms[] = { "status", "logs", "up", "down",
-					     "attest", "policy", "measure" };
+					     "attest", "policy", "measure", "restart" };
 
 	fprintf(out, "topology %s\n", t->dir);
 	fprintf(out, "|-- host: platform %s (host.cfg: %s), default policy %s\n",

@@ -302,7 +302,12 @@ enum bh_perm {
 	BH_PERM_ATTEST = 1 << 4,
 	BH_PERM_POLICY = 1 << 5,
 	BH_PERM_MEASURE = 1 << 6,
-	BH_PERM_ALL = (1 << 7) - 1,
+	BH_PERM_RESTART = 1 << 7,
+	BH_PERM_ALL = (1 << 8) - 1,
+	/* The roles of bh_manage, names for sets of the above. */
+	BH_ROLE_ADMIN = BH_PERM_ALL,
+	BH_ROLE_OPERATOR = BH_PERM_STATUS | BH_PERM_RESTART | BH_PERM_POLICY,
+	BH_ROLE_AUDITOR = BH_PERM_STATUS | BH_PERM_LOGS,
 };
 
 struct bh_grant {
@@ -572,5 +577,93 @@ long bh_syslog_format(char *out, size_t cap, int severity, const char *ts, const
 int bh_syslog_send(const char *path, const char *msg, size_t len);
 
 int bh_cmd_logs(int argc, char **argv);
+
+
+/* ------------------------------------------------------------------------
+ * Management access (rbac.c): the caller of the management socket by
+ * SO_PEERCRED, and its permissions under the bh_manage grants.
+ */
+struct bh_peer {
+	uint32_t uid, gid;
+	int32_t pid;
+};
+
+/* 0, or -errno. */
+int bh_peer_from_socket(int fd, struct bh_peer *ret);
+/* enum bh_perm bits @peer holds: uid 0 all; else the union of matching grants. */
+unsigned bh_rbac_perms(const struct bh_grant *grants, size_t n_grants, const struct bh_peer *peer);
+/* "status" for BH_PERM_STATUS, ...; "unknown" for anything not one bit. */
+const char *bh_perm_name(unsigned perm);
+
+
+/* ------------------------------------------------------------------------
+ * Management socket (mgmt-wire.c: format; mgmt.c: server; cmd-mgmt.c:
+ * clients and `serve`). SOCK_SEQPACKET, one message per packet.
+ */
+#define BH_MGMT_SOCKET_NAME "mgmt.sock"
+#define BH_MGMT_DEFAULT_SOCKET "/var/lib/bulkhead/mgmt.sock"
+#define BH_MGMT_TEXT_MAX 60000u
+#define BH_MGMT_PACKET_MAX (BH_MGMT_TEXT_MAX + 16)
+
+enum bh_mgmt_op {
+	BH_MGMT_STATUS = 1,
+	BH_MGMT_LOGS = 2,
+	BH_MGMT_DOWN = 3,
+	BH_MGMT_RESTART = 4,
+	BH_MGMT_POLICY = 5,
+	BH_MGMT_OP_MAX_,
+};
+
+enum bh_mgmt_flags {
+	BH_MGMT_F_JSON = 1u << 0,   /* status: JSON; logs: records as stored */
+	BH_MGMT_F_VERIFY = 1u << 1, /* logs: verify the chain */
+	BH_MGMT_F_ALL_ = 3,
+};
+
+#define BH_MGMT_R_FINAL 1u
+
+struct bh_mgmt_req {
+	uint8_t op;
+	uint8_t flags;
+	char target[64];
+};
+
+struct bh_mgmt_resp {
+	uint8_t flags;
+	int32_t status;
+	const char *text; /* decode: points into the packet */
+	size_t len;
+};
+
+const char *bh_mgmt_op_name(unsigned op);
+/* The enum bh_perm bit an op needs, or 0 for an unknown op. */
+unsigned bh_mgmt_op_perm(unsigned op);
+long bh_mgmt_req_encode(const struct bh_mgmt_req *m, void *out, size_t cap);
+/* 0, -EBADMSG or -EPROTONOSUPPORT; *ret written only on success. */
+int bh_mgmt_req_decode(const void *untrusted_data, size_t len, struct bh_mgmt_req *ret);
+long bh_mgmt_resp_encode(const struct bh_mgmt_resp *m, void *out, size_t cap);
+int bh_mgmt_resp_decode(const void *untrusted_data, size_t len, struct bh_mgmt_resp *ret);
+
+struct bh_mgmt {
+	const struct bh_topology *t;
+	struct bh_audit *audit;
+	const char *audit_path;
+	bool stop; /* set by a granted `down` */
+};
+
+/* Bind a fresh socket at @path (mode 0666: access is decided by RBAC). */
+int bh_mgmt_listen(const char *path, int *ret_fd);
+/* Serve one connection: one request, its audit records, its responses. */
+int bh_mgmt_handle(struct bh_mgmt *m, int cfd);
+/* Accept and serve until *stop_signal or m->stop. 0 or -errno. */
+int bh_mgmt_serve(struct bh_mgmt *m, int lfd, volatile int *stop_signal);
+/* Client: send @req to the socket at @path, write text to @out (status 0) or
+ * @err, return the final status (0 or -errno from the server) or a local -errno. */
+int bh_mgmt_call(const char *path, const struct bh_mgmt_req *req, FILE *out, FILE *err);
+
+int bh_cmd_status(int argc, char **argv);
+int bh_cmd_down(int argc, char **argv);
+int bh_cmd_restart(int argc, char **argv);
+int bh_cmd_serve(int argc, char **argv);
 
 #endif

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bulkhead status|down|restart: clients of the management socket; and
+ * bulkhead serve DIR: the management socket in the foreground.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "bulkhead/log.h"
+#include "dom0.h"
+
+static int connect_mgmt(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Read responses until the FINAL one; its status is the call's. */
+static int read_responses(int fd, FILE *out, FILE *err)
+{
+	static uint8_t untrusted_buf[BH_MGMT_PACKET_MAX];
+
+	for (;;) {
+		struct bh_mgmt_resp resp;
+		ssize_t n = recv(fd, untrusted_buf, sizeof(untrusted_buf), MSG_TRUNC);
+		int r;
+
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		if ((size_t)n > sizeof(untrusted_buf))
+			return -EMSGSIZE;
+		r = bh_mgmt_resp_decode(untrusted_buf, (size_t)n, &resp);
+		if (r < 0)
+			return r;
+		fwrite(resp.text, 1, resp.len, resp.status ? err : out);
+		if (resp.flags & BH_MGMT_R_FINAL)
+			return resp.status;
+	}
+}
+
+int bh_mgmt_call(const char *path, const struct bh_mgmt_req *req, FILE *out, FILE *err)
+{
+	uint8_t buf[256];
+	long n = bh_mgmt_req_encode(req, buf, sizeof(buf));
+	_cleanup_close_ int fd = -1;
+
+	if (n < 0)
+		return (int)n;
+	fd = connect_mgmt(path);
+	if (fd < 0)
+		return fd;
+	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+		return -errno;
+	return read_responses(fd, out, err);
+}
+
+/* Run one request from the command line; exit status 0 or 1. */
+static int call_cli(const char *sock, const struct bh_mgmt_req *req)
+{
+	int r = bh_mgmt_call(sock, req, stdout, stderr);
+
+	if (r == -EACCES) {
+		fputc('\n', stderr);
+		bh_err("%s: permission denied by the management server", bh_mgmt_op_name(req->op));
+	} else if (r < 0) {
+		fputc('\n', stderr);
+		bh_log_errno(LOG_ERR, r, "%s via %s", bh_mgmt_op_name(req->op), sock);
+	}
+	return r < 0 ? 1 : 0;
+}
+
+static void usage(FILE *out, const char *cmd)
+{
+	fprintf(out, "Usage: bulkhead %s [--socket PATH]%s%s\n\n", cmd,
+		bh_streq(cmd, "status") ? " [--json]" : "",
+		bh_streq(cmd, "restart") ? " DOMAIN" : "");
+	fprintf(out, "Ask the management server (bulkhead serve / up) to %s. The server\n"
+		"decides by your uid and groups (bh_manage in host.cfg) and audit-logs it.\n\n"
+		"  --socket PATH  the management socket (default %s)\n",
+		bh_streq(cmd, "status") ? "print the state of every domain" :
+		bh_streq(cmd, "down") ? "stop everything" : "restart DOMAIN",
+		BH_MGMT_DEFAULT_SOCKET);
+}
+
+/* Shared option parsing of status/down/restart. */
+static int client_cmd(int argc, char **argv, uint8_t op, bool want_target)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	struct bh_mgmt_req req = { .op = op };
+	const char *sock = BH_MGMT_DEFAULT_SOCKET;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 's') {
+			sock = optarg;
+		} else if (c == 'j' && op == BH_MGMT_STATUS) {
+			req.flags |= BH_MGMT_F_JSON;
+		} else {
+			usage(c == 'h' ? stdout : stderr, argv[0]);
+			return c == 'h' ? 0 : 1;
+		}
+	}
+	if (argc - optind != (want_target ? 1 : 0) ||
+	    (want_target && strlen(argv[optind]) >= sizeof(req.target))) {
+		usage(stderr, argv[0]);
+		return 1;
+	}
+	if (want_target)
+		strcpy(req.target, argv[optind]);
+	return call_cli(sock, &req);
+}
+
+int bh_cmd_status(int argc, char **argv)
+{
+	return client_cmd(argc, argv, BH_MGMT_STATUS, false);
+}
+
+int bh_cmd_down(int argc, char **argv)
+{
+	return client_cmd(argc, argv, BH_MGMT_DOWN, false);
+}
+
+int bh_cmd_restart(int argc, char **argv)
+{
+	return client_cmd(argc, argv, BH_MGMT_RESTART, true);
+}
