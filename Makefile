@@ -196,11 +196,13 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz
 FUZZ_DOM0 := cfg audit
 FUZZ_NETDOM := policy nflog
 FUZZ_STORDOM := nbd
+FUZZ_VTPM := tpmframe
 fuzz_libs = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0) $(LIB_COMMON) $(LIBS_DOM0),\
 	    $(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM) $(LIB_COMMON) $(LIBS_NETDOM),\
 	    $(if $(filter $(1),$(FUZZ_STORDOM)),$(LIB_STORDOM) $(LIB_COMMON) $(LIBS_STORDOM),\
-	    $(LIB_COMMON) $(LIBS_COMMON))))
-fuzz_deps = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))$(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM))$(if $(filter $(1),$(FUZZ_STORDOM)),$(LIB_STORDOM))
+	    $(if $(filter $(1),$(FUZZ_VTPM)),$(LIB_VTPM) $(LIB_COMMON) $(LIBS_VTPM),\
+	    $(LIB_COMMON) $(LIBS_COMMON)))))
+fuzz_deps = $(if $(filter $(1),$(FUZZ_DOM0)),$(LIB_DOM0))$(if $(filter $(1),$(FUZZ_NETDOM)),$(LIB_NETDOM))$(if $(filter $(1),$(FUZZ_STORDOM)),$(LIB_STORDOM))$(if $(filter $(1),$(FUZZ_VTPM)),$(LIB_VTPM))
 
 REPLAY_BINS := $(foreach n,$(FUZZ_NAMES),$(BUILD)/tests/fuzz/replay-$(n))
 FUZZ_BINS := $(foreach n,$(FUZZ_NAMES),$(BUILD)/tests/fuzz/fuzz-$(n))

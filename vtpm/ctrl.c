@@ -6,11 +6,22 @@
  * command's response fields. Requests are peer input: the code decides the
  * exact request length, and an unknown code ends the connection.
  *
- * Not implemented (refused as unknown, not advertised in GET_CAPABILITY):
- * HASH_* (TIS locality-4 hashing, TPM 1.2 DRTM), STORE_VOLATILE (volatile
- * state is never persisted: a restart is a power cycle), GET/SET_STATEBLOB
- * (state migration goes through the manager, never through the guest),
- * SET_DATAFD, GET_INFO.
+ * SET_DATAFD (QEMU's tpm-emulator passes its data socket this way) has no
+ * request bytes: the fd comes as SCM_RIGHTS with the code; the transport
+ * (worker.c) receives it and ops->set_datafd takes it.
+ *
+ * Refused on purpose, not advertised in GET_CAPABILITY:
+ * GET_STATEBLOB / SET_STATEBLOB: the blob is the TPM's plaintext state
+ * (seeds, NV, keys); whoever holds the control socket could clone the TPM or
+ * plant one. State leaves a worker only towards the manager, which seals it;
+ * an instance moves between hosts as its sealed directory plus the manager
+ * key. GET_STATEBLOB has a fixed request, so it is answered with
+ * BAD_ORDINAL in its own response layout and the stream goes on;
+ * SET_STATEBLOB carries a blob of peer-chosen length and is refused as
+ * unknown (BAD_ORDINAL, then the stream closes).
+ * Not implemented (refused as unknown): HASH_* (TIS locality-4 hashing,
+ * TPM 1.2 DRTM), STORE_VOLATILE (volatile state is never persisted: a
+ * restart is a power cycle), GET_INFO.
  */
 #include <errno.h>
 #include <string.h>
@@ -26,7 +37,10 @@ int vt_ctrl_req_size(uint32_t cmd)
 	case VT_CMD_CANCEL_TPM_CMD:
 	case VT_CMD_STOP:
 	case VT_CMD_GET_CONFIG:
+	case VT_CMD_SET_DATAFD:
 		return 0;
+	case VT_CMD_GET_STATEBLOB:
+		return 12; /* state_flags, type, offset */
 	case VT_CMD_SET_LOCALITY:
 	case VT_CMD_RESET_TPMESTABLISHED:
 		return 1;
@@ -92,7 +106,7 @@ size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *o
 {
 	uint32_t caps = VT_CAP_INIT | VT_CAP_SHUTDOWN | VT_CAP_GET_TPMESTABLISHED |
 			VT_CAP_SET_LOCALITY | VT_CAP_CANCEL_TPM_CMD | VT_CAP_RESET_TPMESTABLISHED |
-			VT_CAP_STOP | VT_CAP_GET_CONFIG | VT_CAP_SET_BUFFERSIZE;
+			VT_CAP_STOP | VT_CAP_GET_CONFIG | VT_CAP_SET_BUFFERSIZE | VT_CAP_SET_DATAFD;
 	uint32_t min = 0, max = 0, cur;
 	bool est = false;
 	int r;
@@ -131,6 +145,14 @@ size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *o
 		vt_put_be32(out, VT_PTM_SUCCESS);
 		vt_put_be32(out + 4, 0); /* no file key, no migration key: the manager seals */
 		return 8;
+	case VT_CMD_SET_DATAFD:
+		r = ops->set_datafd(ctx);
+		break;
+	case VT_CMD_GET_STATEBLOB:
+		/* ptm_getstate's response: result, state_flags, totlength, length. */
+		memset(out, 0, 16);
+		vt_put_be32(out, VT_PTM_BAD_ORDINAL);
+		return 16;
 	case VT_CMD_SET_BUFFERSIZE:
 		cur = ops->set_buffersize(ctx, req->arg, &min, &max);
 		vt_put_be32(out, VT_PTM_SUCCESS);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bulkhead/msg.h"
 #include "bulkhead/util.h"
 
 /* ---- TPM 2.0 wire format ------------------------------------------------ */
@@ -129,6 +130,7 @@ enum vt_ctrl_cmd {
 #define VT_CAP_RESET_TPMESTABLISHED (1u << 7)
 #define VT_CAP_STOP (1u << 10)
 #define VT_CAP_GET_CONFIG (1u << 11)
+#define VT_CAP_SET_DATAFD (1u << 12)
 #define VT_CAP_SET_BUFFERSIZE (1u << 13)
 
 /* swtpm's result codes are TPM 1.2 ones. */
@@ -137,7 +139,7 @@ enum vt_ctrl_cmd {
 #define VT_PTM_FAIL 9u
 #define VT_PTM_BAD_ORDINAL 10u
 
-#define VT_CTRL_REQ_MAX 8   /* code + the largest request we implement (u32) */
+#define VT_CTRL_REQ_MAX 16  /* code + the largest fixed request (GET_STATEBLOB's three u32) */
 #define VT_CTRL_RSP_MAX 16  /* result + SET_BUFFERSIZE's three u32 */
 
 struct vt_ctrl_req {
@@ -177,6 +179,8 @@ struct vt_ctrl_ops {
 	int (*get_established)(void *ctx, bool *ret);
 	int (*reset_established)(void *ctx, uint8_t loc);
 	uint32_t (*set_buffersize)(void *ctx, uint32_t want, uint32_t *min, uint32_t *max);
+	/* Take the fd that came with this request (unix socket only); -EINVAL if none. */
+	int (*set_datafd)(void *ctx);
 };
 
 /*
@@ -331,7 +335,95 @@ int vt_ipc_result(int fd, uint32_t req, int status, const char *name, const char
 /* Largest message on a worker socket: a whole state. */
 #define VT_IPC_MAX (16u + VT_STATE_MAX)
 
-/* ---- worker (worker.c) and manager (manager.c) -------------------------- */
+/* ---- worker (worker.c, worker-chan.c) and manager (manager.c) ------------ */
+
+/* Where a response goes: a unix socket, or a mux stream of tpm.chan. */
+typedef int (*vt_send_fn)(void *sctx, const void *buf, size_t len);
+
+struct vt_wchan;
+struct vt_worker {
+	const char *name;
+	int data, ctrl;	     /* accepted connections (or a SET_DATAFD socket), or -1 */
+	int datafd_pending;  /* an fd received on ctrl, until SET_DATAFD takes it; or -1 */
+	struct vt_wchan *wc; /* tpm.chan client, or NULL */
+	bool chan_busy;	     /* the channel had input lately: poll the rest without sleeping */
+	struct vt_framer data_fr;
+	struct vt_ctrl_parser cp;
+	uint32_t bufsize;
+	bool shutdown;
+	uint8_t msg[BH_MSG_HDR_SIZE + 1024]; /* manager replies to a store */
+	uint8_t rsp[VT_TPM_RSP_MAX];
+};
+
+/*
+ * Feed guest bytes of a data stream through @f and run every complete
+ * command, answering through @send. 0, or -errno when the stream must close
+ * (framing error, already answered with a TPM error; or a failed send).
+ */
+int vt_worker_data(struct vt_worker *w, struct vt_framer *f, const uint8_t *untrusted_in,
+		   size_t len, vt_send_fn send, void *sctx);
+/* The same for a control stream; -errno when it must close. */
+int vt_worker_ctrl(struct vt_worker *w, struct vt_ctrl_parser *p, const uint8_t *untrusted_in,
+		   size_t len, vt_send_fn send, void *sctx);
+
+/*
+ * tpm.chan (worker-chan.c): the data and control streams of swtpm over one
+ * bulkhead channel, as streams of a mux (bulkhead/mux.h). The client (mux
+ * initiator) opens a stream and names it with its first byte:
+ */
+#define VT_CHAN_STREAM_DATA 0x01 /* raw TPM 2.0 commands, as on tpm.sock */
+#define VT_CHAN_STREAM_CTRL 0x02 /* swtpm control requests, as on tpm.sock.ctrl */
+
+/* A client connected on tpm.chan's listening socket @sock (taken). */
+void vt_wchan_accept(struct vt_worker *w, int sock);
+void vt_wchan_close(struct vt_worker *w);
+int vt_wchan_fd(const struct vt_worker *w);
+/* The channel's fd fired (consume the event); then serve it while busy. */
+void vt_wchan_event(struct vt_worker *w);
+/* Serve the channel while input keeps coming; sets w->chan_busy. */
+void vt_wchan_run(struct vt_worker *w);
+
+struct bh_mux;
+struct bh_chan;
+/*
+ * Move what @chan holds now into @mux, without arming the channel's wake-up
+ * (a read that found nothing would: the peer would then pay an eventfd
+ * write for its next message). 1 when bytes moved, 0 when none, or -errno.
+ */
+int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t cap);
+
+/*
+ * In a spin that has lasted @spun_ns: past a few microseconds the peer is
+ * probably not running; yield so that, on a busy machine, it can. Returns
+ * @spun_ns.
+ */
+uint64_t vt_spin_yield(uint64_t spun_ns);
+
+/* The guest's end of tpm.chan (client.c). */
+struct vt_client {
+	struct bh_chan *chan;
+	struct bh_mux *mux;
+	uint32_t data; /* the data stream, opened by vt_client_open() */
+	uint8_t buf[16u << 10];
+};
+/* Connect to tpm.chan at @path and open the data stream. */
+int vt_client_open(const char *path, struct vt_client **ret);
+void vt_client_close(struct vt_client *c);
+/* Open another stream named @kind (VT_CHAN_STREAM_*). */
+int vt_client_open_stream(struct vt_client *c, uint8_t kind, uint32_t *ret_id);
+/* Write all of @buf on stream @id. 0 or -errno. */
+int vt_client_write(struct vt_client *c, uint32_t id, const void *buf, size_t len);
+/* Read at least one byte of stream @id (spin, then sleep); 0 when the worker finished it. */
+ssize_t vt_client_read(struct vt_client *c, uint32_t id, void *buf, size_t len);
+int vt_client_read_full(struct vt_client *c, uint32_t id, void *buf, size_t len);
+/* Spin, then sleep, until input for stream @id may have arrived; 1 when the channel ended. */
+int vt_client_wait(struct vt_client *c, uint32_t id);
+/*
+ * One TPM command on the data stream; the response (size checked against
+ * @cap) goes to @rsp. Returns its length or -errno (-EBADMSG: bad size).
+ */
+ssize_t vt_client_transact(struct vt_client *c, const uint8_t *cmd, size_t len, uint8_t *rsp,
+			   size_t cap);
 
 /* Fixed fd numbers a worker is exec'ed with. */
 #define VT_FD_MGR 3   /* SOCK_SEQPACKET to the manager */

@@ -136,7 +136,7 @@ R=$(raw 80010000000c0000017b0008)
 
 # --- control channel ---
 R=$(ctrlc 00000001)
-[ "$R" = 0000000000002caf ] && ok "CMD_GET_CAPABILITY" || bad "capabilities '$R'"
+[ "$R" = 0000000000003caf ] && ok "CMD_GET_CAPABILITY (with SET_DATAFD)" || bad "capabilities '$R'"
 R=$(ctrlc 0000000503 0000000505 0000001100000000)
 [ "$(echo $R | cut -d' ' -f1)" = 00000000 ] && [ "$(echo $R | cut -d' ' -f2)" = 00000003 ] &&
 	[ "$(echo $R | cut -d' ' -f3 | cut -c1-16)" = 0000000000001000 ] &&

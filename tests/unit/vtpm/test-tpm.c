@@ -113,7 +113,7 @@ static void test_ctrl_parser(void)
 
 static void test_ctrl_parser_rejects(void)
 {
-	const uint8_t unknown[] = { 0, 0, 0, 0x0c, 0, 0, 0, 0 }; /* GET_STATEBLOB: not offered */
+	const uint8_t unknown[] = { 0, 0, 0, 0x0d, 0, 0, 0, 0 }; /* SET_STATEBLOB: refused */
 	const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff };
 	struct vt_ctrl_parser p;
 	struct vt_ctrl_req req;
@@ -128,7 +128,46 @@ static void test_ctrl_parser_rejects(void)
 	CU_ASSERT_EQUAL(vt_ctrl_feed(&p, junk, 3, &req, &done), 3); /* incomplete: waits */
 	CU_ASSERT_FALSE(done);
 	CU_ASSERT_EQUAL(vt_ctrl_req_size(VT_CMD_HASH_DATA), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(vt_ctrl_req_size(VT_CMD_SET_DATAFD), 0);
 	CU_ASSERT_EQUAL(vt_ctrl_req_size(VT_CMD_SET_LOCALITY), 1);
+}
+
+static int no_fd(void *ctx)
+{
+	(void)ctx;
+	return -EINVAL;
+}
+
+/* GET_STATEBLOB is parsed (fixed size) and refused in its own layout; the stream goes on. */
+static void test_ctrl_stateblob_refused(void)
+{
+	const uint8_t in[] = { 0, 0, 0, 0x0c, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+			       0, 0, 0, 0x01 };
+	const uint8_t datafd[] = { 0, 0, 0, 0x10 };
+	const struct vt_ctrl_ops ops = { .set_datafd = no_fd };
+	uint8_t out[VT_CTRL_RSP_MAX];
+	struct vt_ctrl_parser p;
+	struct vt_ctrl_req req;
+	bool done;
+
+	vt_ctrl_parser_init(&p);
+	CU_ASSERT_EQUAL(vt_ctrl_feed(&p, in, sizeof(in), &req, &done), 16);
+	CU_ASSERT_FATAL(done);
+	CU_ASSERT_EQUAL(req.cmd, VT_CMD_GET_STATEBLOB);
+	CU_ASSERT_EQUAL(vt_ctrl_handle(&req, &ops, NULL, out), 16);
+	CU_ASSERT_EQUAL(be32(out), VT_PTM_BAD_ORDINAL);
+	CU_ASSERT_EQUAL(be32(out + 8), 0); /* no blob length: nothing follows */
+	CU_ASSERT_EQUAL(vt_ctrl_feed(&p, in + 16, 4, &req, &done), 4);
+	CU_ASSERT_TRUE(done);
+	CU_ASSERT_EQUAL(req.cmd, VT_CMD_GET_CAPABILITY);
+	CU_ASSERT_EQUAL(vt_ctrl_handle(&req, &ops, NULL, out), 8);
+	CU_ASSERT_EQUAL(be32(out + 4) & (1u << 8 | 1u << 9), 0); /* no state blob caps */
+	CU_ASSERT_EQUAL(be32(out + 4) & VT_CAP_SET_DATAFD, VT_CAP_SET_DATAFD);
+	/* SET_DATAFD without an fd (a channel stream, or a forgetful client) fails. */
+	CU_ASSERT_EQUAL(vt_ctrl_feed(&p, datafd, 4, &req, &done), 4);
+	CU_ASSERT_TRUE(done);
+	CU_ASSERT_EQUAL(vt_ctrl_handle(&req, &ops, NULL, out), 4);
+	CU_ASSERT_EQUAL(be32(out), VT_PTM_BAD_PARAMETER);
 }
 
 /* ---- the real libtpms ---- */
@@ -228,6 +267,7 @@ static const struct bh_test tests[] = {
 	{ "framer rejects", test_framer_rejects },
 	{ "ctrl parser", test_ctrl_parser },
 	{ "ctrl parser rejects", test_ctrl_parser_rejects },
+	{ "ctrl GET_STATEBLOB refused, SET_DATAFD needs an fd", test_ctrl_stateblob_refused },
 	{ "tpm manufacture and restart", test_tpm_manufacture_and_restart },
 	{ "tpm garbage state refused", test_tpm_garbage_state_refused },
 	{ "tpm malformed commands", test_tpm_malformed_commands },

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tpm.chan: a guest's TPM over one bulkhead channel. The channel carries a
+ * mux (bulkhead/mux.h; the client is the initiator); each stream the client
+ * opens is named by its first byte (VT_CHAN_STREAM_DATA or _CTRL in vtpm.h)
+ * and then carries exactly what tpm.sock or tpm.sock.ctrl would. One stream
+ * of each kind at a time; another one, or an unknown name, is closed.
+ *
+ * Wake-ups (measured: a non-blocking read that finds the ring empty arms the
+ * channel's wake-up, and then the guest pays an eventfd write, ~10 us here,
+ * for its next command): while the guest is busy, the worker spins on
+ * bh_chan_data_ready(), which never arms, and pulls the bytes into the mux
+ * itself (vt_mux_pull). Only after CHAN_SPIN_NS without input does it arm
+ * (bh_mux_poll reads until -EAGAIN) and sleep in poll(); an idle guest
+ * costs no CPU.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/chan.h"
+#include "bulkhead/log.h"
+#include "bulkhead/mux.h"
+#include "vtpm.h"
+
+/* Spin this long for the next command before sleeping (an eventfd wake-up is ~10 us). */
+#define CHAN_SPIN_NS 50000u
+/* Serve a busy channel at most this long before the other fds get a look. */
+#define CHAN_SLICE_NS 1000000u
+#define STREAMS 4
+#define RING_SIZE (64u << 10)
+
+struct wstream {
+	uint32_t id; /* 0: free slot */
+	uint8_t kind; /* 0 until the naming byte arrives */
+};
+
+struct vt_wchan {
+	struct bh_chan *chan;
+	struct bh_mux *mux;
+	struct wstream s[STREAMS];
+	struct vt_framer fr;	   /* of the data stream */
+	struct vt_ctrl_parser cp; /* of the control stream */
+	uint8_t in[VT_TPM_CMD_MAX];
+};
+
+struct stream_ref {
+	struct vt_wchan *c;
+	uint32_t id;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t cap)
+{
+	size_t ready = bh_chan_data_ready(chan);
+	ssize_t n;
+
+	if (!ready)
+		return 0;
+	/* Data is there, so this read does not arm the wake-up. */
+	n = bh_chan_read(chan, buf, ready < cap ? ready : cap);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return 0;
+	n = bh_mux_input(mux, buf, (size_t)n);
+	return n < 0 ? (int)n : 1;
+}
+
+/* Write all of a response on a stream; waits (this guest only) while the ring is full. */
+static int stream_send(void *sctx, const void *buf, size_t len)
+{
+	struct stream_ref *ref = sctx;
+	struct vt_wchan *c = ref->c;
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = bh_mux_write(c->mux, ref->id, (const uint8_t *)buf + off, len - off);
+
+		if (n == -EAGAIN) {
+			int r = bh_mux_poll(c->mux);
+
+			if (r == 0)
+				r = bh_chan_wait(c->chan);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static void stream_close(struct vt_wchan *c, struct wstream *s)
+{
+	bh_mux_close(c->mux, s->id);
+	s->id = 0;
+	s->kind = 0;
+}
+
+static bool kind_taken(const struct vt_wchan *c, uint8_t kind)
+{
+	for (int i = 0; i < STREAMS; i++)
+		if (c->s[i].id && c->s[i].kind == kind)
+			return true;
+	return false;
+}
+
+/* The first byte of a stream names it. */
+static int name_stream(struct vt_worker *w, struct vt_wchan *c, struct wstream *s)
+{
+	uint8_t untrusted_kind = c->in[0];
+
+	if ((untrusted_kind != VT_CHAN_STREAM_DATA && untrusted_kind != VT_CHAN_STREAM_CTRL) ||
+	    kind_taken(c, untrusted_kind))
+		return -EPROTO;
+	s->kind = untrusted_kind;
+	if (s->kind == VT_CHAN_STREAM_DATA)
+		vt_framer_init(&c->fr, w->bufsize);
+	else
+		vt_ctrl_parser_init(&c->cp);
+	return 0;
+}
+
+/* Everything a stream has buffered; -errno when it must close. */
+static int stream_input(struct vt_worker *w, struct vt_wchan *c, struct wstream *s)
+{
+	struct stream_ref ref = { c, s->id };
+
+	for (;;) {
+		ssize_t n = bh_mux_read(c->mux, s->id, c->in, s->kind ? sizeof(c->in) : 1);
+		int r;
+
+		if (n == -EAGAIN)
+			return 0;
+		if (n <= 0)
+			return n < 0 ? (int)n : -EPIPE; /* the guest finished the stream */
+		if (!s->kind)
+			r = name_stream(w, c, s);
+		else if (s->kind == VT_CHAN_STREAM_DATA)
+			r = vt_worker_data(w, &c->fr, c->in, (size_t)n, stream_send, &ref);
+		else
+			r = vt_worker_ctrl(w, &c->cp, c->in, (size_t)n, stream_send, &ref);
+		if (r < 0 || w->shutdown)
+			return r;
+	}
+}
+
+/* New streams into free slots, then every stream's input. */
+static void serve_streams(struct vt_worker *w, struct vt_wchan *c)
+{
+	uint32_t id;
+
+	while (bh_mux_accept(c->mux, &id) == 0) {
+		struct wstream *s = NULL;
+
+		for (int i = 0; i < STREAMS && !s; i++)
+			if (!c->s[i].id)
+				s = &c->s[i];
+		if (!s) {
+			bh_mux_close(c->mux, id);
+			continue;
+		}
+		s->id = id;
+		s->kind = 0;
+	}
+	/* Named streams first: a FIN there frees its kind for a new stream named below. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < STREAMS && !w->shutdown; i++)
+			if (c->s[i].id && (c->s[i].kind == 0) == (pass == 1) &&
+			    stream_input(w, c, &c->s[i]) < 0)
+				stream_close(c, &c->s[i]);
+}
+
+void vt_wchan_close(struct vt_worker *w)
+{
+	struct vt_wchan *c = w->wc;
+
+	if (!c)
+		return;
+	bh_mux_free(c->mux);
+	bh_chan_close(c->chan);
+	free(c);
+	w->wc = NULL;
+	w->chan_busy = false;
+}
+
+void vt_wchan_accept(struct vt_worker *w, int sock)
+{
+	struct vt_wchan *c;
+	int r;
+
+	if (sock < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(sock);
+		return;
+	}
+	r = bh_chan_memfd_server(sock, RING_SIZE, RING_SIZE, &c->chan);
+	if (r < 0) {
+		close(sock);
+		free(c);
+		bh_warn("channel set-up failed: %s", strerror(-r));
+		return;
+	}
+	r = bh_mux_new(c->chan, false, &c->mux);
+	if (r < 0) {
+		bh_chan_close(c->chan);
+		free(c);
+		return;
+	}
+	w->wc = c;
+	w->chan_busy = false;
+}
+
+int vt_wchan_fd(const struct vt_worker *w)
+{
+	return bh_chan_fd(w->wc->chan);
+}
+
+/* Arm the wake-up before sleeping; whatever raced in is served. False: close. */
+static bool arm(struct vt_worker *w, struct vt_wchan *c)
+{
+	int r = bh_mux_poll(c->mux);
+
+	if (r < 0)
+		return false;
+	w->chan_busy = bh_chan_data_ready(c->chan) > 0;
+	serve_streams(w, c);
+	/* The guest closed the channel (or died) and everything it sent is served. */
+	return w->chan_busy || bh_chan_is_open(c->chan) != 0;
+}
+
+void vt_wchan_run(struct vt_worker *w)
+{
+	struct vt_wchan *c = w->wc;
+	uint64_t start = now_ns(), last = start;
+	unsigned i = 0;
+
+	while (!w->shutdown) {
+		int r = vt_mux_pull(c->mux, c->chan, c->in, sizeof(c->in));
+
+		if (r < 0)
+			return vt_wchan_close(w);
+		if (r > 0) {
+			serve_streams(w, c);
+			last = now_ns();
+			w->chan_busy = true;
+			if (last - start > CHAN_SLICE_NS)
+				return; /* still busy: poll() will not sleep */
+			continue;
+		}
+		cpu_relax();
+		if (++i % 32 == 0 && vt_spin_yield(now_ns() - last) > CHAN_SPIN_NS)
+			break;
+	}
+	if (w->shutdown || !arm(w, c))
+		vt_wchan_close(w);
+}
+
+void vt_wchan_event(struct vt_worker *w)
+{
+	/* Readable fd: this consumes the wake-up without sleeping. */
+	if (bh_chan_wait(w->wc->chan) < 0)
+		return vt_wchan_close(w);
+	vt_wchan_run(w);
+}
+
+uint64_t vt_spin_yield(uint64_t spun_ns)
+{
+	if (spun_ns > 4000)
+		sched_yield();
+	return spun_ns;
+}
