@@ -10,6 +10,7 @@
  *              encoder; pure (no I/O), fuzzed
  *   io.c       executes one parsed request against a volume (pread/pwrite)
  *   server.c   connections, worker threads, the unix socket per volume
+ *   bridge.c   NBD connections carried as mux streams over a bulkhead channel
  *   daemon.c   control messages from dom0 -> volumes and exports
  *
  * Trust: everything a guest sends is untrusted_ until nbd.c has checked it;
@@ -268,8 +269,7 @@ void sd_server_free(struct sd_server *srv);
 int sd_server_add(struct sd_server *srv, const char *name, struct sd_volume *v, bool discard);
 /*
  * Stop serving @name: refuse new connections, hang up the open ones, wait for
- * their requests to finish, then wipe the key. With @erase_path, crypto-erase
- * the volume afterwards. -ENOENT for an unknown name.
+ * their requests to finish, then wipe the key. -ENOENT for an unknown name.
  */
 int sd_server_remove(struct sd_server *srv, const char *name);
 /* Run @fn on the volume of export @name while no request is in flight. */
