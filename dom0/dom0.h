@@ -666,4 +666,41 @@ int bh_cmd_down(int argc, char **argv);
 int bh_cmd_restart(int argc, char **argv);
 int bh_cmd_serve(int argc, char **argv);
 
+
+/* ------------------------------------------------------------------------
+ * Host platform domains (platform-host.c, host-veth.c). Only guests for
+ * now: service domains start with their daemons' control wiring.
+ */
+#define BH_HOST_VIFS_MAX 8
+
+struct bh_host_dom {
+	char name[64];
+	int pid;     /* pid 1 of its namespaces, as seen from here; 0 once reaped */
+	int pidfd;
+	char *cgroup; /* its cgroup v2 directory, NULL when none could be made */
+	bool limits_ok;        /* every limit written */
+	char limits_note[512]; /* why not, for status */
+	char vifs[BH_HOST_VIFS_MAX][16]; /* "vif<k>.<n>" in netdom's namespace */
+	size_t n_vifs;
+};
+
+struct bh_host_opts {
+	const char *netdom_netns; /* netdom's network namespace (a file, e.g. /run/netns/X) */
+};
+
+/*
+ * Start guest @dom of @t: namespaces, cgroup and limits, vifs, sandbox, then
+ * /bin/sh -c bh_host_cmd. -EOPNOTSUPP for a service domain. 0 or -errno
+ * (nothing is left behind on failure).
+ */
+int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
+		  const struct bh_host_opts *o, struct bh_host_dom **ret);
+/* Kill the whole tree, reap it, remove its cgroup. 0 or -errno. */
+int bh_host_stop(struct bh_host_dom *d);
+void bh_host_dom_free(struct bh_host_dom *d);
+/* veth pair @host_if (into netdom's namespace @netdom_ns_fd) <-> @guest_if
+ * (into the namespace of @guest_pid), @mac on the guest side if not NULL. */
+int bh_host_veth_create(const char *host_if, int netdom_ns_fd, const char *guest_if,
+			pid_t guest_pid, const uint8_t *mac);
+
 #endif

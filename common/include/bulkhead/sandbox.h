@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sandbox every bulkhead process enters before it touches untrusted
+ * input: capabilities cut to what its role needs, no_new_privs, and a
+ * seccomp allow-list per role (common/sandbox.c, the one libseccomp user).
+ * Order as STYLE.md says: whoever calls this has already changed its root
+ * and ids; this is the last step, after which only the listed syscalls work
+ * and a denied one kills the process.
+ */
+#ifndef BULKHEAD_SANDBOX_H
+#define BULKHEAD_SANDBOX_H
+
+#include <stdint.h>
+
+enum bh_sandbox_role {
+	/* A guest on the host platform: runs an arbitrary command (/bin/sh -c),
+	 * so a broad list of ordinary process syscalls, but no mount, module,
+	 * kexec, bpf, ptrace, keyring, namespace or clock changes; no capabilities. */
+	BH_SANDBOX_GUEST,
+	BH_SANDBOX_ROLE_MAX_,
+};
+
+/* Capability bits (1 << CAP_*) a role keeps; the rest leave the bounding set. */
+uint64_t bh_sandbox_role_caps(enum bh_sandbox_role role);
+
+/*
+ * Drop every capability not in @keep from the bounding, permitted,
+ * effective, inheritable and ambient sets, and lock root out of regaining
+ * them on exec (SECBIT_NOROOT). Returns 0 or -errno.
+ */
+int bh_sandbox_drop_caps(uint64_t keep);
+
+/*
+ * Become @uid/@gid with no supplementary groups, keeping (for the drop that
+ * must follow) the capabilities held now; verified. Returns 0 or -errno.
+ */
+int bh_sandbox_setuid(uint32_t uid, uint32_t gid);
+
+/* Set no_new_privs and load @role's seccomp allow-list. 0 or -errno. */
+int bh_sandbox_seccomp(enum bh_sandbox_role role);
+
+/* bh_sandbox_drop_caps(role's caps), then bh_sandbox_seccomp(role). */
+int bh_sandbox_enter(enum bh_sandbox_role role);
+
+#endif
