@@ -14,6 +14,36 @@
 #include "bulkhead/log.h"
 #include "netdom.h"
 
+static bool keep_flow(const struct nd_flow *f, void *arg)
+{
+	const struct nd_ruleset *rs = ((const void *const *)arg)[0];
+	const struct nd_flows *ix = ((const void *const *)arg)[1];
+
+	return nd_flow_allowed(rs, ix, f);
+}
+
+/*
+ * Established flows the new policy forbids lose their conntrack entry, so
+ * their next packet meets the forward chain and its policy drop; flows it
+ * still allows keep theirs (and their replies keep passing as established).
+ */
+static void cut_forbidden_flows(const struct nd_ruleset *rs, uint64_t generation)
+{
+	struct nd_flows ix;
+	const void *arg[2] = { rs, &ix };
+	int r = nd_flows_index(rs->p, &ix);
+
+	if (r == 0)
+		r = nd_conntrack_prune(keep_flow, arg);
+	nd_flows_free(&ix);
+	if (r < 0)
+		bh_warn("pruning conntrack after generation %llu: %s",
+			(unsigned long long)generation, strerror(-r));
+	else if (r > 0)
+		bh_info("generation %llu: cut %d established flow(s) it forbids",
+			(unsigned long long)generation, r);
+}
+
 int nd_daemon_init(struct nd_daemon *d)
 {
 	uint64_t gen = 0;
@@ -49,6 +79,8 @@ int nd_daemon_apply_closed(struct nd_daemon *d)
 		r = nd_compile(p, &rs, &e);
 	if (r == 0)
 		r = nd_nft_apply(d->nft, rs, &e);
+	if (r == 0)
+		cut_forbidden_flows(rs, 0);
 	nd_ruleset_free(rs);
 	nd_policy_free(p);
 	if (r < 0)
@@ -87,19 +119,17 @@ static int apply(struct nd_daemon *d, struct nd_policy *p, struct nd_error *e)
 	t_compile = ms_since(&t0);
 	if (r == 0)
 		r = nd_nft_apply(d->nft, rs, e);
-	nd_ruleset_free(rs);
 	bh_debug("generation %llu: compiled in %.1f ms, committed in %.1f ms",
 		 (unsigned long long)p->generation, t_compile, ms_since(&t0) - t_compile);
+	if (r == 0)
+		cut_forbidden_flows(rs, p->generation);
+	nd_ruleset_free(rs);
 	if (r < 0)
 		return r;
 	d->generation = p->generation;
-	nd_policy_free(d->policy);
+	if (d->policy != p)
+		nd_policy_free(d->policy);
 	d->policy = p;
-	/* Flows the new policy forbids: their next packet is re-checked from scratch. */
-	r = nd_conntrack_flush();
-	if (r < 0 && r != -ENOENT)
-		bh_warn("flushing conntrack after generation %llu: %s",
-			(unsigned long long)p->generation, strerror(-r));
 	return 0;
 }
 

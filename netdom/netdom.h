@@ -298,10 +298,47 @@ int nd_drops_wait_ms(const struct nd_drops *t, uint64_t now_ms);
 void nd_drops_reset(struct nd_drops *t, uint64_t now_ms);
 
 /* ------------------------------------------------------------------------
+ * Established flows under a new policy (flows.c).
+ */
+struct nd_flow {
+	uint8_t fam; /* 4 or 6 */
+	uint8_t src[16], dst[16];
+	uint8_t l4proto;
+	uint16_t dport;
+};
+
+struct nd_addr_ref;
+
+/* Guest addresses -> vif, sorted for lookups. */
+struct nd_flows {
+	struct nd_addr_ref *v;
+	size_t n;
+};
+
+int nd_flows_index(const struct nd_policy *p, struct nd_flows *ret);
+void nd_flows_free(struct nd_flows *f);
+/* The rule (index) that decides a flow's first packet under @rs, or -1: the default. */
+long nd_flow_decide(const struct nd_ruleset *rs, const struct nd_flows *ix, const struct nd_flow *f);
+bool nd_flow_allowed(const struct nd_ruleset *rs, const struct nd_flows *ix,
+		     const struct nd_flow *f);
+/*
+ * One ctnetlink entry (the attributes after nfgenmsg): its original tuple as
+ * a flow, and the raw CTA_TUPLE_ORIG attribute (pointing into @untrusted) that
+ * deletes it. -EBADMSG when torn or without an IPv4/IPv6 tuple.
+ */
+int nd_ct_parse(const uint8_t *untrusted, size_t len, struct nd_flow *f, const uint8_t **tuple,
+		size_t *tuple_len);
+
+/* ------------------------------------------------------------------------
  * Plain netfilter netlink (netlink.c).
  */
-/* Forget every conntrack entry so the next packet of each flow meets the new policy. */
-int nd_conntrack_flush(void);
+typedef bool (*nd_ct_keep_fn)(const struct nd_flow *f, void *arg);
+/*
+ * Delete the conntrack entries of forwarded flows that @keep refuses (flows
+ * to or from the netdom's own addresses are left alone). Returns the number
+ * deleted, or -errno.
+ */
+int nd_conntrack_prune(nd_ct_keep_fn keep, void *arg);
 /* A non-blocking socket bound to NFLOG @group, copying packet headers. */
 int nd_nflog_open(uint16_t group, int *ret_fd);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz netdom's NFLOG parser and drop coalescing: the input is one datagram
- * as read from the NFLOG socket. Every drop reported must carry addresses of
+ * Fuzz netdom's kernel-message parsers: NFLOG (one datagram as read from the
+ * NFLOG socket) with drop coalescing, and a ctnetlink dump entry. Every drop reported must carry addresses of
  * one family that the DROP_EVENT codec accepts, and coalescing must keep its
  * table bound.
  */
@@ -37,6 +37,9 @@ static void on_drop(const struct nd_drop *d, void *arg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct nd_drop d = { 0 };
+	struct nd_flow f;
+	const uint8_t *tuple;
+	size_t tuple_len;
 
 	if (size > FUZZ_MAX_INPUT)
 		return 0;
@@ -44,5 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nd_nflog_parse(data, size, on_drop, NULL);
 	if (nd_nflog_packet(data, size, &d) == 0)
 		on_drop(&d, NULL);
+	/* The same bytes as a conntrack dump entry: the tuple found lies inside the input. */
+	if (nd_ct_parse(data, size, &f, &tuple, &tuple_len) == 0)
+		assert(tuple >= data && tuple_len <= size - (size_t)(tuple - data) &&
+		       (f.fam == 4 || f.fam == 6));
 	return 0;
 }

@@ -52,11 +52,14 @@ done
 # --- helpers: a TCP/UDP server in a namespace, a client that reports success ---
 server() { # ns proto port
 	nsx "$1" python3 -c '
-import socket,sys,threading
+import socket,sys,threading,time
 p=sys.argv[1]; port=int(sys.argv[2])
-if p=="tcp":
+if p in ("tcp","tick"):
     s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(("",port)); s.listen(16)
     def h(c):
+        while p=="tick":   # the server speaks first, every 0.2 s
+            try: c.sendall(b"t"); time.sleep(0.2)
+            except Exception: return
         while True:
             d=c.recv(100)
             if not d: break
@@ -92,7 +95,7 @@ expect() { # yes|no description client-args...
 	[ "$got" = "$want" ] && ok "$what" || bad "$what (connected: $got, wanted $want)"
 }
 
-server $G2 tcp 5432; server $G2 tcp 22; server $G1 tcp 8080; server $G3 tcp 8080
+server $G2 tcp 5432; server $G2 tcp 22; server $G1 tcp 8080; server $G3 tcp 8080; server $G1 tick 8081
 server $G2 udp 5353; server $G2 udp 5354; server $G2 udp 7000; server $G2 udp 7001
 sleep 0.5
 
@@ -102,7 +105,7 @@ GUESTS=("guest g1 web vif1.0 00:16:3e:00:00:01 10.81.1.2"
 $POL write $TMP/p1 1 "zone web" "zone db" "${GUESTS[@]}" \
 	"rule 1 g=g1 g=g2 tcp 5432 accept" \
 	"rule 2 z=web z=db udp 5353 accept" \
-	"rule 3 g=g3 g=g1 tcp 8080 accept" \
+	"rule 3 g=g3 g=g1 tcp 8080,8081 accept" \
 	"rule 4 10.81.1.0/24 g=g2 udp 7000 accept" \
 	"rule 5 g=g3 g=g2 udp 7001 accept" || exit 1
 
@@ -183,15 +186,31 @@ try:
 except Exception: print("cut")
 ' $TMP/flow-up >$TMP/flow.out 2>/dev/null &
 FLOW=$!
-for _ in $(seq 30); do [ -s $TMP/flow-up ] && break; sleep 0.1; done
-$POL write $TMP/p2 2 "zone web" "zone db" "${GUESTS[@]}" "rule 3 g=g3 g=g1 tcp 8080 accept" || exit 1
+# ...and keeps one it still allows, even when its next packet is the server's reply.
+nsx $G3 python3 -c '
+import socket,sys,time
+s=socket.create_connection(("10.81.1.2",8081),timeout=2); assert s.recv(1)==b"t"
+open(sys.argv[1],"w").write("up\n")
+s.settimeout(0.5); end=time.time()+2.5; last=0
+while time.time()<end:
+    try:
+        if s.recv(1)==b"t": last=time.time()
+    except Exception: pass
+print("alive" if time.time()-last<0.6 else "cut")
+' $TMP/tick-up >$TMP/tick.out 2>/dev/null &
+TICK=$!
+for _ in $(seq 30); do [ -s $TMP/flow-up ] && [ -s $TMP/tick-up ] && break; sleep 0.1; done
+$POL write $TMP/p2 2 "zone web" "zone db" "${GUESTS[@]}" "rule 3 g=g3 g=g1 tcp 8080,8081 accept" ||
+	exit 1
 out=$($POL send $TMP/ctl.sock $TMP/p2) && [[ $out == *"gen=2 status=0"* ]] && ok "policy 2 applied" ||
 	bad "policy 2: $out"
-wait $FLOW
+wait $FLOW $TICK
 [ "$(cat $TMP/flow.out)" = cut ] && ok "established g1 -> g2:5432 flow cut by policy 2" ||
 	bad "established flow after policy 2: $(cat $TMP/flow.out)"
+[ "$(cat $TMP/tick.out)" = alive ] && ok "established g3 -> g1:8081 flow, still allowed, kept its replies" ||
+	bad "allowed flow after policy 2: $(cat $TMP/tick.out)"
 expect no "new g1 -> g2 tcp 5432 refused under policy 2" $G1 tcp 10.81.2.2 5432
-expect yes "g3 -> g1 tcp 8080 still allowed (flow re-checked after conntrack flush)" $G3 tcp 10.81.1.2 8080
+expect yes "new g3 -> g1 tcp 8080 still allowed under policy 2" $G3 tcp 10.81.1.2 8080
 
 # --- a bad policy is refused whole, naming the rule; the old one stays ---
 $POL write $TMP/bad 3 "zone web" "zone db" "${GUESTS[@]}" "rule 1 g=g1 g=g2 tcp 5432 accept" \

@@ -426,6 +426,52 @@ static void test_random_against_reference(void)
 	CU_ASSERT(matched > 150 * 400 / 4); /* the packets do exercise the rules */
 }
 
+/* netdomd's own evaluator for established flows (flows.c): vifs come from addresses. */
+static int vif_by_addr(const struct nd_policy *p, uint8_t fam, const uint8_t *a)
+{
+	for (uint32_t v = 0; v < p->n_vifs; v++)
+		for (unsigned i = 0; i < p->vifs[v].m.n_addrs; i++)
+			if (p->vifs[v].m.addrs[i].family == fam &&
+			    !memcmp(p->vifs[v].m.addrs[i].addr, a, fam == 4 ? 4 : 16))
+				return (int)v;
+	return -1;
+}
+
+static void test_flows_against_reference(void)
+{
+	unsigned mismatches = 0, decided = 0;
+
+	srand(7411);
+	for (int round = 0; round < 100; round++) {
+		struct nd_policy *p = random_policy(30);
+		struct nd_ruleset *rs = finish_compile(p);
+		struct nd_flows ix;
+
+		CU_ASSERT_EQUAL_FATAL(nd_flows_index(p, &ix), 0);
+		for (int i = 0; i < 300; i++) {
+			struct pkt k = random_pkt(p);
+			struct nd_flow f = { k.fam, { 0 }, { 0 }, k.l4, k.dport };
+			long want, got;
+
+			memcpy(f.src, k.src, 16);
+			memcpy(f.dst, k.dst, 16);
+			k.iif = vif_by_addr(p, k.fam, k.src); /* as anti-spoofing guarantees */
+			k.oif = vif_by_addr(p, k.fam, k.dst);
+			want = reference(p, &k);
+			got = nd_flow_decide(rs, &ix, &f);
+			mismatches += want != got;
+			decided += got >= 0;
+			CU_ASSERT_EQUAL(nd_flow_allowed(rs, &ix, &f),
+					got >= 0 && p->rules[got].m.action == BH_POLICY_ACCEPT);
+		}
+		nd_flows_free(&ix);
+		nd_ruleset_free(rs);
+		nd_policy_free(p);
+	}
+	CU_ASSERT_EQUAL(mismatches, 0);
+	CU_ASSERT(decided > 100 * 300 / 4);
+}
+
 int main(void)
 {
 	static const struct bh_test compile[] = {
@@ -435,6 +481,7 @@ int main(void)
 		{ "a guest expands to its vifs",
 		  test_guest_vifs_and_zone_flags },
 		{ "random policies agree with the reference", test_random_against_reference },
+		{ "established-flow decisions agree with the reference", test_flows_against_reference },
 		{ NULL, NULL },
 	};
 	static const struct bh_suite suites[] = {

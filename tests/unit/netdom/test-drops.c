@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nfnetlink_log.h>
 #include <linux/netlink.h>
 
@@ -134,12 +135,52 @@ static void test_coalesce_and_period(void)
 	CU_ASSERT(!nd_drops_due(&t, 5000));
 }
 
+/* A ctnetlink entry as a dump returns it: CTA_TUPLE_ORIG { IP { src, dst }, PROTO { num, ports } }. */
+static void test_ct_parse(void)
+{
+	uint8_t ip[2 * 8], proto[8 + 8 + 8], tuple[4 + sizeof(ip) + 4 + sizeof(proto)], entry[256];
+	size_t n = 0, t = 0, e = 0;
+	const uint8_t *raw;
+	struct nd_flow f;
+	size_t raw_len;
+
+	msg_len = 0;
+	put_attr(CTA_IP_V4_SRC, (uint8_t[]){ 10, 81, 1, 2 }, 4);
+	put_attr(CTA_IP_V4_DST, (uint8_t[]){ 10, 81, 2, 2 }, 4);
+	memcpy(ip, msg, n = msg_len);
+	msg_len = 0;
+	put_attr(CTA_PROTO_NUM, (uint8_t[]){ 6 }, 1);
+	put_attr(CTA_PROTO_SRC_PORT, (uint8_t[]){ 0xc0, 0x01 }, 2);
+	put_attr(CTA_PROTO_DST_PORT, (uint8_t[]){ 0x15, 0x38 }, 2);
+	memcpy(proto, msg, t = msg_len);
+	msg_len = 0;
+	put_attr(CTA_TUPLE_IP | NLA_F_NESTED, ip, (uint16_t)n);
+	put_attr(CTA_TUPLE_PROTO | NLA_F_NESTED, proto, (uint16_t)t);
+	memcpy(tuple, msg, t = msg_len);
+	msg_len = 0;
+	put_attr(CTA_TUPLE_ORIG | NLA_F_NESTED, tuple, (uint16_t)t);
+	put_attr(CTA_MARK, (uint8_t[]){ 0, 0, 0, 1 }, 4);
+	memcpy(entry, msg, e = msg_len);
+	CU_ASSERT_EQUAL_FATAL(nd_ct_parse(entry, e, &f, &raw, &raw_len), 0);
+	CU_ASSERT_EQUAL(f.fam, 4);
+	CU_ASSERT_EQUAL(f.src[3], 2);
+	CU_ASSERT_EQUAL(f.dst[2], 2);
+	CU_ASSERT_EQUAL(f.l4proto, 6);
+	CU_ASSERT_EQUAL(f.dport, 5432);
+	CU_ASSERT_PTR_EQUAL(raw, entry);
+	CU_ASSERT_EQUAL(raw_len, NLA_HDRLEN + t);
+	CU_ASSERT_EQUAL(nd_ct_parse(entry, e - 1, &f, &raw, &raw_len), -EBADMSG);
+	CU_ASSERT_EQUAL(nd_ct_parse(entry + NLA_HDRLEN + t, e - NLA_HDRLEN - t, &f, &raw, &raw_len),
+			-EBADMSG); /* no tuple */
+}
+
 int main(void)
 {
 	static const struct bh_test drops[] = {
 		{ "NFLOG: drops parsed, accepts and foreign prefixes skipped", test_parse_ipv4_ipv6 },
 		{ "NFLOG: torn messages and short packets refused", test_parse_rejects_torn },
 		{ "coalescing, table limit, period", test_coalesce_and_period },
+		{ "conntrack entry: original tuple", test_ct_parse },
 		{ NULL, NULL },
 	};
 	static const struct bh_suite suites[] = {
