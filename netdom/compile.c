@@ -11,6 +11,8 @@
  * remains is exactly the part of the rule that no earlier rule decides.
  * Groups are boxes with the same exact first field (the same source vif or
  * zone), which keeps the work proportional to rules per guest, not rules^2.
+ * The elements of such a map come out sorted by that field (flows.c's
+ * binary search relies on it).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -112,6 +112,29 @@ static bool in_box(const struct nd_map *m, const struct nd_elem *e, const uint8_
 	return true;
 }
 
+/* compile.c keeps the elements of a map keyed first by a vif or zone id sorted by it. */
+static bool grouped(const struct nd_map *m)
+{
+	return m->src == ND_SLOT_GUEST || m->src == ND_SLOT_ZONE;
+}
+
+static size_t group_start(const struct nd_map *m, const uint8_t *key)
+{
+	size_t lo = 0, hi = m->n;
+
+	if (!grouped(m))
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(m->v[mid].lo, key, 4) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static long map_lookup(const struct nd_ruleset *rs, const struct nd_map *m, int sv, int dv,
 		       const struct nd_flow *f)
 {
@@ -127,9 +150,12 @@ static long map_lookup(const struct nd_ruleset *rs, const struct nd_map *m, int 
 	key[off] = f->l4proto;
 	key[off + 4] = (uint8_t)(f->dport >> 8);
 	key[off + 5] = (uint8_t)f->dport;
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = group_start(m, key); i < m->n; i++) {
 		if (in_box(m, &m->v[i], key))
 			return m->v[i].rule;
+		if (i + 1 < m->n && grouped(m) && memcmp(m->v[i + 1].lo, key, 4) > 0)
+			break; /* past this vif's or zone's elements */
+	}
 	return -1;
 }
 
