@@ -295,5 +295,8 @@ clean:
 help:
 	@sed -n '3,17s/^# \{0,1\}//p' Makefile
 
--include $(shell find $(BUILD) \( -path $(O)/san -o -path $(O)/fuzz -o -path $(O)/nested \) -prune -o \
+# Dependency files of this variant only: the plain build dir holds the
+# others (san/, fuzz/) and the nested test's unpacked Debian tree.
+DEP_PRUNE := $(filter-out $(BUILD),$(O)/san $(O)/fuzz $(O)/nested)
+-include $(shell find $(BUILD) \( $(foreach d,$(DEP_PRUNE),-path $(d) -o) -false \) -prune -o \
 	-name '*.d' -print 2>/dev/null)
