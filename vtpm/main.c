@@ -6,7 +6,8 @@
  *         serve VTPM_* control messages; instances live in DIR/<name>/ and
  *         guests reach DIR/<name>/tpm.sock (+ .ctrl) and tpm.chan
  *   vtpmd --gen-key FILE     create a new manager key (mode 0600)
- *   vtpmd --worker NAME ...  internal: the per-instance worker vtpmd execs
+ *   vtpmd --zygote ...       internal: the worker spawner vtpmd execs once
+ *                            (zygote.c); workers are forked from it
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,14 +27,14 @@ static int usage(void)
 	return 2;
 }
 
-static int worker(const char *name, const char *empty, int level)
+static int zygote(const char *empty, int level, char **argv, int argc)
 {
-	char tag[96];
+	/* The argv strings are contiguous: a worker rewrites them as its title. */
+	char *area = argv[1], *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
 
-	snprintf(tag, sizeof(tag), "vtpmd[%s]", name);
-	bh_log_init(tag, BH_LOG_STDERR, level);
-	/* No atexit handlers in the sandbox (they may need files): _exit. */
-	_exit(vt_worker_main(name, bh_streq(empty, "-") ? NULL : empty));
+	bh_log_init("vtpmd[zygote]", BH_LOG_STDERR, level);
+	/* No atexit handlers in a sandbox (they may need files): _exit. */
+	_exit(vt_zygote_main(bh_streq(empty, "-") ? NULL : empty, area, (size_t)(end - area)));
 }
 
 static int manager(struct vt_manager_cfg *cfg, const char *control)
@@ -62,23 +63,26 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'c' },
 		{ "gen-key", required_argument, NULL, 'g' },
 		{ "no-sandbox", no_argument, NULL, 'n' },
-		{ "worker", required_argument, NULL, 'w' },
+		{ "zygote", no_argument, NULL, 'z' },
+		{ "title", required_argument, NULL, 't' },
 		{ "empty", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
 	struct vt_manager_cfg cfg = { .sandbox = true };
-	const char *control = NULL, *genkey = NULL, *wname = NULL, *empty = "-";
+	const char *control = NULL, *genkey = NULL, *empty = "-";
 	int c, r, level = LOG_NOTICE;
+	bool zyg = false;
 
-	while ((c = getopt_long(argc, argv, "d:k:c:g:nw:e:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:k:c:g:nzt:e:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': cfg.state_dir = optarg; break;
 		case 'k': cfg.key_file = optarg; break;
 		case 'c': control = optarg; break;
 		case 'g': genkey = optarg; break;
 		case 'n': cfg.sandbox = false; break;
-		case 'w': wname = optarg; break;
+		case 'z': zyg = true; break;
+		case 't': break; /* room for the workers' titles */
 		case 'e': empty = optarg; break;
 		case 'v': level = LOG_DEBUG; break;
 		default: return usage();
@@ -86,8 +90,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage();
-	if (wname)
-		return worker(wname, empty, level);
+	if (zyg)
+		return zygote(empty, level, argv, argc);
 	bh_log_init("vtpmd", BH_LOG_STDERR, level);
 	if (genkey) {
 		r = vt_key_generate(genkey);

@@ -2,8 +2,9 @@
 /*
  * vtpmd's manager: the privileged parent. It holds the state key and the
  * instance files, serves dom0's control messages (VTPM_CREATE/START/STOP/
- * DELETE), and runs one worker per started instance, exec'ed afresh so that
- * no worker's address space ever held the key or another instance's state.
+ * DELETE), and runs one worker per started instance, forked by the spawner
+ * it exec'ed at start (zygote.c), so that no worker's address space ever
+ * held the key or another instance's state.
  *
  * From a worker it accepts only whole messages of two kinds (the ready
  * RESULT, and STATE_STORE whose body it seals without parsing); anything else
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +36,8 @@ struct instance {
 	char name[BH_MSG_NAME_MAX];
 	struct vt_store st;
 	pid_t pid;
-	int sock; /* SOCK_SEQPACKET to the worker, -1 when stopped */
+	int pidfd; /* the worker (a child of the zygote), -1 when stopped */
+	int sock;  /* SOCK_SEQPACKET to the worker, -1 when stopped */
 };
 
 struct vt_manager {
@@ -44,9 +47,13 @@ struct vt_manager {
 	char empty_dir[4096];
 	struct instance inst[INSTANCES_MAX];
 	uint8_t *buf; /* VT_IPC_MAX: one worker message */
+	pid_t zpid;   /* the worker spawner (zygote.c), 0 when not running */
+	int zfd;      /* SOCK_SEQPACKET to it */
 };
 
 static volatile sig_atomic_t stop_requested;
+
+static int zygote_start(struct vt_manager *m);
 
 static void on_signal(int sig)
 {
@@ -63,8 +70,9 @@ int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret)
 		return -ENOMEM;
 	m->cfg = *cfg;
 	m->dirfd = -1;
+	m->zfd = -1;
 	for (size_t i = 0; i < INSTANCES_MAX; i++)
-		m->inst[i].sock = -1;
+		m->inst[i].sock = m->inst[i].pidfd = -1;
 	m->buf = malloc(VT_IPC_MAX);
 	r = m->buf ? vt_key_load(cfg->key_file, &m->key) : -ENOMEM;
 	if (r < 0) {
@@ -80,6 +88,12 @@ int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret)
 	snprintf(m->empty_dir, sizeof(m->empty_dir), "%s/.empty", cfg->state_dir);
 	if (mkdir(m->empty_dir, 0555) < 0 && errno != EEXIST) {
 		r = bh_log_errno(LOG_ERR, -errno, "%s", m->empty_dir);
+		goto fail;
+	}
+	/* Workers start as forks of this one process (zygote.c). */
+	r = zygote_start(m);
+	if (r < 0) {
+		bh_log_errno(LOG_ERR, r, "starting the worker spawner");
 		goto fail;
 	}
 	*ret = m;
@@ -116,7 +130,7 @@ static int lookup(struct vt_manager *m, const char *name, struct instance **ret)
 	if (r < 0)
 		return r;
 	snprintf(in->name, sizeof(in->name), "%s", name);
-	in->sock = -1;
+	in->sock = in->pidfd = -1;
 	in->pid = 0;
 	*ret = in;
 	return 0;
@@ -141,7 +155,11 @@ static int handle_store(struct vt_manager *m, struct instance *in, const uint8_t
 	else
 		bh_debug("%s: state generation %llu written", in->name,
 			 (unsigned long long)in->st.generation);
-	return vt_ipc_result(in->sock, 0, r, in->name, "%s", r < 0 ? strerror(-r) : "stored");
+	r = vt_ipc_result(in->sock, 0, r, in->name, "%s", r < 0 ? strerror(-r) : "stored");
+	/* The worker goes on; the record follows (a failure shows in the next save). */
+	if (vt_store_record(&in->st) < 0)
+		bh_warn("%s: generation record not written yet", in->name);
+	return r;
 }
 
 /*
@@ -174,15 +192,18 @@ static int worker_message(struct vt_manager *m, struct instance *in, int *ret_st
 
 static void reap(struct instance *in)
 {
-	int status = 0;
-
 	if (in->sock >= 0)
 		close(in->sock);
 	in->sock = -1;
-	if (in->pid > 0) {
-		kill(in->pid, SIGKILL);
-		waitpid(in->pid, &status, 0);
+	if (in->pidfd >= 0) {
+		/* The zygote reaps it; the pidfd turns readable once it is gone. */
+		struct pollfd p = { in->pidfd, POLLIN, 0 };
+
+		syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
+		poll(&p, 1, 2000);
+		close(in->pidfd);
 	}
+	in->pidfd = -1;
 	in->pid = 0;
 	unlinkat(in->st.dirfd, "tpm.sock", 0);
 	unlinkat(in->st.dirfd, "tpm.sock.ctrl", 0);
@@ -227,18 +248,60 @@ static int listen_at(int dirfd, const char *state_dir, const char *name, const c
 	return fd;
 }
 
-static void exec_worker(struct vt_manager *m, struct instance *in, const int fds[4])
+/* Exec the worker spawner once; its address space never held the key. */
+static int zygote_start(struct vt_manager *m)
 {
-	char *argv[] = { "vtpmd", "--worker", in->name, "--empty",
-			 m->cfg.sandbox ? m->empty_dir : "-",
-			 bh_log_get_level() >= LOG_DEBUG ? "-v" : NULL, NULL };
+	static char title[80]; /* room the workers' titles are written into */
+	char *argv[] = { "vtpmd", "--zygote", "--empty", m->cfg.sandbox ? m->empty_dir : "-",
+			 "--title", title, bh_log_get_level() >= LOG_DEBUG ? "-v" : NULL, NULL };
+	int sp[2];
 
-	/* dup2 clears close-on-exec on the copies; everything else closes at exec. */
-	for (int i = 0; i < 4; i++)
-		if (dup2(fds[i], VT_FD_MGR + i) < 0)
+	memset(title, ' ', sizeof(title) - 1);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	m->zpid = fork();
+	if (m->zpid < 0) {
+		m->zpid = 0;
+		close(sp[0]);
+		close(sp[1]);
+		return -errno;
+	}
+	if (m->zpid == 0) {
+		/* dup2 clears close-on-exec on the copy; everything else closes at exec. */
+		if (dup2(sp[1], VT_FD_MGR) < 0)
 			_exit(127);
-	execv(m->cfg.self_exe, argv);
-	_exit(127);
+		execv(m->cfg.self_exe, argv);
+		_exit(127);
+	}
+	close(sp[1]);
+	m->zfd = sp[0];
+	return 0;
+}
+
+static void zygote_stop(struct vt_manager *m)
+{
+	if (m->zfd >= 0)
+		close(m->zfd); /* it exits at EOF */
+	m->zfd = -1;
+	if (m->zpid > 0)
+		waitpid(m->zpid, NULL, 0);
+	m->zpid = 0;
+}
+
+/* Fork a worker through the zygote; start a new zygote once if it died. */
+static int fork_worker(struct vt_manager *m, struct instance *in, const int fds[4])
+{
+	int r = m->zfd >= 0 ? vt_zygote_spawn(m->zfd, in->name, fds, &in->pid, &in->pidfd)
+			    : -EPIPE;
+
+	if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO) {
+		bh_warn("worker spawner gone (%s): starting a new one", strerror(-r));
+		zygote_stop(m);
+		r = zygote_start(m);
+		if (r == 0)
+			r = vt_zygote_spawn(m->zfd, in->name, fds, &in->pid, &in->pidfd);
+	}
+	return r;
 }
 
 static int spawn(struct vt_manager *m, struct instance *in, int fds[4])
@@ -254,13 +317,11 @@ static int spawn(struct vt_manager *m, struct instance *in, int fds[4])
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
 	fds[0] = sp[1];
-	in->pid = fork();
-	if (in->pid < 0) {
+	r = fork_worker(m, in, fds);
+	if (r < 0) {
 		close(sp[0]);
-		return -errno;
+		return r;
 	}
-	if (in->pid == 0)
-		exec_worker(m, in, fds);
 	in->sock = sp[0];
 	return 0;
 }
@@ -499,6 +560,7 @@ void vt_manager_free(struct vt_manager *m)
 			stop(m, &m->inst[i]);
 			forget(&m->inst[i]);
 		}
+	zygote_stop(m);
 	vt_key_free(m->key);
 	if (m->dirfd >= 0)
 		close(m->dirfd);

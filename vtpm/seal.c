@@ -40,6 +40,12 @@ int vt_crypto_preload(void)
 	return ok ? 0 : -EIO;
 }
 
+int vt_crypto_after_fork(void)
+{
+	/* OpenSSL 3 also notices the fork by itself; reseeding here does not rely on it. */
+	return RAND_poll() == 1 ? 0 : -EIO;
+}
+
 static struct vt_key *key_alloc(void)
 {
 	void *p = mmap(NULL, sizeof(struct vt_key), PROT_READ | PROT_WRITE,

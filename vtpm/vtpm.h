@@ -236,6 +236,8 @@ struct vt_key {
 
 /* Load OpenSSL's config and seed its DRBG now (before a sandbox forbids files). */
 int vt_crypto_preload(void);
+/* In a worker just forked from the zygote: reseed, so no two workers share DRBG state. */
+int vt_crypto_after_fork(void);
 
 /*
  * Load the key file: exactly VT_KEY_LEN bytes, a regular file not readable
@@ -282,13 +284,16 @@ int vt_unseal(const struct vt_key *k, const char *name, const uint8_t *untrusted
  *   generation   the manager's record of the newest generation written
  *   tpm.sock, tpm.sock.ctrl, tpm.chan   the worker's listening sockets
  * Rollback: a state whose generation is below the record is refused; one
- * exactly one above it is a store that crashed between the two renames and
- * is accepted (the record catches up).
+ * exactly one above it is a store whose record was not written yet (crash
+ * after the state was durable) and is accepted (the record catches up). The
+ * record is written right after a store is acknowledged, so a rollback by one
+ * generation goes unnoticed only if the host also crashed in that window.
  */
 struct vt_store {
 	int dirfd;      /* DIR/<name>, O_DIRECTORY */
 	char name[64];
-	uint64_t generation; /* the record */
+	uint64_t generation; /* of the newest state written */
+	bool record_behind;  /* the record on disk says generation - 1 */
 };
 
 /* Write @len bytes to @dirfd/@file atomically: temp, fsync, rename, fsync dir. */
@@ -306,8 +311,15 @@ void vt_store_close(struct vt_store *s);
  * file, -EBADMSG for a malformed one.
  */
 int vt_store_load(struct vt_store *s, const struct vt_key *k, uint8_t **ret_pt, size_t *ret_len);
-/* Seal and write the next generation. */
+/*
+ * Seal and write the next generation; on return the state is durable and the
+ * record one behind (write it with vt_store_record() once the store is
+ * acknowledged: a crash in between leaves state = record + 1, which load
+ * accepts). Brings a record still behind up to date first.
+ */
 int vt_store_save(struct vt_store *s, const struct vt_key *k, const uint8_t *pt, size_t len);
+/* Write the generation record if it is behind the state. */
+int vt_store_record(struct vt_store *s);
 int vt_store_delete(int statedirfd, const char *name);
 
 /* ---- sandbox (sandbox.c) ------------------------------------------------ */
@@ -432,6 +444,20 @@ ssize_t vt_client_transact(struct vt_client *c, const uint8_t *cmd, size_t len, 
 #define VT_FD_CHAN 6  /* listening: tpm.chan (bulkhead memfd channel set-up) */
 
 int vt_worker_main(const char *name, const char *empty_dir);
+
+/*
+ * The worker spawner (zygote.c), exec'ed by the manager with its socket at
+ * VT_FD_MGR. @title/@title_len: its argv area, rewritten in each worker to
+ * "--worker NAME" for ps. Returns when the manager goes away.
+ */
+int vt_zygote_main(const char *empty_dir, char *title, size_t title_len);
+/*
+ * Manager side: have the zygote on @zfd fork worker @name with @fds (its
+ * manager socket, then the data, control and channel listening sockets).
+ * 0 with the worker's pid and a pidfd (owned by the caller), or -errno.
+ */
+int vt_zygote_spawn(int zfd, const char *name, const int fds[4], pid_t *ret_pid,
+		    int *ret_pidfd);
 
 struct vt_manager;
 struct vt_manager_cfg {

@@ -9,19 +9,29 @@
  *   helper-tpmbench rates sock PATH N_EXT N_QUOTE     unix socket (swtpm, or vtpmd's tpm.sock)
  *       prints "extend=<per s> quote=<per s>" (PCR_Extend of PCR 16; Quote of PCR 0
  *       with an unrestricted ECDSA P-256 primary key created first)
+ *   helper-tpmbench start vtpmd CTL_SOCKET STATE_DIR NAME
+ *       CREATE the instance, then time VTPM_START on an open control connection (as
+ *       dom0 sends it) until the response to TPM2_Startup on its tpm.sock; STOP it.
+ *       Prints milliseconds.
+ *   helper-tpmbench start swtpm DIR
+ *       time the launch of swtpm on the fresh state directory DIR until the response
+ *       to TPM2_Startup on DIR.sock (connect retried every 50 us); then end it.
  *   helper-tpmbench first-response sock PATH TIMEOUT_MS
  *       connect (retrying until the socket exists), send TPM2_Startup, print the
  *       milliseconds until the response arrived (for start-up times)
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/msg.h"
 #include "bulkhead/parse.h"
 #include "../../../vtpm/vtpm.h"
 
@@ -295,8 +305,97 @@ static int first_response(char **argv)
 	return 0;
 }
 
+/* One VTPM_* request on an open control connection; dies unless it succeeds. */
+static void vtpm_request(int fd, uint16_t type, const char *name)
+{
+	struct bh_msg_vtpm_ref ref = { { 0 } };
+	struct bh_msg_vtpm_result res;
+	uint8_t body[128], frame[256], rbody[1024];
+	struct bh_msg_hdr h;
+	struct conn c = { .kind = 2, .fd = fd };
+	long n;
+
+	snprintf(ref.name, sizeof(ref.name), "%s", name);
+	n = bh_msg_vtpm_ref_encode(&ref, body, sizeof(body));
+	n = n < 0 ? n : bh_msg_frame(type, 0, 1, 1, body, (size_t)n, frame, sizeof(frame));
+	if (n < 0 || write(fd, frame, (size_t)n) != n)
+		die("control request not sent");
+	if (read_full(&c, frame, BH_MSG_HDR_SIZE) < 0 || bh_msg_hdr_decode(frame, &h) < 0 ||
+	    h.type != BH_MSG_VTPM_RESULT || h.length > sizeof(rbody) ||
+	    read_full(&c, rbody, h.length) < 0 ||
+	    bh_msg_vtpm_result_decode(rbody, h.length, &res) < 0 || res.status != 0)
+		die("control request failed");
+}
+
+static double startup_on(const char *path, double t0, double limit)
+{
+	uint8_t rsp[VT_TPM_RSP_MAX];
+	struct conn c = { .kind = 2, .fd = -1 };
+
+	while ((c.fd = connect_unix(path)) < 0) {
+		if (now() - t0 > limit)
+			die("timed out connecting");
+		usleep(50);
+	}
+	if (xfer(&c, startup, sizeof(startup), rsp) != 0)
+		die("TPM2_Startup failed");
+	close(c.fd);
+	return (now() - t0) * 1000;
+}
+
+static int start_vtpmd(char **argv)
+{
+	char path[4096];
+	int fd = connect_unix(argv[3]);
+	double t0, ms;
+
+	if (fd < 0)
+		die("cannot connect to vtpmd");
+	snprintf(path, sizeof(path), "%s/%s/tpm.sock", argv[4], argv[5]);
+	vtpm_request(fd, BH_MSG_VTPM_CREATE, argv[5]);
+	t0 = now();
+	vtpm_request(fd, BH_MSG_VTPM_START, argv[5]);
+	ms = startup_on(path, t0, 10);
+	vtpm_request(fd, BH_MSG_VTPM_STOP, argv[5]);
+	close(fd);
+	printf("%.2f\n", ms);
+	return 0;
+}
+
+static int start_swtpm(char **argv)
+{
+	char state[4200], data[4200], ctrl[4200];
+	double t0, ms;
+	pid_t pid;
+
+	snprintf(state, sizeof(state), "dir=%s", argv[3]);
+	snprintf(data, sizeof(data), "type=unixio,path=%s.sock", argv[3]);
+	snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s.sock.ctrl", argv[3]);
+	t0 = now();
+	pid = fork();
+	if (pid == 0) {
+		char *args[] = { "swtpm", "socket", "--tpm2", "--tpmstate", state, "--flags",
+				 "not-need-init", "--server", data, "--ctrl", ctrl, NULL };
+
+		execvp("swtpm", args);
+		_exit(127);
+	}
+	if (pid < 0)
+		die("fork failed");
+	snprintf(data, sizeof(data), "%s.sock", argv[3]);
+	ms = startup_on(data, t0, 10);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	printf("%.2f\n", ms);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && !strcmp(argv[1], "start") && !strcmp(argv[2], "vtpmd"))
+		return start_vtpmd(argv);
+	if (argc == 4 && !strcmp(argv[1], "start") && !strcmp(argv[2], "swtpm"))
+		return start_swtpm(argv);
 	if (argc >= 4 && !strcmp(argv[1], "rates"))
 		return rates(argc, argv);
 	if (argc == 5 && !strcmp(argv[1], "first-response"))

@@ -121,6 +121,17 @@ static void copy_file(int fromfd, const char *from, int tofd, const char *to)
 	free(buf);
 }
 
+static void expect_record(int fd, const char *want)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL_FATAL(vt_read_file(fd, "generation", 64, &buf, &len), 0);
+	CU_ASSERT_EQUAL(len, strlen(want));
+	CU_ASSERT_EQUAL(memcmp(buf, want, len < strlen(want) ? len : strlen(want)), 0);
+	free(buf);
+}
+
 static void test_store_generations_and_rollback(void)
 {
 	struct vt_key *k = make_key("k3");
@@ -137,6 +148,11 @@ static void test_store_generations_and_rollback(void)
 	copy_file(st.dirfd, "state", dirfd, "old-state");
 	CU_ASSERT_EQUAL(vt_store_save(&st, k, (const uint8_t *)"two", 3), 0);
 	CU_ASSERT_EQUAL(st.generation, 2);
+	/* The record follows the acknowledged state: one behind until vt_store_record(). */
+	expect_record(st.dirfd, "1\n");
+	CU_ASSERT_EQUAL(vt_store_record(&st), 0);
+	expect_record(st.dirfd, "2\n");
+	CU_ASSERT_EQUAL(vt_store_record(&st), 0); /* nothing to do */
 	vt_store_close(&st);
 
 	/* A reopened store (vtpmd restarted) finds the newest state. */
