@@ -11,23 +11,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/chan.h"
 #include "bulkhead/mux.h"
 #include "vtpm.h"
-
-/* As the worker: spin this long on the ring before arming and sleeping. */
-#define CLIENT_SPIN_NS 50000u
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int connect_unix(const char *path)
 {
@@ -69,6 +57,7 @@ int vt_client_open(const char *path, struct vt_client **ret)
 
 	if (!c)
 		return -ENOMEM;
+	vt_spin_init(&c->spin);
 	fd = connect_unix(path);
 	r = fd < 0 ? fd : bh_chan_memfd_client(fd, &c->chan);
 	if (r < 0 && fd >= 0)
@@ -97,19 +86,20 @@ void vt_client_close(struct vt_client *c)
 	free(c);
 }
 
+static int pull_ready(void *ctx)
+{
+	struct vt_client *c = ctx;
+
+	return vt_mux_pull(c->mux, c->chan, c->buf, sizeof(c->buf));
+}
+
 int vt_client_wait(struct vt_client *c, uint32_t id)
 {
-	uint64_t t0 = now_ns();
-	int r;
-
 	/* Spin without arming: the worker's answer usually comes within microseconds. */
-	for (unsigned i = 1;; i++) {
-		r = vt_mux_pull(c->mux, c->chan, c->buf, sizeof(c->buf));
-		if (r != 0)
-			return r < 0 ? r : 0;
-		if (i % 32 == 0 && vt_spin_yield(now_ns() - t0) > CLIENT_SPIN_NS)
-			break;
-	}
+	int r = vt_spin(&c->spin, pull_ready, c);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
 	/* Arm (a read until -EAGAIN), then sleep unless something raced in. */
 	r = bh_mux_poll(c->mux);
 	if (r != 0)

@@ -405,16 +405,26 @@ struct bh_chan;
 int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t cap);
 
 /*
- * In a spin that has lasted @spun_ns: past a few microseconds the peer is
- * probably not running; yield so that, on a busy machine, it can. Returns
- * @spun_ns.
+ * Adaptive spin budget, as the channel's own: doubled when input came while
+ * spinning, halved when the spin ran out, between 5 and 50 us. On a loaded
+ * machine the peer is often not running and a long spin only takes its CPU.
  */
-uint64_t vt_spin_yield(uint64_t spun_ns);
+struct vt_spin {
+	uint32_t budget_ns;
+};
+void vt_spin_init(struct vt_spin *s);
+/*
+ * Spin until @ready(@ctx) returns non-zero (returned) or the budget runs out
+ * (0). Past a few microseconds it yields, so that on a busy machine the peer
+ * can run.
+ */
+int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx);
 
 /* The guest's end of tpm.chan (client.c). */
 struct vt_client {
 	struct bh_chan *chan;
 	struct bh_mux *mux;
+	struct vt_spin spin;
 	uint32_t data; /* the data stream, opened by vt_client_open() */
 	uint8_t buf[16u << 10];
 };

@@ -10,7 +10,7 @@
  * channel's wake-up, and then the guest pays an eventfd write, ~10 us here,
  * for its next command): while the guest is busy, the worker spins on
  * bh_chan_data_ready(), which never arms, and pulls the bytes into the mux
- * itself (vt_mux_pull). Only after CHAN_SPIN_NS without input does it arm
+ * itself (vt_mux_pull). Only after its spin budget without input does it arm
  * (bh_mux_poll reads until -EAGAIN) and sleep in poll(); an idle guest
  * costs no CPU.
  */
@@ -26,8 +26,11 @@
 #include "bulkhead/mux.h"
 #include "vtpm.h"
 
-/* Spin this long for the next command before sleeping (an eventfd wake-up is ~10 us). */
-#define CHAN_SPIN_NS 50000u
+/* Spin budget for the next command before sleeping (an eventfd wake-up is ~10 us). */
+#define SPIN_NS_MIN 5000u
+#define SPIN_NS_INIT 20000u
+#define SPIN_NS_MAX 50000u
+#define SPIN_YIELD_NS 4000u
 /* Serve a busy channel at most this long before the other fds get a look. */
 #define CHAN_SLICE_NS 1000000u
 #define STREAMS 4
@@ -44,6 +47,7 @@ struct vt_wchan {
 	struct wstream s[STREAMS];
 	struct vt_framer fr;	   /* of the data stream */
 	struct vt_ctrl_parser cp; /* of the control stream */
+	struct vt_spin spin;
 	uint8_t in[VT_TPM_CMD_MAX];
 };
 
@@ -231,6 +235,7 @@ void vt_wchan_accept(struct vt_worker *w, int sock)
 		free(c);
 		return;
 	}
+	vt_spin_init(&c->spin);
 	w->wc = c;
 	w->chan_busy = false;
 }
@@ -253,44 +258,70 @@ static bool arm(struct vt_worker *w, struct vt_wchan *c)
 	return w->chan_busy || bh_chan_is_open(c->chan) != 0;
 }
 
+static int pull_ready(void *ctx)
+{
+	struct vt_wchan *c = ctx;
+
+	return vt_mux_pull(c->mux, c->chan, c->in, sizeof(c->in));
+}
+
 void vt_wchan_run(struct vt_worker *w)
 {
 	struct vt_wchan *c = w->wc;
-	uint64_t start = now_ns(), last = start;
-	unsigned i = 0;
+	uint64_t start = now_ns();
+	int r = 0;
 
-	while (!w->shutdown) {
-		int r = vt_mux_pull(c->mux, c->chan, c->in, sizeof(c->in));
-
-		if (r < 0)
-			return vt_wchan_close(w);
-		if (r > 0) {
-			serve_streams(w, c);
-			last = now_ns();
-			w->chan_busy = true;
-			if (last - start > CHAN_SLICE_NS)
-				return; /* still busy: poll() will not sleep */
-			continue;
-		}
-		cpu_relax();
-		if (++i % 32 == 0 && vt_spin_yield(now_ns() - last) > CHAN_SPIN_NS)
-			break;
+	while (!w->shutdown && (r = vt_spin(&c->spin, pull_ready, c)) > 0) {
+		serve_streams(w, c);
+		w->chan_busy = true;
+		if (now_ns() - start > CHAN_SLICE_NS)
+			return; /* still busy: poll() will not sleep */
 	}
-	if (w->shutdown || !arm(w, c))
+	if (r < 0 || w->shutdown || !arm(w, c))
 		vt_wchan_close(w);
 }
 
 void vt_wchan_event(struct vt_worker *w)
 {
+	struct vt_wchan *c = w->wc;
+
 	/* Readable fd: this consumes the wake-up without sleeping. */
-	if (bh_chan_wait(w->wc->chan) < 0)
+	if (bh_chan_wait(c->chan) < 0)
 		return vt_wchan_close(w);
-	vt_wchan_run(w);
+	/* A stale wake-up (input already served while spinning): back to sleep. */
+	if (!bh_chan_data_ready(c->chan) && !arm(w, c))
+		return vt_wchan_close(w);
+	if (w->chan_busy || bh_chan_data_ready(c->chan))
+		vt_wchan_run(w);
 }
 
-uint64_t vt_spin_yield(uint64_t spun_ns)
+void vt_spin_init(struct vt_spin *s)
 {
-	if (spun_ns > 4000)
-		sched_yield();
-	return spun_ns;
+	s->budget_ns = SPIN_NS_INIT;
+}
+
+int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
+{
+	uint64_t t0 = now_ns(), spun = 0;
+
+	for (unsigned i = 1;; i++) {
+		int r = ready(ctx);
+
+		if (r != 0) {
+			if (r > 0)
+				s->budget_ns = s->budget_ns * 2 > SPIN_NS_MAX ? SPIN_NS_MAX
+									: s->budget_ns * 2;
+			return r;
+		}
+		cpu_relax();
+		if (i % 32)
+			continue;
+		spun = now_ns() - t0;
+		if (spun > s->budget_ns)
+			break;
+		if (spun > SPIN_YIELD_NS)
+			sched_yield();
+	}
+	s->budget_ns = s->budget_ns / 2 < SPIN_NS_MIN ? SPIN_NS_MIN : s->budget_ns / 2;
+	return 0;
 }
