@@ -13,6 +13,8 @@ ND=$B/netdomd
 POL=$B/tests/unit/netdom/helper-ndpolicy
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 for t in nft ip python3; do command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
+# The interpreter itself, not a version-manager shim that costs a process or two per call.
+PY=$(python3 -c 'import sys; print(sys.executable)')
 S=$$
 NS=bhnd$S
 G1=bhg1$S G2=bhg2$S G3=bhg3$S
@@ -27,13 +29,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok: $*"; }
+ok() { echo "ok: $* [${SECONDS}s]"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
 
 # --- topology ---
 ip netns add $NS || exit 1
 nsx $NS sysctl -qw net.ipv4.ip_forward=1
+nsx $NS sysctl -qw net.ipv6.conf.all.forwarding=1
 nsx $NS ip link set lo up
 i=0
 for g in $G1 $G2 $G3; do
@@ -44,14 +47,17 @@ for g in $G1 $G2 $G3; do
 	nsx $g ip link set lo up
 	nsx $g ip link set eth0 up
 	nsx $g ip addr add 10.81.$i.2/24 dev eth0
+	nsx $g ip addr add fd00:81:$i::2/64 dev eth0 nodad
 	nsx $g ip route add default via 10.81.$i.1
+	nsx $g ip -6 route add default via fd00:81:$i::1
 	nsx $NS ip link set vif$i.0 up
 	nsx $NS ip addr add 10.81.$i.1/24 dev vif$i.0
+	nsx $NS ip addr add fd00:81:$i::1/64 dev vif$i.0 nodad
 done
 
 # --- helpers: a TCP/UDP server in a namespace, a client that reports success ---
 server() { # ns proto port
-	nsx "$1" python3 -c '
+	nsx "$1" $PY -c '
 import socket,sys,threading,time
 p=sys.argv[1]; port=int(sys.argv[2])
 if p in ("tcp","tick"):
@@ -67,21 +73,23 @@ if p in ("tcp","tick"):
     while True:
         c,_=s.accept(); threading.Thread(target=h,args=(c,),daemon=True).start()
 else:
-    s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("",port))
+    v6=p=="udp6"
+    s=socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM); s.bind(("::" if v6 else "",port))
     while True:
         d,a=s.recvfrom(100); open(sys.argv[3],"a").write(a[0]+"\n"); s.sendto(d,a)
 ' "$2" "$3" "$TMP/udp-$1-$3" >/dev/null 2>&1 &
 	echo $! >>"$TMP/pids"
 }
-client() { # ns proto host port [src] -> exit 0 on an echoed reply within 1.5 s
-	nsx "$1" python3 -c '
+client() { # ns proto host port [src] -> exit 0 on an echoed reply within 1 s
+	nsx "$1" $PY -c '
 import socket,sys
 p,h,port=sys.argv[1],sys.argv[2],int(sys.argv[3]); src=sys.argv[4] if len(sys.argv)>4 else ""
-s=socket.socket(type=socket.SOCK_STREAM if p=="tcp" else socket.SOCK_DGRAM); s.settimeout(1.5)
+v6=":" in h
+s=socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM if p=="tcp" else socket.SOCK_DGRAM); s.settimeout(1)
 # IP_TRANSPARENT, not IP_FREEBIND: only a transparent socket may send from a
 # non-local source (FREEBIND binds, but the route lookup then fails ENETUNREACH
 # and nothing leaves the namespace).
-if src: s.setsockopt(socket.SOL_IP, 19, 1); s.bind((src,0))
+if src: s.setsockopt(41 if v6 else 0, 75 if v6 else 19, 1); s.bind((src,0))   # SOL_IPV6|SOL_IP, IPV6_|IP_TRANSPARENT
 try:
     if p=="tcp": s.connect((h,port)); s.sendall(b"x")
     else: s.sendto(b"x",(h,port))
@@ -96,18 +104,19 @@ expect() { # yes|no description client-args...
 }
 
 server $G2 tcp 5432; server $G2 tcp 22; server $G1 tcp 8080; server $G3 tcp 8080; server $G1 tick 8081
-server $G2 udp 5353; server $G2 udp 5354; server $G2 udp 7000; server $G2 udp 7001
+server $G2 udp 5353; server $G2 udp 5354; server $G2 udp 7000; server $G2 udp 7001; server $G2 udp6 7006
 sleep 0.5
 
-GUESTS=("guest g1 web vif1.0 00:16:3e:00:00:01 10.81.1.2"
-	"guest g2 db vif2.0 00:16:3e:00:00:02 10.81.2.2"
-	"guest g3 - vif3.0 00:16:3e:00:00:03 10.81.3.2")
+GUESTS=("guest g1 web vif1.0 00:16:3e:00:00:01 10.81.1.2,fd00:81:1::2"
+	"guest g2 db vif2.0 00:16:3e:00:00:02 10.81.2.2,fd00:81:2::2"
+	"guest g3 - vif3.0 00:16:3e:00:00:03 10.81.3.2,fd00:81:3::2")
 $POL write $TMP/p1 1 "zone web" "zone db" "${GUESTS[@]}" \
 	"rule 1 g=g1 g=g2 tcp 5432 accept" \
 	"rule 2 z=web z=db udp 5353 accept" \
 	"rule 3 g=g3 g=g1 tcp 8080,8081 accept" \
 	"rule 4 10.81.1.0/24 g=g2 udp 7000 accept" \
-	"rule 5 g=g3 g=g2 udp 7001 accept" || exit 1
+	"rule 5 g=g3 g=g2 udp 7001 accept" \
+	"rule 6 fd00:81:1::/64 g=g2 udp 7006 accept" || exit 1
 
 # --- before any policy: netdomd's closed policy must already forbid forwarding ---
 $ND --netns $NS --control $TMP/ctl.sock 2>$TMP/nd1.log &
@@ -120,7 +129,7 @@ out=$($POL send $TMP/ctl.sock $TMP/p1) && [[ $out == *"gen=1 status=0"* ]] && ok
 
 expect yes "allowed: g1 -> g2 tcp 5432 (guest rule)" $G1 tcp 10.81.2.2 5432
 # A second control connection listens for DROP_EVENTs while the first is refused.
-$POL events $TMP/ctl.sock 3 >$TMP/events &
+$POL events $TMP/ctl.sock 2 >$TMP/events &
 EVPID=$!
 for _ in $(seq 30); do grep -q listening $TMP/events 2>/dev/null && break; sleep 0.1; done
 expect no "forbidden: g1 -> g2 tcp 22" $G1 tcp 10.81.2.2 22
@@ -137,7 +146,7 @@ expect yes "allowed: g1 -> g2 udp 7000 (CIDR rule)" $G1 udp 10.81.2.2 7000
 
 # --- anti-spoofing: g3 forges g1's address (which rule 4 would accept), then g1's MAC ---
 spoof_count() {
-	nsx $NS nft -j list counter inet bulkhead spoof | python3 -c \
+	nsx $NS nft -j list counter inet bulkhead spoof | $PY -c \
 		'import json,sys; print([o["counter"]["packets"] for o in json.load(sys.stdin)["nftables"] if "counter" in o][0])'
 }
 c0=$(spoof_count)
@@ -149,6 +158,15 @@ else ok "forged source IP from g3 did not reach g2"; fi
 [ "${c1:-0}" -gt "${c0:-0}" ] && ok "forged source IP left g3 and was counted by the spoof rule ($c0 -> $c1)" ||
 	bad "forged source IP not seen by the spoof rule ($c0 -> $c1)"
 expect yes "g3 -> g2 udp 7001 with its own MAC" $G3 udp 10.81.2.2 7001
+expect yes "allowed: g1 -> g2 udp 7006 over IPv6 (CIDR rule)" $G1 udp fd00:81:2::2 7006
+rm -f "$TMP/udp-$G2-7006"
+c6=$(spoof_count)
+client $G3 udp fd00:81:2::2 7006 fd00:81:1::2 || true
+c1=$(spoof_count)
+if grep -q fd00:81:1::2 "$TMP/udp-$G2-7006" 2>/dev/null; then bad "forged IPv6 source reached g2"
+else ok "forged IPv6 source from g3 did not reach g2"; fi
+[ "${c1:-0}" -gt "${c6:-0}" ] && ok "forged IPv6 source counted by the spoof rule ($c6 -> $c1)" ||
+	bad "forged IPv6 source not seen by the spoof rule ($c6 -> $c1)"
 c2=$(spoof_count)
 nsx $G3 ip link set eth0 address 00:16:3e:00:00:01
 expect no "g3 -> g2 udp 7001 with g1's MAC" $G3 udp 10.81.2.2 7001
@@ -161,7 +179,7 @@ c3=$(spoof_count)
 
 # --- kernel state through nft itself ---
 nsx $NS nft -j list ruleset >$TMP/rs.json
-python3 - "$TMP/rs.json" <<'PY' && ok "nft -j: table, policy drop, maps, per-rule counters" || bad "nft -j state"
+$PY - "$TMP/rs.json" <<'PY' && ok "nft -j: table, policy drop, maps, per-rule counters" || bad "nft -j state"
 import json,sys
 rs=json.load(open(sys.argv[1]))["nftables"]
 t=[o["table"] for o in rs if "table" in o and o["table"]["name"]=="bulkhead"][0]
@@ -176,7 +194,7 @@ out=$($POL counters $TMP/ctl.sock)
 echo "$out" | grep -Eq '^counter 1 [1-9]' && ok "COUNTERS reply: rule 1 counted" || bad "counters: $out"
 
 # --- a policy change cuts an established flow it now forbids ---
-nsx $G1 python3 -c '
+nsx $G1 $PY -c '
 import socket,sys,time
 s=socket.create_connection(("10.81.2.2",5432),timeout=2); s.sendall(b"a"); assert s.recv(1)==b"a"
 open(sys.argv[1],"w").write("up\n")
@@ -187,7 +205,7 @@ except Exception: print("cut")
 ' $TMP/flow-up >$TMP/flow.out 2>/dev/null &
 FLOW=$!
 # ...and keeps one it still allows, even when its next packet is the server's reply.
-nsx $G3 python3 -c '
+nsx $G3 $PY -c '
 import socket,sys,time
 s=socket.create_connection(("10.81.1.2",8081),timeout=2); assert s.recv(1)==b"t"
 open(sys.argv[1],"w").write("up\n")
