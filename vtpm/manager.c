@@ -31,6 +31,8 @@
 
 #define INSTANCES_MAX 256
 #define START_TIMEOUT_MS 30000
+/* Write generation records once no message came for this long. */
+#define RECORD_DELAY_MS 10
 
 struct instance {
 	char name[BH_MSG_NAME_MAX];
@@ -155,11 +157,32 @@ static int handle_store(struct vt_manager *m, struct instance *in, const uint8_t
 	else
 		bh_debug("%s: state generation %llu written", in->name,
 			 (unsigned long long)in->st.generation);
-	r = vt_ipc_result(in->sock, 0, r, in->name, "%s", r < 0 ? strerror(-r) : "stored");
-	/* The worker goes on; the record follows (a failure shows in the next save). */
-	if (vt_store_record(&in->st) < 0)
-		bh_warn("%s: generation record not written yet", in->name);
-	return r;
+	/* The record follows when we are idle (records_idle) or the worker stops. */
+	return vt_ipc_result(in->sock, 0, r, in->name, "%s", r < 0 ? strerror(-r) : "stored");
+}
+
+static void record(struct instance *in)
+{
+	int r = vt_store_record(&in->st);
+
+	if (r < 0)
+		bh_log_errno(LOG_WARNING, r, "%s: generation record", in->name);
+}
+
+/* Bring the generation records up to date (a failure is retried when idle again). */
+static void records_idle(struct vt_manager *m)
+{
+	for (size_t i = 0; i < INSTANCES_MAX; i++)
+		if (m->inst[i].name[0] && m->inst[i].st.record != m->inst[i].st.generation)
+			record(&m->inst[i]);
+}
+
+static bool records_behind(const struct vt_manager *m)
+{
+	for (size_t i = 0; i < INSTANCES_MAX; i++)
+		if (m->inst[i].name[0] && m->inst[i].st.record != m->inst[i].st.generation)
+			return true;
+	return false;
 }
 
 /*
@@ -192,6 +215,7 @@ static int worker_message(struct vt_manager *m, struct instance *in, int *ret_st
 
 static void reap(struct instance *in)
 {
+	record(in);
 	if (in->sock >= 0)
 		close(in->sock);
 	in->sock = -1;
@@ -510,6 +534,7 @@ static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 	struct pollfd p[2 + INSTANCES_MAX];
 	struct instance *who[INSTANCES_MAX];
 	nfds_t n = 2;
+	int r;
 
 	p[0] = (struct pollfd){ lfd, POLLIN, 0 };
 	p[1] = (struct pollfd){ *cfd, POLLIN, 0 };
@@ -518,7 +543,11 @@ static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 			who[n - 2] = &m->inst[i];
 			p[n++] = (struct pollfd){ m->inst[i].sock, POLLIN, 0 };
 		}
-	if (poll(p, n, -1) < 0)
+	/* Idle for RECORD_DELAY_MS with a record behind: write it (off the guests' path). */
+	r = poll(p, n, records_behind(m) ? RECORD_DELAY_MS : -1);
+	if (r == 0)
+		records_idle(m);
+	if (r <= 0)
 		return;
 	for (nfds_t i = 2; i < n; i++)
 		if (p[i].revents)

@@ -3,8 +3,9 @@
  * Instance files: sealed state and the manager's generation record, both
  * written atomically (temp file, fsync, rename, fsync of the directory). The
  * record follows the state: the manager acknowledges a store once the state
- * is durable and writes the record right after (vt_store_record), so the
- * guest waits for two fsyncs per state change, not four.
+ * is durable and brings the record up to date when it is idle or the
+ * instance stops (vt_store_record), so the guest waits for two fsyncs per
+ * state change, not four.
  * Only the manager runs this code; workers cannot open files at all.
  */
 #include <errno.h>
@@ -146,6 +147,7 @@ int vt_store_open(int statedirfd, const char *name, struct vt_store *ret)
 	if (s.dirfd < 0)
 		return -errno;
 	r = read_gen(s.dirfd, &s.generation);
+	s.record = s.generation;
 	if (r < 0) {
 		close(s.dirfd);
 		return r;
@@ -183,12 +185,13 @@ int vt_store_load(struct vt_store *s, const struct vt_key *k, uint8_t **ret_pt, 
 	r = vt_unseal(k, s->name, file, len, &gen, &pt, &ptlen);
 	if (r < 0)
 		return r;
-	if (gen < s->generation || gen > s->generation + 1 || (r = write_gen(s->dirfd, gen)) < 0) {
+	if (gen < s->record || gen > s->record + VT_RECORD_LAG_MAX ||
+	    (gen != s->record && (r = write_gen(s->dirfd, gen)) < 0)) {
 		explicit_bzero(pt, ptlen);
 		free(pt);
 		return r < 0 ? r : -ESTALE;
 	}
-	s->generation = gen;
+	s->generation = s->record = gen;
 	*ret_pt = pt;
 	*ret_len = ptlen;
 	return 0;
@@ -198,11 +201,11 @@ int vt_store_record(struct vt_store *s)
 {
 	int r;
 
-	if (!s->record_behind)
+	if (s->record == s->generation)
 		return 0;
 	r = write_gen(s->dirfd, s->generation);
 	if (r == 0)
-		s->record_behind = false;
+		s->record = s->generation;
 	return r;
 }
 
@@ -211,9 +214,11 @@ int vt_store_save(struct vt_store *s, const struct vt_key *k, const uint8_t *pt,
 	_cleanup_free_ uint8_t *sealed = NULL;
 	size_t slen = 0;
 	uint64_t gen = s->generation + 1;
-	/* Never let the state run two ahead of the record: load would call it a rollback. */
-	int r = vt_store_record(s);
+	int r = 0;
 
+	/* Never let the state run further ahead of the record than load accepts. */
+	if (gen - s->record > VT_RECORD_LAG_MAX)
+		r = vt_store_record(s);
 	if (r == 0)
 		r = vt_seal(k, s->name, gen, pt, len, &sealed, &slen);
 	if (r < 0)
@@ -221,9 +226,8 @@ int vt_store_save(struct vt_store *s, const struct vt_key *k, const uint8_t *pt,
 	r = vt_write_atomic(s->dirfd, STATE_FILE, sealed, slen);
 	if (r < 0)
 		return r;
-	/* Until vt_store_record(): state = record + 1, which vt_store_load() accepts. */
+	/* Until vt_store_record(): record < state <= record + LAG_MAX, which load accepts. */
 	s->generation = gen;
-	s->record_behind = true;
 	return 0;
 }
 

@@ -283,18 +283,21 @@ int vt_unseal(const struct vt_key *k, const char *name, const uint8_t *untrusted
  *   state        the sealed state (absent until the first store)
  *   generation   the manager's record of the newest generation written
  *   tpm.sock, tpm.sock.ctrl, tpm.chan   the worker's listening sockets
- * Rollback: a state whose generation is below the record is refused; one
- * exactly one above it is a store whose record was not written yet (crash
- * after the state was durable) and is accepted (the record catches up). The
- * record is written right after a store is acknowledged, so a rollback by one
- * generation goes unnoticed only if the host also crashed in that window.
+ * Rollback: a state whose generation is below the record is refused; one up
+ * to VT_RECORD_LAG_MAX above it is a store whose record was not written yet
+ * and is accepted (the record catches up). The manager writes the record when
+ * it has been idle for a few milliseconds and whenever an instance stops, so
+ * a rollback by a generation or two goes unnoticed only if the file is
+ * swapped and the host crashes within that window of a running instance.
  */
 struct vt_store {
 	int dirfd;      /* DIR/<name>, O_DIRECTORY */
 	char name[64];
 	uint64_t generation; /* of the newest state written */
-	bool record_behind;  /* the record on disk says generation - 1 */
+	uint64_t record;     /* what the record on disk says: generation - LAG_MAX .. generation */
 };
+/* How far a state may be ahead of the record (stores acknowledged, record not yet written). */
+#define VT_RECORD_LAG_MAX 2u
 
 /* Write @len bytes to @dirfd/@file atomically: temp, fsync, rename, fsync dir. */
 int vt_write_atomic(int dirfd, const char *file, const void *data, size_t len);
@@ -313,9 +316,9 @@ void vt_store_close(struct vt_store *s);
 int vt_store_load(struct vt_store *s, const struct vt_key *k, uint8_t **ret_pt, size_t *ret_len);
 /*
  * Seal and write the next generation; on return the state is durable and the
- * record one behind (write it with vt_store_record() once the store is
- * acknowledged: a crash in between leaves state = record + 1, which load
- * accepts). Brings a record still behind up to date first.
+ * record may be behind (vt_store_record() later: a crash in between leaves
+ * record < state <= record + VT_RECORD_LAG_MAX, which load accepts). Writes
+ * the record first when the new state would be further ahead than that.
  */
 int vt_store_save(struct vt_store *s, const struct vt_key *k, const uint8_t *pt, size_t len);
 /* Write the generation record if it is behind the state. */

@@ -148,16 +148,29 @@ static void test_store_generations_and_rollback(void)
 	copy_file(st.dirfd, "state", dirfd, "old-state");
 	CU_ASSERT_EQUAL(vt_store_save(&st, k, (const uint8_t *)"two", 3), 0);
 	CU_ASSERT_EQUAL(st.generation, 2);
-	/* The record follows the acknowledged state: one behind until vt_store_record(). */
-	expect_record(st.dirfd, "1\n");
-	CU_ASSERT_EQUAL(vt_store_record(&st), 0);
+	/* The record follows the acknowledged states: behind until vt_store_record(). */
+	expect_record(st.dirfd, "0\n");
+	CU_ASSERT_EQUAL(vt_store_save(&st, k, (const uint8_t *)"two", 3), 0);
+	CU_ASSERT_EQUAL(st.generation, 3); /* a third save writes the record (lag 2) first */
 	expect_record(st.dirfd, "2\n");
+	vt_store_close(&st);
+	/* Reopened with the record 1 behind: accepted, and the record catches up. */
+	CU_ASSERT_EQUAL_FATAL(vt_store_open(dirfd, "inst", &st), 0);
+	CU_ASSERT_EQUAL(st.generation, 2);
+	load_expect(&st, k, "two", 0);
+	CU_ASSERT_EQUAL(st.generation, 3);
+	expect_record(st.dirfd, "3\n");
+	CU_ASSERT_EQUAL(vt_store_save(&st, k, (const uint8_t *)"two", 3), 0);
+	CU_ASSERT_EQUAL(vt_store_save(&st, k, (const uint8_t *)"two", 3), 0);
+	expect_record(st.dirfd, "3\n");
+	CU_ASSERT_EQUAL(vt_store_record(&st), 0);
+	expect_record(st.dirfd, "5\n");
 	CU_ASSERT_EQUAL(vt_store_record(&st), 0); /* nothing to do */
 	vt_store_close(&st);
 
 	/* A reopened store (vtpmd restarted) finds the newest state. */
 	CU_ASSERT_EQUAL_FATAL(vt_store_open(dirfd, "inst", &st), 0);
-	CU_ASSERT_EQUAL(st.generation, 2);
+	CU_ASSERT_EQUAL(st.generation, 5);
 	load_expect(&st, k, "two", 0);
 	/* The old file put back: rollback. */
 	copy_file(st.dirfd, "state", dirfd, "new-state");
@@ -166,14 +179,20 @@ static void test_store_generations_and_rollback(void)
 	/* Deleted state while the record says it existed: rollback to a fresh TPM. */
 	CU_ASSERT_EQUAL(unlinkat(st.dirfd, "state", 0), 0);
 	load_expect(&st, k, NULL, -ESTALE);
-	/* Crash between the two renames: state = record + 1 is accepted and caught up. */
+	/* Crash before the record caught up: state = record + 2 is accepted and caught up. */
 	copy_file(dirfd, "new-state", st.dirfd, "state");
-	CU_ASSERT_EQUAL(vt_write_atomic(st.dirfd, "generation", "1\n", 2), 0);
+	CU_ASSERT_EQUAL(vt_write_atomic(st.dirfd, "generation", "3\n", 2), 0);
 	vt_store_close(&st);
 	CU_ASSERT_EQUAL_FATAL(vt_store_open(dirfd, "inst", &st), 0);
-	CU_ASSERT_EQUAL(st.generation, 1);
+	CU_ASSERT_EQUAL(st.generation, 3);
 	load_expect(&st, k, "two", 0);
-	CU_ASSERT_EQUAL(st.generation, 2);
+	CU_ASSERT_EQUAL(st.generation, 5);
+	expect_record(st.dirfd, "5\n");
+	/* Further ahead than a record can ever lag: refused. */
+	CU_ASSERT_EQUAL(vt_write_atomic(st.dirfd, "generation", "2\n", 2), 0);
+	vt_store_close(&st);
+	CU_ASSERT_EQUAL_FATAL(vt_store_open(dirfd, "inst", &st), 0);
+	load_expect(&st, k, NULL, -ESTALE);
 	/* A corrupt record is an error, not generation 0. */
 	CU_ASSERT_EQUAL(vt_write_atomic(st.dirfd, "generation", "2x\n", 3), 0);
 	vt_store_close(&st);
