@@ -29,6 +29,8 @@ static struct {
 	void *ctx;
 	bool running;
 	bool registered;
+	bool defer; /* powering on: keep stores in memory (dirty) */
+	bool dirty; /* T.state not yet stored durably */
 	uint8_t locality;
 	unsigned char *rbuf; /* libtpms' response buffer, reused across commands */
 	uint32_t rbufsize;
@@ -85,9 +87,27 @@ static TPM_RESULT cb_nvram_store(const unsigned char *data, uint32_t length, uin
 	(void)tpm_number;
 	if (strcmp(name, TPM_PERMANENT_ALL_NAME) != 0)
 		return TPM_FAIL; /* volatile state is never persisted, see above */
+	if (T.defer) {
+		if (keep_state(data, length) < 0)
+			return TPM_FAIL;
+		T.dirty = true;
+		return TPM_SUCCESS;
+	}
 	if (!T.store || T.store(T.ctx, data, length) < 0)
 		return TPM_FAIL;
+	T.dirty = false;
 	return keep_state(data, length) < 0 ? TPM_FAIL : TPM_SUCCESS;
+}
+
+/* Make a state kept in memory at power-on durable (before any response depends on it). */
+static int flush_deferred(void)
+{
+	if (!T.dirty)
+		return 0;
+	if (!T.store || T.store(T.ctx, T.state, T.state_len) < 0)
+		return -EIO;
+	T.dirty = false;
+	return 0;
 }
 
 static TPM_RESULT cb_nvram_delete(uint32_t tpm_number, const char *name, TPM_BOOL must_exist)
@@ -129,6 +149,7 @@ static int power_on(void)
 		.tpm_io_getlocality = cb_io_locality,
 		.tpm_io_getphysicalpresence = cb_io_pp,
 	};
+	TPM_RESULT rc;
 
 	if (!T.registered) {
 		if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
@@ -137,7 +158,16 @@ static int power_on(void)
 		T.registered = true;
 	}
 	T.locality = 0;
-	if (TPMLIB_MainInit() != TPM_SUCCESS)
+	/*
+	 * A state change during power-on (manufacturing a new TPM, a format
+	 * upgrade) is kept in memory and stored before the first command's
+	 * response: until a guest saw something, losing it loses nothing, and
+	 * the start does not wait for a store round trip and its fsyncs.
+	 */
+	T.defer = true;
+	rc = TPMLIB_MainInit();
+	T.defer = false;
+	if (rc != TPM_SUCCESS)
 		return -EIO;
 	T.running = true;
 	return 0;
@@ -162,6 +192,7 @@ void vt_tpm_stop(void)
 	if (T.running)
 		TPMLIB_Terminate();
 	T.running = false;
+	/* A state no guest has seen yet is dropped with the power: the next start makes it anew. */
 }
 
 int vt_tpm_restart(void)
@@ -200,6 +231,10 @@ size_t vt_tpm_process(const uint8_t *cmd, uint32_t len, uint8_t *out, size_t cap
 	memcpy(copy, cmd, len);
 	if (TPMLIB_Process(&T.rbuf, &rlen, &T.rbufsize, copy, len) != TPM_SUCCESS ||
 	    rlen < VT_TPM_HDR_SIZE || rlen > cap) {
+		vt_tpm_error_response(out, VT_TPM_RC_FAILURE);
+		return VT_TPM_HDR_SIZE;
+	}
+	if (flush_deferred() < 0) {
 		vt_tpm_error_response(out, VT_TPM_RC_FAILURE);
 		return VT_TPM_HDR_SIZE;
 	}

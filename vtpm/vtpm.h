@@ -200,9 +200,10 @@ typedef int (*vt_store_fn)(void *ctx, const uint8_t *blob, size_t len);
 
 /*
  * Power on the TPM with permanent state @state (@len bytes, 0 for a new TPM
- * that libtpms manufactures and then stores through @store). A copy of the
- * state is kept for vt_tpm_restart(). Returns 0 or -EIO (libtpms refused,
- * e.g. a corrupt state), -ENOMEM.
+ * that libtpms manufactures). A state change during power-on is stored
+ * through @store only when the first command has run, before its response
+ * leaves (vt_tpm_process). A copy of the state is kept for vt_tpm_restart().
+ * Returns 0 or -EIO (libtpms refused, e.g. a corrupt state), -ENOMEM.
  */
 int vt_tpm_start(const uint8_t *state, size_t len, vt_store_fn store, void *ctx);
 /* Power cycle: terminate and start again from the last stored state. */

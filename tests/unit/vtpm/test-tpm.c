@@ -207,7 +207,10 @@ static void test_tpm_manufacture_and_restart(void)
 	size_t n = 0, first_len;
 
 	CU_ASSERT_EQUAL_FATAL(vt_tpm_start(NULL, 0, store_cb, NULL), 0);
-	CU_ASSERT(stores >= 1); /* manufacturing stored the new permanent state */
+	CU_ASSERT_EQUAL(stores, 0); /* manufactured, kept in memory until a response needs it */
+	/* Even a refused command's response waits until the new TPM is stored. */
+	CU_ASSERT_EQUAL(run(getrandom16, sizeof(getrandom16), out, NULL), 0x100);
+	CU_ASSERT_EQUAL(stores, 1);
 	CU_ASSERT(stored_len > 1000);
 	CU_ASSERT_EQUAL(run(startup_clear, sizeof(startup_clear), out, NULL), 0);
 	CU_ASSERT_EQUAL(run(getrandom16, sizeof(getrandom16), out, &n), 0);
@@ -262,6 +265,24 @@ static void test_tpm_malformed_commands(void)
 	stored = NULL;
 }
 
+/* The manufactured state could not be stored: no response may reveal it. */
+static void test_tpm_deferred_store_fails(void)
+{
+	uint8_t out[VT_TPM_RSP_MAX];
+
+	stores = 0;
+	CU_ASSERT_EQUAL_FATAL(vt_tpm_start(NULL, 0, store_cb, NULL), 0);
+	store_result = -EIO;
+	/* GetRandom before Startup stores nothing itself: only the deferred store runs. */
+	CU_ASSERT_EQUAL(run(getrandom16, sizeof(getrandom16), out, NULL), VT_TPM_RC_FAILURE);
+	store_result = 0;
+	CU_ASSERT_EQUAL(run(getrandom16, sizeof(getrandom16), out, NULL), 0x100);
+	CU_ASSERT_EQUAL(stores, 1);
+	vt_tpm_fini();
+	free(stored);
+	stored = NULL;
+}
+
 static const struct bh_test tests[] = {
 	{ "framer split", test_framer_split },
 	{ "framer rejects", test_framer_rejects },
@@ -270,6 +291,7 @@ static const struct bh_test tests[] = {
 	{ "ctrl GET_STATEBLOB refused, SET_DATAFD needs an fd", test_ctrl_stateblob_refused },
 	{ "tpm manufacture and restart", test_tpm_manufacture_and_restart },
 	{ "tpm garbage state refused", test_tpm_garbage_state_refused },
+	{ "tpm deferred store fails: no response", test_tpm_deferred_store_fails },
 	{ "tpm malformed commands", test_tpm_malformed_commands },
 	{ NULL, NULL },
 };
