@@ -326,12 +326,29 @@ static void conn_free(struct sd_conn *c)
 	free(c);
 }
 
+/*
+ * A 1 MiB READ reply blocks in sendmsg each time the socket's default
+ * ~208 KiB send buffer fills, and every block costs a context switch (most of
+ * the kernel time of a sequential read here). Ask for room for a few whole
+ * replies; the kernel caps it at net.core.wmem_max, which is fine.
+ */
+#define SD_SNDBUF (4 << 20)
+
+static void conn_tune(int fd)
+{
+	int v = SD_SNDBUF;
+
+	/* Best effort: a socketpair end or a pipe-backed fd may refuse. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
 static struct sd_conn *conn_new(struct sd_export *e, int fd)
 {
 	struct sd_conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
+	conn_tune(fd);
 	c->exp = e;
 	c->fd = fd;
 	pthread_mutex_init(&c->lock, NULL);
