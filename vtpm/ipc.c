@@ -4,6 +4,11 @@
  * SOCK_SEQPACKET packet, so a packet is a message and its length is checked
  * exactly against the header (bh_msg_parse) even though the peer is our own
  * child: the worker parses guest input and may be compromised.
+ *
+ *   manager -> worker: STATE_LOAD (state, empty for a new TPM), then
+ *                      VTPM_START (instance name; its three listening sockets
+ *                      as SCM_RIGHTS); RESULT for each STATE_STORE
+ *   worker -> manager: STATE_STORE (new state), RESULT (ready, or why not)
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +42,15 @@ int vt_ipc_send_msg(int fd, uint16_t type, uint8_t flags, uint32_t req, const vo
 		off += (size_t)w;
 	}
 	return 0;
+}
+
+int vt_ipc_send_fds(int fd, uint16_t type, const void *body, size_t len, const int *fds,
+		    int nfds)
+{
+	uint8_t buf[BH_MSG_HDR_SIZE + 256];
+	long n = bh_msg_frame(type, 0, 0, 1, body, len, buf, sizeof(buf));
+
+	return n < 0 ? (int)n : vt_send_fds(fd, buf, (size_t)n, fds, nfds);
 }
 
 int vt_ipc_send(int fd, uint16_t type, const void *body, size_t len)

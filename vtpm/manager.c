@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
@@ -31,8 +32,8 @@
 
 #define INSTANCES_MAX 256
 #define START_TIMEOUT_MS 30000
-/* Write generation records once no message came for this long. */
-#define RECORD_DELAY_MS 10
+/* Idle this long: write generation records that are behind, make the spare. */
+#define IDLE_MS 10
 
 struct instance {
 	char name[BH_MSG_NAME_MAX];
@@ -51,6 +52,9 @@ struct vt_manager {
 	uint8_t *buf; /* VT_IPC_MAX: one worker message */
 	pid_t zpid;   /* the worker spawner (zygote.c), 0 when not running */
 	int zfd;      /* SOCK_SEQPACKET to it */
+	/* A worker that made a new TPM ahead of time, for the next new instance. */
+	struct instance spare;
+	bool spare_failed; /* do not retry before the next START */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -75,6 +79,8 @@ int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret)
 	m->zfd = -1;
 	for (size_t i = 0; i < INSTANCES_MAX; i++)
 		m->inst[i].sock = m->inst[i].pidfd = -1;
+	m->spare.sock = m->spare.pidfd = -1;
+	m->spare.st.dirfd = -1;
 	m->buf = malloc(VT_IPC_MAX);
 	r = m->buf ? vt_key_load(cfg->key_file, &m->key) : -ENOMEM;
 	if (r < 0) {
@@ -229,6 +235,8 @@ static void reap(struct instance *in)
 	}
 	in->pidfd = -1;
 	in->pid = 0;
+	if (in->st.dirfd < 0)
+		return; /* the spare: no instance, no sockets */
 	unlinkat(in->st.dirfd, "tpm.sock", 0);
 	unlinkat(in->st.dirfd, "tpm.sock.ctrl", 0);
 	unlinkat(in->st.dirfd, "tpm.chan", 0);
@@ -313,41 +321,91 @@ static void zygote_stop(struct vt_manager *m)
 }
 
 /* Fork a worker through the zygote; start a new zygote once if it died. */
-static int fork_worker(struct vt_manager *m, struct instance *in, const int fds[4])
+static int fork_worker(struct vt_manager *m, struct instance *in, int worker_sock)
 {
-	int r = m->zfd >= 0 ? vt_zygote_spawn(m->zfd, in->name, fds, &in->pid, &in->pidfd)
-			    : -EPIPE;
+	int r = m->zfd >= 0 ? vt_zygote_spawn(m->zfd, worker_sock, &in->pid, &in->pidfd) : -EPIPE;
 
 	if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO) {
 		bh_warn("worker spawner gone (%s): starting a new one", strerror(-r));
 		zygote_stop(m);
 		r = zygote_start(m);
 		if (r == 0)
-			r = vt_zygote_spawn(m->zfd, in->name, fds, &in->pid, &in->pidfd);
+			r = vt_zygote_spawn(m->zfd, worker_sock, &in->pid, &in->pidfd);
 	}
 	return r;
 }
 
-static int spawn(struct vt_manager *m, struct instance *in, int fds[4])
+/* A new worker, given @pt (empty: it makes a new TPM). Its instance comes later. */
+static int worker_new(struct vt_manager *m, struct instance *in, const uint8_t *pt, size_t len)
 {
-	static const char *const files[] = { "tpm.sock", "tpm.sock.ctrl", "tpm.chan" };
 	int sp[2];
-	int r = 0;
+	int r;
 
-	for (int i = 0; i < 3 && r >= 0; i++)
-		r = fds[i + 1] = listen_at(in->st.dirfd, m->cfg.state_dir, in->name, files[i]);
-	if (r < 0)
-		return r;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
-	fds[0] = sp[1];
-	r = fork_worker(m, in, fds);
+	r = fork_worker(m, in, sp[1]);
+	close(sp[1]);
 	if (r < 0) {
 		close(sp[0]);
 		return r;
 	}
 	in->sock = sp[0];
-	return 0;
+	return vt_ipc_send(in->sock, BH_MSG_VTPM_STATE_LOAD, pt, len);
+}
+
+/*
+ * Make the spare: a worker that manufactures a TPM while nothing else runs
+ * (nice 19, and only when we are idle), so that a new instance starts
+ * without waiting for it. It holds no instance, key or guest byte.
+ */
+static void spare_make(struct vt_manager *m)
+{
+	int r = worker_new(m, &m->spare, NULL, 0);
+
+	if (r < 0) {
+		bh_log_errno(LOG_WARNING, r, "spare worker");
+		reap(&m->spare);
+		m->spare_failed = true;
+		return;
+	}
+	/* Only root can give the priority back; otherwise the spare keeps ours. */
+	if (geteuid() == 0)
+		setpriority(PRIO_PROCESS, (id_t)m->spare.pid, 19);
+}
+
+/* The spare becomes @in (a new instance: no state yet). */
+static void spare_take(struct vt_manager *m, struct instance *in)
+{
+	in->pid = m->spare.pid;
+	in->pidfd = m->spare.pidfd;
+	in->sock = m->spare.sock;
+	m->spare.pid = 0;
+	m->spare.pidfd = m->spare.sock = -1;
+	if (geteuid() == 0)
+		setpriority(PRIO_PROCESS, (id_t)in->pid, 0);
+}
+
+/* Tell the worker its instance, with the guest's listening sockets. */
+static int assign(struct vt_manager *m, struct instance *in)
+{
+	static const char *const files[] = { "tpm.sock", "tpm.sock.ctrl", "tpm.chan" };
+	struct bh_msg_vtpm_ref ref = { { 0 } };
+	int fds[3] = { -1, -1, -1 };
+	uint8_t body[BH_MSG_NAME_MAX + 8];
+	long n;
+	int r = 0;
+
+	for (int i = 0; i < 3 && r >= 0; i++)
+		r = fds[i] = listen_at(in->st.dirfd, m->cfg.state_dir, in->name, files[i]);
+	snprintf(ref.name, sizeof(ref.name), "%s", in->name);
+	n = bh_msg_vtpm_ref_encode(&ref, body, sizeof(body));
+	if (r >= 0)
+		r = n < 0 ? (int)n : vt_ipc_send_fds(in->sock, BH_MSG_VTPM_START, body, (size_t)n,
+						     fds, 3);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r < 0 ? r : 0;
 }
 
 /* Wait for the worker's ready RESULT, serving its state stores meanwhile. */
@@ -385,7 +443,6 @@ static const char *load_error(int r)
 
 static int start(struct vt_manager *m, struct instance *in, char *err, size_t errlen)
 {
-	int fds[4] = { -1, -1, -1, -1 };
 	uint8_t *pt = NULL;
 	size_t len = 0;
 	int r;
@@ -395,16 +452,17 @@ static int start(struct vt_manager *m, struct instance *in, char *err, size_t er
 	r = vt_store_load(&in->st, m->key, &pt, &len);
 	if (r < 0)
 		return snprintf(err, errlen, "%s", load_error(r)), r;
-	r = spawn(m, in, fds);
-	for (int i = 0; i < 4; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (r == 0)
-		r = vt_ipc_send(in->sock, BH_MSG_VTPM_STATE_LOAD, pt, len);
+	if (!pt && m->spare.sock >= 0)
+		spare_take(m, in); /* a new instance: its TPM is made already */
+	else
+		r = worker_new(m, in, pt, len);
+	m->spare_failed = false;
 	if (pt) {
 		explicit_bzero(pt, len);
 		free(pt);
 	}
+	if (r == 0)
+		r = assign(m, in);
 	if (r == 0)
 		r = wait_ready(m, in);
 	if (r < 0) {
@@ -531,7 +589,7 @@ static int serve_socket(const char *path)
 
 static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 {
-	struct pollfd p[2 + INSTANCES_MAX];
+	struct pollfd p[3 + INSTANCES_MAX];
 	struct instance *who[INSTANCES_MAX];
 	nfds_t n = 2;
 	int r;
@@ -543,13 +601,20 @@ static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 			who[n - 2] = &m->inst[i];
 			p[n++] = (struct pollfd){ m->inst[i].sock, POLLIN, 0 };
 		}
-	/* Idle for RECORD_DELAY_MS with a record behind: write it (off the guests' path). */
-	r = poll(p, n, records_behind(m) ? RECORD_DELAY_MS : -1);
-	if (r == 0)
+	/* The spare never speaks: anything from it means it died. */
+	p[n++] = (struct pollfd){ m->spare.sock, POLLIN, 0 };
+	/* Idle for IDLE_MS: write records that are behind, make a spare (off the guests' path). */
+	r = poll(p, n, records_behind(m) || (m->spare.sock < 0 && !m->spare_failed) ? IDLE_MS : -1);
+	if (r == 0) {
 		records_idle(m);
+		if (m->spare.sock < 0 && !m->spare_failed)
+			spare_make(m);
+	}
 	if (r <= 0)
 		return;
-	for (nfds_t i = 2; i < n; i++)
+	if (p[n - 1].revents)
+		reap(&m->spare);
+	for (nfds_t i = 2; i < n - 1; i++)
 		if (p[i].revents)
 			worker_event(m, who[i - 2]);
 	if (*cfd >= 0 && p[1].revents && control_request(m, *cfd) < 0) {
@@ -589,6 +654,7 @@ void vt_manager_free(struct vt_manager *m)
 			stop(m, &m->inst[i]);
 			forget(&m->inst[i]);
 		}
+	reap(&m->spare);
 	zygote_stop(m);
 	vt_key_free(m->key);
 	if (m->dirfd >= 0)

@@ -342,6 +342,9 @@ struct bh_msg_hdr;
 int vt_ipc_send_msg(int fd, uint16_t type, uint8_t flags, uint32_t req, const void *body,
 		    size_t len);
 int vt_ipc_send(int fd, uint16_t type, const void *body, size_t len);
+/* The same with @nfds fds as SCM_RIGHTS (a VTPM_START to a worker). */
+int vt_ipc_send_fds(int fd, uint16_t type, const void *body, size_t len, const int *fds,
+		    int nfds);
 /* Receive one packet and check it is exactly one valid message; -EPIPE at EOF. */
 int vt_ipc_recv(int fd, uint8_t *buf, size_t cap, struct bh_msg_hdr *ret_hdr,
 		const uint8_t **ret_body);
@@ -358,7 +361,7 @@ typedef int (*vt_send_fn)(void *sctx, const void *buf, size_t len);
 
 struct vt_wchan;
 struct vt_worker {
-	const char *name;
+	char name[BH_MSG_NAME_MAX];
 	int data, ctrl;	     /* accepted connections (or a SET_DATAFD socket), or -1 */
 	int datafd_pending;  /* an fd received on ctrl, until SET_DATAFD takes it; or -1 */
 	struct vt_wchan *wc; /* tpm.chan client, or NULL */
@@ -457,21 +460,33 @@ ssize_t vt_client_transact(struct vt_client *c, const uint8_t *cmd, size_t len, 
 #define VT_FD_CTRL 5  /* listening: tpm.sock.ctrl */
 #define VT_FD_CHAN 6  /* listening: tpm.chan (bulkhead memfd channel set-up) */
 
-int vt_worker_main(const char *name, const char *empty_dir);
+/*
+ * A worker, forked by the zygote with its manager socket at VT_FD_MGR. It
+ * takes, in order: STATE_LOAD (the permanent state; empty: manufacture a new
+ * TPM, which a spare worker does ahead of time), then VTPM_START (the
+ * instance name, with its tpm.sock, tpm.sock.ctrl and tpm.chan listening
+ * sockets as SCM_RIGHTS). @title/@title_len: the argv area, rewritten to
+ * "--worker NAME" for ps.
+ */
+int vt_worker_main(const char *empty_dir, char *title, size_t title_len);
 
 /*
  * The worker spawner (zygote.c), exec'ed by the manager with its socket at
- * VT_FD_MGR. @title/@title_len: its argv area, rewritten in each worker to
- * "--worker NAME" for ps. Returns when the manager goes away.
+ * VT_FD_MGR. Returns when the manager goes away.
  */
 int vt_zygote_main(const char *empty_dir, char *title, size_t title_len);
 /*
- * Manager side: have the zygote on @zfd fork worker @name with @fds (its
- * manager socket, then the data, control and channel listening sockets).
- * 0 with the worker's pid and a pidfd (owned by the caller), or -errno.
+ * Manager side: have the zygote on @zfd fork a worker whose manager socket
+ * is @worker_sock. 0 with its pid and a pidfd (owned by the caller), or -errno.
  */
-int vt_zygote_spawn(int zfd, const char *name, const int fds[4], pid_t *ret_pid,
-		    int *ret_pidfd);
+int vt_zygote_spawn(int zfd, int worker_sock, pid_t *ret_pid, int *ret_pidfd);
+/* One packet with @nfds fds (SCM_RIGHTS) on a socket. 0 or -errno. */
+int vt_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/*
+ * One packet with exactly @nfds fds (or none if @opt); the byte count,
+ * -EPIPE at EOF, -EBADMSG (fds that came anyway are closed).
+ */
+ssize_t vt_recv_fds(int sock, void *buf, size_t cap, int *fds, int nfds, bool opt);
 
 struct vt_manager;
 struct vt_manager_cfg {

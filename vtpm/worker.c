@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One guest's TPM: the worker process vtpmd execs per instance. It receives
- * its permanent state from the manager, powers the TPM on, enters the
- * sandbox, and only then accepts guest connections:
+ * One guest's TPM: a worker process, forked by vtpmd's spawner (zygote.c). It
+ * receives its permanent state from the manager and powers the TPM on (a
+ * spare worker makes a new TPM before any instance wants it), then learns
+ * its instance and sockets, enters the sandbox, and only then accepts guest
+ * connections:
  *
  *   tpm.sock       raw TPM 2.0 commands (swtpm's data channel)
  *   tpm.sock.ctrl  swtpm's control channel
@@ -16,7 +18,9 @@
  * completes only once the manager says the sealed state is on disk.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -346,29 +350,86 @@ static int power_on(struct vt_worker *w)
 	return r;
 }
 
-int vt_worker_main(const char *name, const char *empty_dir)
+/* Show the worker as "--worker NAME" in ps/pgrep: overwrite the argv area. */
+static void set_title(char *area, size_t len, const char *name)
+{
+	if (!area || len < 10)
+		return;
+	memset(area, 0, len);
+	snprintf(area, len, "--worker");
+	snprintf(area + 9, len - 9, "%s", name);
+}
+
+/* Install the three listening sockets at their fixed numbers. */
+static int install_fds(const int fds[3])
+{
+	int tmp[3], r = 0;
+
+	/* Out of the way first, so no dup2 overwrites one not yet moved. */
+	for (int i = 0; i < 3; i++)
+		tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16);
+	for (int i = 0; i < 3; i++) {
+		if (tmp[i] < 0 || dup2(tmp[i], VT_FD_DATA + i) < 0)
+			r = -EBADF;
+		if (tmp[i] >= 0)
+			close(tmp[i]);
+		if (fds[i] != VT_FD_DATA + i)
+			close(fds[i]);
+	}
+	return r;
+}
+
+/* VTPM_START from the manager: which instance we are, and its sockets. */
+static int take_instance(struct vt_worker *w, char *title, size_t title_len)
+{
+	uint8_t buf[BH_MSG_HDR_SIZE + BH_MSG_NAME_MAX + 8];
+	int fds[3] = { -1, -1, -1 };
+	struct bh_msg_vtpm_ref ref;
+	const uint8_t *body;
+	struct bh_msg_hdr h;
+	char tag[96];
+	ssize_t n = vt_recv_fds(VT_FD_MGR, buf, sizeof(buf), fds, 3, false);
+	int r = n < 0 ? (int)n : bh_msg_parse(buf, (size_t)n, &h, &body);
+
+	if (r == 0 && (h.type != BH_MSG_VTPM_START ||
+		       bh_msg_vtpm_ref_decode(body, h.length, &ref) < 0))
+		r = -EPROTO;
+	if (r == 0)
+		r = install_fds(fds);
+	else if (n >= 0)
+		for (int i = 0; i < 3; i++)
+			close(fds[i]);
+	if (r < 0)
+		return r;
+	snprintf(w->name, sizeof(w->name), "%s", ref.name);
+	set_title(title, title_len, w->name);
+	snprintf(tag, sizeof(tag), "vtpmd[%s]", w->name);
+	bh_log_init(tag, BH_LOG_STDERR, bh_log_get_level());
+	return 0;
+}
+
+int vt_worker_main(const char *empty_dir, char *title, size_t title_len)
 {
 	struct vt_worker *w = calloc(1, sizeof(*w));
 	int r;
 
 	if (!w)
 		return 1;
-	w->name = name;
 	w->data = w->ctrl = w->datafd_pending = -1;
 	w->bufsize = VT_TPM_CMD_MAX;
-	r = vt_crypto_preload();
+	r = power_on(w);
 	if (r == 0)
-		r = power_on(w);
+		r = take_instance(w, title, title_len);
 	if (r == 0)
 		r = vt_sandbox_enter(empty_dir);
 	if (r < 0) {
-		vt_ipc_result(VT_FD_MGR, 0, r, name, "%s: %s",
-			      vt_tpm_running() ? "sandbox" : "TPM power-on", strerror(-r));
+		vt_ipc_result(VT_FD_MGR, 0, r, w->name, "%s: %s",
+			      vt_tpm_running() ? "start" : "TPM power-on", strerror(-r));
 		vt_tpm_fini();
 		free(w);
 		return 1;
 	}
-	vt_ipc_result(VT_FD_MGR, 0, 0, name, "ready");
+	vt_ipc_result(VT_FD_MGR, 0, 0, w->name, "ready");
 	serve(w);
 	vt_wchan_close(w);
 	close_fd(&w->data);

