@@ -12,8 +12,8 @@
  * reserves for documentation: the SD-ID is ours, not a registered one.
  */
 #include <sys/socket.h>
-#include <sys/un.h>
 
+#include "bulkhead/fdio.h"
 #include "dom0.h"
 
 #define FACILITY_AUTHPRIV 10
@@ -48,16 +48,11 @@ long bh_syslog_format(char *out, size_t cap, int severity, const char *ts, const
 
 int bh_syslog_send(const char *path, const char *msg, size_t len)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = bh_unix_connect(path, SOCK_DGRAM);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (sendto(fd, msg, len, MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return fd;
+	if (send(fd, msg, len, MSG_NOSIGNAL) < 0)
 		return -errno;
 	return 0;
 }

@@ -217,7 +217,7 @@ static int volume_field(struct bh_volume *vol, const char *k, const char *v, cha
 		return fail(err, errlen, "unknown field '%s' (expected name, size, backing)", k);
 	if (vol->size)
 		return fail(err, errlen, "'size' given twice");
-	r = bh_parse_size(v, 1, BH_VOLUME_SIZE_MIN, BH_VOLUME_SIZE_MAX, &vol->size);
+	r = bh_parse_size(v, 1, BH_CFG_VOLUME_SIZE_MIN, BH_CFG_VOLUME_SIZE_MAX, &vol->size);
 	if (r == -ERANGE)
 		return fail(err, errlen, "size '%s' is outside 1M..16T", v);
 	if (r < 0)

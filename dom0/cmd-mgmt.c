@@ -7,30 +7,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "dom0.h"
-
-static int connect_mgmt(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 /* Read responses until the FINAL one; its status is the call's. */
 static int read_responses(int fd, FILE *out, FILE *err)
@@ -63,7 +43,7 @@ int bh_mgmt_call(const char *path, const struct bh_mgmt_req *req, FILE *out, FIL
 
 	if (n < 0)
 		return (int)n;
-	fd = connect_mgmt(path);
+	fd = bh_unix_connect(path, SOCK_SEQPACKET);
 	if (fd < 0)
 		return fd;
 	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)

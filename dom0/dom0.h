@@ -274,8 +274,9 @@ struct bh_rule {
 
 #define BH_VOLUME_CIPHER "aes-xts-plain64"
 #define BH_VOLUME_SECTOR 4096u
-#define BH_VOLUME_SIZE_MIN (1ull << 20)
-#define BH_VOLUME_SIZE_MAX (1ull << 44)
+/* What a config may ask for; within what VOLUME_OPEN can carry (msg.h). */
+#define BH_CFG_VOLUME_SIZE_MIN (1ull << 20)
+#define BH_CFG_VOLUME_SIZE_MAX (1ull << 44)
 
 struct bh_volume {
 	struct bh_src src;

@@ -16,8 +16,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "dom0.h"
 
@@ -221,22 +221,14 @@ int bh_mgmt_handle(struct bh_mgmt *m, int cfd)
 
 int bh_mgmt_listen(const char *path, int *ret_fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = bh_unix_listen(path, SOCK_SEQPACKET, 16);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
+		return fd;
+	/* Anyone may connect: the access decision is RBAC on SO_PEERCRED. */
+	if (chmod(path, 0666) < 0)
 		return -errno;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
-	    listen(fd, 16) < 0)
-		return -errno;
-	*ret_fd = fd;
-	fd = -1;
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 

@@ -28,6 +28,14 @@
 		_p_;                                                                               \
 	})
 
+/* The same for a file descriptor: the cleanup then sees -1. */
+#define TAKE_FD(fd)                                                                                \
+	({                                                                                         \
+		int _fd_ = (fd);                                                                   \
+		(fd) = -1;                                                                         \
+		_fd_;                                                                              \
+	})
+
 static inline void bh_freep(void *p)
 {
 	free(*(void **)p);
