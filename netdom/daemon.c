@@ -14,12 +14,16 @@
 #include "bulkhead/log.h"
 #include "netdom.h"
 
+struct keep_arg {
+	const struct nd_ruleset *rs;
+	const struct nd_flows *ix;
+};
+
 static bool keep_flow(const struct nd_flow *f, void *arg)
 {
-	const struct nd_ruleset *rs = ((const void *const *)arg)[0];
-	const struct nd_flows *ix = ((const void *const *)arg)[1];
+	const struct keep_arg *k = arg;
 
-	return nd_flow_allowed(rs, ix, f);
+	return nd_flow_allowed(k->rs, k->ix, f);
 }
 
 /*
@@ -30,11 +34,11 @@ static bool keep_flow(const struct nd_flow *f, void *arg)
 static void cut_forbidden_flows(const struct nd_ruleset *rs, uint64_t generation)
 {
 	struct nd_flows ix;
-	const void *arg[2] = { rs, &ix };
+	struct keep_arg k = { rs, &ix };
 	int r = nd_flows_index(rs->p, &ix);
 
 	if (r == 0)
-		r = nd_conntrack_prune(keep_flow, arg);
+		r = nd_conntrack_prune(keep_flow, &k);
 	nd_flows_free(&ix);
 	if (r < 0)
 		bh_warn("pruning conntrack after generation %llu: %s",
