@@ -6,8 +6,10 @@
  *
  *   guest --tpm.sock (raw TPM 2.0)--+
  *   guest --tpm.sock.ctrl (swtpm)---+--> worker (libtpms, no files, no network,
- *   guest --tpm.chan (bulkhead chan)+         seccomp)  --seqpacket--> vtpmd
- *                                                                  (key, files)
+ *   guest --tpm.chan (bulkhead chan,+         seccomp)  --seqpacket--> vtpmd
+ *         data + control streams)                                  (key, files)
+ *                                     forked by the spawner (zygote.c) that
+ *                                     vtpmd exec'ed once
  *
  * Trust: the worker parses guest input and so is assumed compromisable; it
  * never holds the state key and cannot open files. The manager never looks at
@@ -454,7 +456,7 @@ int vt_client_wait(struct vt_client *c, uint32_t id);
 ssize_t vt_client_transact(struct vt_client *c, const uint8_t *cmd, size_t len, uint8_t *rsp,
 			   size_t cap);
 
-/* Fixed fd numbers a worker is exec'ed with. */
+/* Fixed fd numbers in a worker (manager socket, then its three listening sockets). */
 #define VT_FD_MGR 3   /* SOCK_SEQPACKET to the manager */
 #define VT_FD_DATA 4  /* listening: tpm.sock */
 #define VT_FD_CTRL 5  /* listening: tpm.sock.ctrl */
@@ -492,7 +494,7 @@ struct vt_manager;
 struct vt_manager_cfg {
 	const char *state_dir;
 	const char *key_file;
-	const char *self_exe; /* vtpmd, exec'ed as a worker */
+	const char *self_exe; /* vtpmd, exec'ed once as the worker spawner */
 	bool sandbox;
 };
 int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret);
