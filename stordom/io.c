@@ -64,8 +64,11 @@ static int ensure_key(const struct sd_volume *v, struct sd_xts *x, uint64_t *key
 static int do_read(const struct sd_volume *v, struct sd_xts *x, uint64_t off, uint32_t len,
 		   uint8_t *buf)
 {
-	int r = pread_full(v->fd, buf, len, v->data_offset + off);
+	int r = sd_view_read(v, x, off, len, buf);
 
+	if (r != -EAGAIN)
+		return r;
+	r = pread_full(v->fd, buf, len, v->data_offset + off);
 	if (r < 0)
 		return r;
 	return sd_xts_decrypt(x, buf, len, v->sector_size, sd_volume_iv(v, off), v->iv_step);

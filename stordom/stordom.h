@@ -9,6 +9,7 @@
  *   nbd.c      NBD protocol: handshake state machine, request parser, reply
  *              encoder; pure (no I/O), fuzzed
  *   io.c       executes one parsed request against a volume (pread/pwrite)
+ *   view.c     read-only mapping of a volume's data area: READs decrypt from it
  *   server.c   connections, worker threads, the unix socket per volume
  *   bridge.c   NBD connections carried as mux streams over a bulkhead channel
  *   daemon.c   control messages from dom0 -> volumes and exports
@@ -63,6 +64,9 @@ int sd_xts_encrypt(struct sd_xts *x, uint8_t *buf, size_t len, uint32_t sector_s
 		   uint64_t iv, uint64_t iv_step);
 int sd_xts_decrypt(struct sd_xts *x, uint8_t *buf, size_t len, uint32_t sector_size,
 		   uint64_t iv, uint64_t iv_step);
+/* Decrypt from @in (not modified) into @out: the two must not overlap unless equal. */
+int sd_xts_decrypt_to(struct sd_xts *x, uint8_t *out, const uint8_t *in, size_t len,
+		      uint32_t sector_size, uint64_t iv, uint64_t iv_step);
 
 /* ------------------------------------------------------------------------
  * Volumes (volume.c).
@@ -95,6 +99,7 @@ struct sd_volume {
 	 * service domain steals the CPU the cipher needs (bench/stordom).
 	 */
 	pthread_mutex_t write_lock;
+	struct sd_view *view;  /* read-only mapping of the data area, or NULL (view.c) */
 	char cipher[64];       /* "aes-xts-plain64" */
 };
 
@@ -119,6 +124,25 @@ int sd_volume_grow(struct sd_volume *v, uint64_t new_size);
 int sd_volume_erase(const char *path);
 /* The IV number of the sector at data offset @offset (a multiple of the sector size). */
 uint64_t sd_volume_iv(const struct sd_volume *v, uint64_t offset);
+
+/* ------------------------------------------------------------------------
+ * The read view (view.c): the data area mapped read-only, so a READ decrypts
+ * straight from the page cache into its reply buffer (no pread copy, no
+ * system call). Best effort: without a view, or outside it, reads use pread.
+ */
+struct sd_view;
+
+/* Map @v's data area as it is now (a later grow is read through pread). 0 or -errno. */
+int sd_view_open(struct sd_volume *v);
+void sd_view_close(struct sd_volume *v);
+/*
+ * Decrypt @len bytes at data offset @off into @buf. 0, -EAGAIN when the view
+ * cannot serve it (not mapped, beyond the mapping, the page cache could not be
+ * filled: read it with pread instead, which reports the real error), or the
+ * cipher's -errno.
+ */
+int sd_view_read(const struct sd_volume *v, struct sd_xts *x, uint64_t off, uint32_t len,
+		 uint8_t *buf);
 
 /* ------------------------------------------------------------------------
  * NBD protocol (nbd.c). Wire constants from the NBD protocol document.

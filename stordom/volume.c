@@ -187,6 +187,8 @@ int sd_volume_open(const char *path, const char *keyfile, bool readonly, struct 
 		sd_volume_close(v);
 		return r;
 	}
+	if (sd_view_open(v) < 0) /* an optimisation: reads fall back to pread */
+		bh_debug("%s: no read view, reads use pread", path);
 	*ret = v;
 	return 0;
 }
@@ -196,6 +198,7 @@ void sd_volume_close(struct sd_volume *v)
 	if (!v)
 		return;
 	sd_secret_free(v->key);
+	sd_view_close(v);
 	if (v->fd >= 0)
 		close(v->fd);
 	pthread_mutex_destroy(&v->write_lock);

@@ -82,8 +82,8 @@ int sd_xts_set_key(struct sd_xts *x, const uint8_t *key, size_t key_len)
 	return 0;
 }
 
-static int crypt_sectors(EVP_CIPHER_CTX *ctx, uint8_t *buf, size_t len, uint32_t sector_size,
-			 uint64_t iv, uint64_t iv_step)
+static int crypt_sectors(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t len,
+			 uint32_t sector_size, uint64_t iv, uint64_t iv_step)
 {
 	uint8_t tweak[16] = { 0 };
 
@@ -95,7 +95,7 @@ static int crypt_sectors(EVP_CIPHER_CTX *ctx, uint8_t *buf, size_t len, uint32_t
 		for (int i = 0; i < 8; i++)
 			tweak[i] = (uint8_t)(iv >> (8 * i));
 		if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, tweak, -1) != 1 ||
-		    EVP_CipherUpdate(ctx, buf + off, &outl, buf + off, (int)sector_size) != 1 ||
+		    EVP_CipherUpdate(ctx, out + off, &outl, in + off, (int)sector_size) != 1 ||
 		    outl != (int)sector_size)
 			return ossl_fail("xts sector");
 	}
@@ -107,13 +107,19 @@ int sd_xts_encrypt(struct sd_xts *x, uint8_t *buf, size_t len, uint32_t sector_s
 {
 	if (!x->keyed)
 		return -ENOKEY;
-	return crypt_sectors(x->enc, buf, len, sector_size, iv, iv_step);
+	return crypt_sectors(x->enc, buf, buf, len, sector_size, iv, iv_step);
 }
 
 int sd_xts_decrypt(struct sd_xts *x, uint8_t *buf, size_t len, uint32_t sector_size,
 		   uint64_t iv, uint64_t iv_step)
 {
+	return sd_xts_decrypt_to(x, buf, buf, len, sector_size, iv, iv_step);
+}
+
+int sd_xts_decrypt_to(struct sd_xts *x, uint8_t *out, const uint8_t *in, size_t len,
+		      uint32_t sector_size, uint64_t iv, uint64_t iv_step)
+{
 	if (!x->keyed)
 		return -ENOKEY;
-	return crypt_sectors(x->dec, buf, len, sector_size, iv, iv_step);
+	return crypt_sectors(x->dec, out, in, len, sector_size, iv, iv_step);
 }

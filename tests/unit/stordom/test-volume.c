@@ -182,6 +182,50 @@ static void test_grow(void)
 	sd_volume_close(v);
 }
 
+static int read_req(struct sd_volume *v, uint64_t off, uint32_t len, uint8_t *buf)
+{
+	struct sd_nbd_req r = { .type = SD_NBD_CMD_READ, .offset = off, .len = len };
+	struct sd_xts *x = NULL;
+	uint64_t keyed = 0;
+	int err = sd_xts_new(&x);
+
+	if (err == 0)
+		err = sd_io_execute(v, false, x, &keyed, &r, buf);
+	sd_xts_free(x);
+	return err;
+}
+
+/*
+ * READs decrypt from the mapped view: they see writes made after the view was
+ * mapped, a grown area past the view goes through pread, and a backing file
+ * cut short under a populated view is an EIO answer, not a SIGBUS.
+ */
+static void test_view(void)
+{
+	struct sd_volume_params p = { .size = DATA_SIZE, .test_kdf = true };
+	struct sd_volume *v = NULL;
+	uint8_t *data = malloc(CHUNK), *got = malloc(CHUNK);
+
+	paths("view");
+	make_keys();
+	CU_ASSERT_FATAL(data && got && getrandom(data, CHUNK, 0) == CHUNK);
+	CU_ASSERT_EQUAL_FATAL(sd_volume_create(img, keyfile, &p, &v), 0);
+	CU_ASSERT_PTR_NOT_NULL(v->view);
+	CU_ASSERT_EQUAL(read_req(v, 3u << 20, CHUNK, got), 0); /* populates the chunk */
+	CU_ASSERT_EQUAL(write_through(v, data, CHUNK, 3u << 20), 0);
+	CU_ASSERT_EQUAL(read_req(v, 3u << 20, CHUNK, got), 0);
+	CU_ASSERT_EQUAL(memcmp(got, data, CHUNK), 0);
+	CU_ASSERT_EQUAL(sd_volume_grow(v, 2 * DATA_SIZE), 0);
+	CU_ASSERT_EQUAL(write_through(v, data, CHUNK, DATA_SIZE), 0);
+	CU_ASSERT_EQUAL(read_req(v, DATA_SIZE, CHUNK, got), 0);
+	CU_ASSERT_EQUAL(memcmp(got, data, CHUNK), 0);
+	CU_ASSERT_EQUAL(ftruncate(v->fd, (off_t)(v->data_offset + (1u << 20))), 0);
+	CU_ASSERT_EQUAL(read_req(v, 3u << 20, CHUNK, got), SD_NBD_EIO);
+	sd_volume_close(v);
+	free(data);
+	free(got);
+}
+
 static void test_erase(void)
 {
 	struct sd_volume_params p = { .size = DATA_SIZE, .test_kdf = true };
@@ -236,6 +280,7 @@ static void test_open_luks1(void)
 }
 
 static const struct bh_test volume_tests[] = {
+	{ "reads through the mapped view: coherent, grow, truncation", test_view },
 	{ "create LUKS2, write, decrypt independently", test_create_luks2 },
 	{ "open: same key, wrong key -EPERM, not LUKS", test_open_keys },
 	{ "grow the data area", test_grow },

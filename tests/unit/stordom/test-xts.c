@@ -51,7 +51,10 @@ static void check_against_ref(size_t key_len, uint32_t sector_size, uint64_t iv,
 	CU_ASSERT_EQUAL_FATAL(ref_encrypt(key, key_len, sector_size, iv, step), 0);
 	CU_ASSERT_EQUAL(memcmp(ours, theirs, LEN), 0);
 	CU_ASSERT_NOT_EQUAL(memcmp(ours, plain, LEN), 0);
-	/* Their ciphertext decrypts to the plaintext with ours. */
+	/* Their ciphertext decrypts to the plaintext with ours, out of place too. */
+	memset(ours, 0, LEN);
+	CU_ASSERT_EQUAL(sd_xts_decrypt_to(x, ours, theirs, LEN, sector_size, iv, step), 0);
+	CU_ASSERT_EQUAL(memcmp(ours, plain, LEN), 0);
 	CU_ASSERT_EQUAL(sd_xts_decrypt(x, theirs, LEN, sector_size, iv, step), 0);
 	CU_ASSERT_EQUAL(memcmp(theirs, plain, LEN), 0);
 	sd_xts_free(x);
