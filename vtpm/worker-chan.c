@@ -254,8 +254,8 @@ static bool arm(struct vt_worker *w, struct vt_wchan *c)
 		return false;
 	w->chan_busy = bh_chan_data_ready(c->chan) > 0;
 	serve_streams(w, c);
-	/* The guest closed the channel (or died) and everything it sent is served. */
-	return w->chan_busy || bh_chan_is_open(c->chan) != 0;
+	/* A guest that closed or died shows as a hang-up: vt_wchan_event() sees it. */
+	return true;
 }
 
 static int pull_ready(void *ctx)
@@ -288,8 +288,11 @@ void vt_wchan_event(struct vt_worker *w)
 	/* Readable fd: this consumes the wake-up without sleeping. */
 	if (bh_chan_wait(c->chan) < 0)
 		return vt_wchan_close(w);
-	/* A stale wake-up (input already served while spinning): back to sleep. */
-	if (!bh_chan_data_ready(c->chan) && !arm(w, c))
+	/*
+	 * No input: the guest closed the channel or died (everything it sent is
+	 * served), or a stale wake-up (input already served while spinning).
+	 */
+	if (!bh_chan_data_ready(c->chan) && (!bh_chan_is_open(c->chan) || !arm(w, c)))
 		return vt_wchan_close(w);
 	if (w->chan_busy || bh_chan_data_ready(c->chan))
 		vt_wchan_run(w);
