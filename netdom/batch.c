@@ -57,7 +57,14 @@ void nd_batch_done(struct nd_batch *b, uint32_t msg_len)
 
 void nd_batch_origin(struct nd_batch *b, int64_t rule, const char *what)
 {
-	b->cur = (struct nd_origin){ rule, what };
+	b->cur = (struct nd_origin){ rule, what, rule };
+}
+
+bool nd_batch_spans_rules(const struct nd_batch *b, uint32_t seq)
+{
+	const struct nd_origin *o = &b->orig[seq - b->seq0];
+
+	return o->rule >= 0 && o->rule_last != o->rule;
 }
 
 bool nd_batch_owns(const struct nd_batch *b, uint32_t seq)

@@ -351,6 +351,7 @@ int nd_nflog_open(uint16_t group, int *ret_fd);
 struct nd_origin {
 	int64_t rule; /* index in the policy, -1: none */
 	const char *what;
+	int64_t rule_last; /* the message holds rules [rule, rule_last] (elements, fast path) */
 };
 
 struct nd_batch {
@@ -363,6 +364,7 @@ struct nd_batch {
 	const struct nd_ruleset *rs;
 	uint32_t set_id;
 	struct nd_origin cur; /* origin of the messages being added */
+	bool one_rule_per_msg; /* element messages never span rules (to pinpoint an error) */
 };
 
 /* Room for one more message (ND_MSG_ROOM bytes), NULL after an error. */
@@ -375,6 +377,8 @@ void nd_batch_origin(struct nd_batch *b, int64_t rule, const char *what);
 bool nd_batch_owns(const struct nd_batch *b, uint32_t seq);
 /* Fill @e for the kernel's @code on message @seq, naming its rule or object. */
 void nd_batch_error(const struct nd_batch *b, uint32_t seq, int code, struct nd_error *e);
+/* Message @seq carried the elements of several rules: the error cannot name one. */
+bool nd_batch_spans_rules(const struct nd_batch *b, uint32_t seq);
 void nd_batch_free(struct nd_batch *b);
 
 struct nd_counter_list {

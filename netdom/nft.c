@@ -418,13 +418,16 @@ static void add_rules(struct nd_batch *b, struct nd_xrules *xr)
 
 /* ---- set contents ---- */
 
-/* The elements of one endpoint pair, grouped per rule so errors map to the rule. */
+/*
+ * An endpoint pair's elements, ELEMS_PER_MSG a message even across rules (a third fewer
+ * messages and ACKs); a refused one makes nd_nft_apply() rebuild per rule to name it.
+ */
 static void add_pair_elems(struct nd_batch *b, const struct nd_policy *p, const struct nd_map *m)
 {
 	struct nd_set_spec vs, cs;
 	struct nftnl_set *vset, *cset;
 	char ctr[24];
-	size_t in_msg = 0;
+	size_t in_msg = 0, first = 0;
 
 	nd_pair_specs(m, &vs, &cs);
 	vset = set_new(&vs);
@@ -433,13 +436,17 @@ static void add_pair_elems(struct nd_batch *b, const struct nd_policy *p, const 
 		const struct nd_rule *r = &p->rules[m->v[i].rule];
 		struct nd_elem_val v = { m->v[i].lo, m->v[i].hi, m->key_len };
 
-		nd_batch_origin(b, m->v[i].rule, NULL);
+		if (in_msg == 0)
+			first = i;
 		nd_rule_verdict(r, &v);
 		elem_add(b, vset, &v);
 		nd_counter_name(r->m.id, ctr, sizeof(ctr));
 		elem_add(b, cset, &(struct nd_elem_val){ m->v[i].lo, m->v[i].hi, m->key_len,
 							 .obj = ctr });
-		if (++in_msg == ELEMS_PER_MSG || i + 1 == m->n || m->v[i + 1].rule != m->v[i].rule) {
+		if (++in_msg == ELEMS_PER_MSG || i + 1 == m->n ||
+		    (b->one_rule_per_msg && m->v[i + 1].rule != m->v[i].rule)) {
+			nd_batch_origin(b, m->v[first].rule, NULL);
+			b->cur.rule_last = m->v[i].rule;
 			elems_flush(b, &vset, &vs);
 			elems_flush(b, &cset, &cs);
 			in_msg = 0;
@@ -640,9 +647,10 @@ static int read_acks(struct nd_nft *n, struct acks *a)
 	return 0;
 }
 
-int nd_nft_apply(struct nd_nft *n, const struct nd_ruleset *rs, struct nd_error *e)
+static int apply_once(struct nd_nft *n, const struct nd_ruleset *rs, bool fine,
+		      struct nd_error *e, bool *ret_spans)
 {
-	struct nd_batch b = { .seq = n->seq, .rs = rs };
+	struct nd_batch b = { .seq = n->seq, .rs = rs, .one_rule_per_msg = fine };
 	struct acks a = { .b = &b };
 	int r;
 
@@ -659,9 +667,21 @@ int nd_nft_apply(struct nd_nft *n, const struct nd_ruleset *rs, struct nd_error 
 		nd_error_set(e, r, 0, "applying the ruleset: %s", strerror(-r));
 	else if (a.err) {
 		nd_batch_error(&b, a.err_seq, a.err, e);
+		*ret_spans = nd_batch_spans_rules(&b, a.err_seq);
 		r = a.err;
 	}
 	nd_batch_free(&b);
+	return r;
+}
+
+int nd_nft_apply(struct nd_nft *n, const struct nd_ruleset *rs, struct nd_error *e)
+{
+	bool spans = false;
+	int r = apply_once(n, rs, false, e, &spans);
+
+	/* Refused whole, so nothing changed: build it again finely to name the rule. */
+	if (r < 0 && spans)
+		r = apply_once(n, rs, true, e, &spans);
 	return r;
 }
 

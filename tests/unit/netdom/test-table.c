@@ -229,6 +229,13 @@ static void test_batch_origins(void)
 	CU_ASSERT_EQUAL(e.rule_id, 4);
 	CU_ASSERT_EQUAL(e.code, -EEXIST);
 	CU_ASSERT_PTR_NOT_NULL(strstr(e.text, "rule 4 (t:4): kernel refused it"));
+	CU_ASSERT(!nd_batch_spans_rules(&b, 1003));
+	nd_batch_origin(&b, 1, NULL); /* elements of rules 1..3 in one message */
+	b.cur.rule_last = 3;
+	nd_batch_record(&b);
+	nd_batch_done(&b, 64);
+	CU_ASSERT(nd_batch_spans_rules(&b, 1005));
+	CU_ASSERT(!nd_batch_spans_rules(&b, 1004));
 	nd_batch_error(&b, 1004, -ENOSPC, &e);
 	CU_ASSERT_EQUAL(e.rule_id, 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(e.text, "kernel refused vif7.0"));
