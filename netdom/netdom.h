@@ -204,7 +204,7 @@ struct nd_chain_spec {
 };
 
 /* Regular chains that set elements jump to (created before the elements). */
-extern const struct nd_chain_spec nd_verdict_chains[4];
+extern const struct nd_chain_spec nd_verdict_chains[5];
 /* Base chains (created after every set is filled). */
 extern const struct nd_chain_spec nd_base_chains[3];
 

@@ -5,7 +5,8 @@
  * which sets and what their elements hold. nft.c turns these into libnftnl
  * objects one for one; nothing here talks to the kernel.
  *
- *   prerouting (raw prio)  anti-spoofing: iifname . ether saddr / . ip saddr sets
+ *   prerouting (raw prio)  from a guest vif: jump spoof, where iifname . ether saddr /
+ *                           . ip saddr / . ip6 saddr must be in the vif's sets
  *   forward   (policy drop) ct invalid drop, established accept, then per
  *                           endpoint pair: counter objref map + verdict map,
  *                           keyed by [vif id | zone id | address] of each side,
@@ -40,9 +41,10 @@
 enum { T_IPADDR = 7, T_IP6ADDR = 8, T_ETHERADDR = 9, T_PROTO = 12, T_SERVICE = 13, T_MARK = 19,
        T_IFNAME = 41 };
 
-const struct nd_chain_spec nd_verdict_chains[4] = {
+const struct nd_chain_spec nd_verdict_chains[5] = {
 	{ "reject", -1, 0, 0 }, { "log-accept", -1, 0, 0 },
 	{ "log-drop", -1, 0, 0 }, { "log-reject", -1, 0, 0 },
+	{ "spoof", -1, 0, 0 },
 };
 
 const struct nd_chain_spec nd_base_chains[3] = {
@@ -325,15 +327,26 @@ static void input_rules(struct nd_xrules *rs, uint8_t action)
 	default_rule(rs, "input", action);
 }
 
-/* Anti-spoofing: from a guest vif, only its MAC (fam 0) and its addresses (fam 1: v4, 2: v6). */
-static void spoof_rule(struct nd_xrules *rs, int fam)
+/*
+ * Anti-spoofing: prerouting sends packets from guest vifs (one lookup) to
+ * chain spoof, which lets through only the vif's MAC (fam 0) and its
+ * addresses (fam 1: v4, 2: v6), on every packet, established or not.
+ */
+static void spoof_jump(struct nd_xrules *rs)
 {
-	static const uint8_t ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 }, any6[16];
-	static const char *const set[] = { "vif-mac", "vif-ip4", "vif-ip6" };
 	struct nd_xrule *r = rule_begin(rs, "prerouting");
 
 	x_reg(r, ND_X_META, NFT_META_IIFNAME, NFT_REG_1);
 	x_named(r, ND_X_LOOKUP, "vifs", NFT_REG_1, -1, false);
+	x_verdict(r, NFT_JUMP, "spoof");
+}
+
+static void spoof_rule(struct nd_xrules *rs, int fam)
+{
+	static const uint8_t ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 }, any6[16];
+	static const char *const set[] = { "vif-mac", "vif-ip4", "vif-ip6" };
+	struct nd_xrule *r = rule_begin(rs, "spoof");
+
 	if (fam == 1)
 		x_nfproto(r, NFPROTO_IPV4);
 	if (fam == 2) {
@@ -380,6 +393,7 @@ void nd_table_verdict_rules(struct nd_xrules *rs)
 
 void nd_table_base_rules(const struct nd_ruleset *rs, struct nd_xrules *out)
 {
+	spoof_jump(out);
 	for (int fam = 0; fam < 3; fam++)
 		spoof_rule(out, fam);
 	input_rules(out, rs->p->default_action);
