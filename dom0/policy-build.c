@@ -11,8 +11,6 @@
 #include <sys/socket.h>
 
 #include "bulkhead/msg.h"
-/* msg.h (stordom's wire limit) and dom0.h (the config limit) both define it; unused here. */
-#undef BH_VOLUME_SIZE_MAX
 #include "dom0.h"
 
 struct writer {

@@ -9,7 +9,6 @@
 
 #include "../bh-test.h"
 #include "bulkhead/msg.h"
-#undef BH_VOLUME_SIZE_MAX /* msg.h and dom0.h both define it */
 #include "../../../dom0/dom0.h"
 
 struct seq {
