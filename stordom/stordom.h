@@ -10,7 +10,8 @@
  *              encoder; pure (no I/O), fuzzed
  *   io.c       executes one parsed request against a volume (pread/pwrite)
  *   view.c     read-only mapping of a volume's data area: READs decrypt from it
- *   server.c   connections, worker threads, the unix socket per volume
+ *   server.c   exports: the unix socket per volume, accept threads, the pool
+ *   conn.c     connections: handshake, request reader, workers, replies
  *   bridge.c   NBD connections carried as mux streams over a bulkhead channel
  *   daemon.c   control messages from dom0 -> volumes and exports
  *
@@ -21,11 +22,13 @@
 #ifndef BULKHEAD_STORDOM_H
 #define BULKHEAD_STORDOM_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "bulkhead/msg.h"
 #include "bulkhead/util.h"
@@ -301,6 +304,90 @@ int sd_server_with_volume(struct sd_server *srv, const char *name,
 			  int (*fn)(struct sd_volume *v, void *arg), void *arg);
 /* Serve one already-connected NBD stream (a unix socket or a socketpair end) on a thread. */
 int sd_server_serve_fd(struct sd_server *srv, const char *name, int fd);
+
+/* ------------------------------------------------------------------------
+ * Server internals, shared by server.c (exports, accept, the pool) and conn.c
+ * (connections, requests, workers).
+ */
+#define SD_SLOTS 16
+#define SD_CONNS_MAX 16
+#define SD_RBUF (64u << 10)
+/*
+ * Requests up to this size are executed by the connection's reader itself:
+ * handing 4 KiB to a worker costs more in wake-ups than the work (measured:
+ * bench/stordom, random 4 KiB). Larger ones go to the pool to run in parallel.
+ */
+#define SD_INLINE_MAX (64u << 10)
+
+struct sd_conn;
+
+struct sd_slot {
+	struct sd_conn *conn;
+	struct sd_nbd_req req;
+	uint8_t *buf;
+	size_t cap;
+	struct sd_slot *next; /* free list or work queue */
+};
+
+struct sd_conn {
+	struct sd_export *exp;
+	int fd;
+	struct sd_nbd_session s;
+	pthread_mutex_t lock; /* free, inflight */
+	pthread_cond_t cond;
+	pthread_mutex_t send_lock; /* one reply on the socket at a time */
+	struct sd_slot *free;
+	unsigned inflight;
+	struct sd_slot slots[SD_SLOTS];
+	struct sd_xts *xts; /* for requests run inline by the reader */
+	uint64_t keyed;
+	uint8_t *rbuf; /* bytes read ahead from the socket: rbuf[rpos..rlen) */
+	size_t rpos, rlen;
+	/*
+	 * Replies of inline requests wait here while more requests are already
+	 * buffered, then leave in one sendmsg: a burst of 16 random reads costs
+	 * one read and one write system call, not 32.
+	 */
+	unsigned n_corked;
+	struct sd_slot *corked[SD_SLOTS];
+	uint8_t cork_hdr[SD_SLOTS][SD_NBD_REPLY_HDR_MAX];
+	struct iovec cork_iov[2 * SD_SLOTS];
+	struct sd_conn *next; /* the export's connections */
+};
+
+struct sd_export {
+	char name[BH_MSG_NAME_MAX];
+	char sock_path[PATH_MAX];
+	struct sd_server *srv;
+	struct sd_volume *v;
+	bool discard;
+	int lfd;
+	pthread_t acceptor;
+	bool acceptor_started;
+	pthread_mutex_t lock; /* conns, n_conns, closing */
+	pthread_cond_t cond;
+	struct sd_conn *conns;
+	unsigned n_conns;
+	bool closing;
+	struct sd_export *next;
+};
+
+struct sd_server {
+	char dir[PATH_MAX];
+	pthread_mutex_t lock; /* exports */
+	struct sd_export *exports;
+	pthread_mutex_t qlock; /* work queue */
+	pthread_cond_t qcond;
+	struct sd_slot *qhead, *qtail;
+	bool stopping;
+	unsigned n_workers;
+	pthread_t *workers;
+};
+
+/* Start a reader thread serving @fd on @e; the fd is the connection's on success. */
+int sd_conn_start(struct sd_export *e, int fd);
+/* A worker thread: runs queued slots until the server stops. */
+void *sd_worker_main(void *arg);
 
 /* ------------------------------------------------------------------------
  * NBD over a bulkhead channel (bridge.c): one mux stream per NBD connection.

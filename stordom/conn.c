@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NBD connections and the worker pool. A reader thread per connection runs
+ * the handshake, then reads request headers (nbd.c checks them) and WRITE data
+ * into a free slot; small requests it executes itself and corks their
+ * replies, larger ones go to the shared pool of workers, each with its own
+ * cipher context, which execute slots (io.c) and send the reply. Replies may
+ * leave in any order, as NBD allows. Slot buffers grow to the largest request
+ * seen and are reused: no allocation per request once warm. At most
+ * SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "stordom.h"
+
+/* ------------------------------------------------------------------------
+ * Socket helpers.
+ */
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : (off ? -EPIPE : 0);
+		off += (size_t)n;
+	}
+	return 1;
+}
+
+static int send_iov(int fd, struct iovec *iov, int n)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+
+	while (msg.msg_iovlen) {
+		ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EPIPE;
+		while (msg.msg_iovlen && (size_t)w >= msg.msg_iov->iov_len) {
+			w -= (ssize_t)msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + w;
+			msg.msg_iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return len ? send_iov(fd, &iov, 1) : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Export lookup for the handshake: a socket serves exactly its one volume,
+ * under its name or as the default export "".
+ */
+static int exp_lookup(void *ctx, const char *name, struct sd_nbd_export *ret, void **ret_handle)
+{
+	struct sd_export *e = ctx;
+
+	if (name[0] && !bh_streq(name, e->name))
+		return -ENOENT;
+	pthread_mutex_lock(&e->lock);
+	*ret = (struct sd_nbd_export){
+		.size = e->v->size,
+		.block_min = e->v->sector_size,
+		.readonly = e->v->readonly,
+		.discard = e->discard,
+	};
+	pthread_mutex_unlock(&e->lock);
+	*ret_handle = e;
+	return 0;
+}
+
+static const char *exp_list(void *ctx, size_t i)
+{
+	struct sd_export *e = ctx;
+
+	return i == 0 ? e->name : NULL;
+}
+
+static const struct sd_nbd_exports_ops exp_ops = { exp_lookup, exp_list };
+
+/* ------------------------------------------------------------------------
+ * Workers.
+ */
+static void queue_push(struct sd_server *srv, struct sd_slot *s)
+{
+	pthread_mutex_lock(&srv->qlock);
+	s->next = NULL;
+	if (srv->qtail)
+		srv->qtail->next = s;
+	else
+		srv->qhead = s;
+	srv->qtail = s;
+	pthread_cond_signal(&srv->qcond);
+	pthread_mutex_unlock(&srv->qlock);
+}
+
+static struct sd_slot *queue_pop(struct sd_server *srv)
+{
+	struct sd_slot *s;
+
+	pthread_mutex_lock(&srv->qlock);
+	while (!srv->qhead && !srv->stopping)
+		pthread_cond_wait(&srv->qcond, &srv->qlock);
+	s = srv->qhead;
+	if (s) {
+		srv->qhead = s->next;
+		if (!srv->qhead)
+			srv->qtail = NULL;
+	}
+	pthread_mutex_unlock(&srv->qlock);
+	return s;
+}
+
+static void slot_release(struct sd_slot *s)
+{
+	struct sd_conn *c = s->conn;
+
+	pthread_mutex_lock(&c->lock);
+	s->next = c->free;
+	c->free = s;
+	c->inflight--;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void reply(struct sd_conn *c, struct sd_slot *s, int err)
+{
+	uint8_t hdr[SD_NBD_REPLY_HDR_MAX];
+	bool data = !err && s->req.type == SD_NBD_CMD_READ;
+	struct iovec iov[2] = {
+		{ hdr, sd_nbd_reply_header(&c->s, &s->req, err, data ? s->req.len : 0, hdr) },
+		{ s->buf, data ? s->req.len : 0 },
+	};
+	int r;
+
+	pthread_mutex_lock(&c->send_lock);
+	r = send_iov(c->fd, iov, data ? 2 : 1);
+	pthread_mutex_unlock(&c->send_lock);
+	if (r < 0) /* the client is gone: make its reader stop too */
+		shutdown(c->fd, SHUT_RDWR);
+}
+
+static void cork_flush(struct sd_conn *c)
+{
+	int n = 0, r;
+
+	if (!c->n_corked)
+		return;
+	for (unsigned i = 0; i < c->n_corked; i++) {
+		struct sd_slot *s = c->corked[i];
+		int err = s->req.error; /* the execution result, see cork_add */
+		bool data = !err && s->req.type == SD_NBD_CMD_READ;
+
+		c->cork_iov[n++] = (struct iovec){ c->cork_hdr[i], sd_nbd_reply_header(
+			&c->s, &s->req, err, data ? s->req.len : 0, c->cork_hdr[i]) };
+		if (data)
+			c->cork_iov[n++] = (struct iovec){ s->buf, s->req.len };
+	}
+	pthread_mutex_lock(&c->send_lock);
+	r = send_iov(c->fd, c->cork_iov, n);
+	pthread_mutex_unlock(&c->send_lock);
+	if (r < 0)
+		shutdown(c->fd, SHUT_RDWR);
+	for (unsigned i = 0; i < c->n_corked; i++)
+		slot_release(c->corked[i]);
+	c->n_corked = 0;
+}
+
+/* Run a request in the reader; its reply leaves with the next flush. */
+static void cork_add(struct sd_conn *c, struct sd_slot *s)
+{
+	struct sd_export *e = c->exp;
+
+	s->req.error = sd_io_execute(e->v, e->discard, c->xts, &c->keyed, &s->req, s->buf);
+	c->corked[c->n_corked++] = s;
+	/* Nothing more buffered, or no slot left to read the next one into: send now. */
+	if (c->rpos == c->rlen || c->n_corked == SD_SLOTS)
+		cork_flush(c);
+}
+
+static void slot_run(struct sd_slot *s, struct sd_xts *x, uint64_t *keyed)
+{
+	struct sd_export *e = s->conn->exp;
+	int err = sd_io_execute(e->v, e->discard, x, keyed, &s->req, s->buf);
+
+	reply(s->conn, s, err);
+	slot_release(s);
+}
+
+void *sd_worker_main(void *arg)
+{
+	struct sd_server *srv = arg;
+	struct sd_xts *x = NULL;
+	uint64_t keyed = 0;
+	struct sd_slot *s;
+
+	if (sd_xts_new(&x) < 0) {
+		bh_err("worker: no cipher context");
+		return NULL;
+	}
+	while ((s = queue_pop(srv)) != NULL)
+		slot_run(s, x, &keyed);
+	sd_xts_free(x);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Connections.
+ */
+static void conn_free(struct sd_conn *c)
+{
+	for (int i = 0; i < SD_SLOTS; i++)
+		free(c->slots[i].buf);
+	sd_xts_free(c->xts);
+	free(c->rbuf);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->send_lock);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+/*
+ * A 1 MiB READ reply blocks in sendmsg each time the socket's default
+ * ~208 KiB send buffer fills, and every block costs a context switch (most of
+ * the kernel time of a sequential read here). Ask for room for a few whole
+ * replies; the kernel caps it at net.core.wmem_max, which is fine.
+ */
+#define SD_SNDBUF (4 << 20)
+
+static void conn_tune(int fd)
+{
+	int v = SD_SNDBUF;
+
+	/* Best effort: a socketpair end or a pipe-backed fd may refuse. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+static struct sd_conn *conn_new(struct sd_export *e, int fd)
+{
+	struct sd_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	conn_tune(fd);
+	c->exp = e;
+	c->fd = fd;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	for (int i = 0; i < SD_SLOTS; i++) {
+		c->slots[i].conn = c;
+		c->slots[i].next = c->free;
+		c->free = &c->slots[i];
+	}
+	sd_nbd_session_init(&c->s, &exp_ops, e);
+	c->rbuf = malloc(SD_RBUF);
+	if (!c->rbuf || sd_xts_new(&c->xts) < 0) {
+		c->fd = -1;
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+
+/* Handshake: 0 when transmission starts, -errno to hang up. */
+static int handshake(struct sd_conn *c)
+{
+	uint8_t greet[SD_NBD_GREETING_SIZE], in[SD_NBD_OPTION_MAX + 16];
+	struct sd_nbd_out out = { 0 };
+	size_t have = 0;
+	int r;
+
+	sd_nbd_greeting(greet);
+	r = send_all(c->fd, greet, sizeof(greet));
+	while (r == 0 && c->s.phase != SD_NBD_PHASE_TRANSMISSION) {
+		ssize_t n = sd_nbd_handshake(&c->s, in, have, &out);
+
+		if (n == 0) {
+			n = read(c->fd, in + have, sizeof(in) - have);
+			r = n > 0 ? 0 : n == 0 ? -EPIPE : -errno;
+			have += n > 0 ? (size_t)n : 0;
+			continue;
+		}
+		if (out.len)
+			r = send_all(c->fd, out.buf, out.len);
+		out.len = 0;
+		if (n < 0)
+			r = r < 0 ? r : (int)n;
+		else
+			memmove(in, in + n, have -= (size_t)n);
+	}
+	sd_nbd_out_free(&out);
+	/* A client may pipeline its first requests after GO: keep those bytes. */
+	if (r == 0 && have) {
+		memcpy(c->rbuf, in, have);
+		c->rlen = have;
+	}
+	return r;
+}
+
+static struct sd_slot *slot_get(struct sd_conn *c)
+{
+	struct sd_slot *s;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->free && c->n_corked) {
+		pthread_mutex_unlock(&c->lock);
+		cork_flush(c);
+		pthread_mutex_lock(&c->lock);
+	}
+	while (!c->free)
+		pthread_cond_wait(&c->cond, &c->lock);
+	s = c->free;
+	c->free = s->next;
+	c->inflight++;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+static int slot_reserve(struct sd_slot *s, size_t need)
+{
+	uint8_t *p;
+
+	if (need <= s->cap)
+		return 0;
+	p = realloc(s->buf, need);
+	if (!p)
+		return -ENOMEM;
+	s->buf = p;
+	s->cap = need;
+	return 0;
+}
+
+/*
+ * Read exactly @len bytes through the connection's read-ahead buffer: small
+ * requests cost one read(2) for several headers and payloads. Large payloads
+ * go straight into @dst. 1, 0 at a clean EOF before the first byte, -errno.
+ */
+static int conn_read(struct sd_conn *c, void *dst, size_t len)
+{
+	uint8_t *p = dst;
+
+	while (len) {
+		size_t n = c->rlen - c->rpos;
+		ssize_t got;
+
+		if (n) {
+			n = n < len ? n : len;
+			memcpy(p, c->rbuf + c->rpos, n);
+			c->rpos += n;
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (len >= SD_RBUF)
+			return read_full(c->fd, p, len) > 0 ? 1 : -EPIPE;
+		got = read(c->fd, c->rbuf, SD_RBUF);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : (p == dst ? 0 : -EPIPE);
+		c->rpos = 0;
+		c->rlen = (size_t)got;
+	}
+	return 1;
+}
+
+static bool run_inline(const struct sd_nbd_req *r)
+{
+	return r->error || ((r->type == SD_NBD_CMD_READ || r->type == SD_NBD_CMD_WRITE) &&
+			    r->len <= SD_INLINE_MAX);
+}
+
+/* One request: 1 to go on, 0 at a clean end (EOF or DISC), -errno to hang up. */
+static int read_request(struct sd_conn *c)
+{
+	uint8_t hdr[SD_NBD_REQ_SIZE];
+	struct sd_nbd_req req;
+	struct sd_slot *s;
+	size_t need;
+	int r = conn_read(c, hdr, sizeof(hdr));
+
+	if (r <= 0)
+		return r;
+	r = sd_nbd_parse_request(&c->s, hdr, &req);
+	if (r < 0)
+		return r;
+	if (req.type == SD_NBD_CMD_DISC && !req.error)
+		return 0;
+	s = slot_get(c);
+	s->req = req;
+	need = sd_io_bufsize(&req);
+	r = slot_reserve(s, need > req.payload ? need : req.payload);
+	if (r == 0 && req.payload)
+		r = conn_read(c, s->buf, req.payload) > 0 ? 0 : -EPIPE;
+	if (r < 0) {
+		slot_release(s);
+		return r;
+	}
+	if (run_inline(&req)) {
+		cork_add(c, s);
+	} else {
+		cork_flush(c);
+		queue_push(c->exp->srv, s);
+	}
+	return 1;
+}
+
+static void conn_drain(struct sd_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->inflight)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void conn_unlink(struct sd_conn *c)
+{
+	struct sd_export *e = c->exp;
+
+	pthread_mutex_lock(&e->lock);
+	for (struct sd_conn **p = &e->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	e->n_conns--;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *conn_main(void *arg)
+{
+	struct sd_conn *c = arg;
+	int r = handshake(c);
+
+	if (r == 0)
+		while ((r = read_request(c)) > 0)
+			;
+	if (r < 0 && r != -EPIPE && r != -ECONNABORTED && r != -ECONNRESET)
+		bh_info("%s: connection ended: %s", c->exp->name, strerror(-r));
+	/* Answer what is in flight (FLUSH included) before the socket goes away. */
+	cork_flush(c);
+	conn_drain(c);
+	shutdown(c->fd, SHUT_RDWR);
+	conn_unlink(c);
+	conn_free(c);
+	return NULL;
+}
+
+int sd_conn_start(struct sd_export *e, int fd)
+{
+	struct sd_conn *c;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->closing || e->n_conns >= SD_CONNS_MAX)
+		r = e->closing ? -ESHUTDOWN : -EMFILE;
+	else if (!(c = conn_new(e, fd)))
+		r = -ENOMEM;
+	if (r == 0) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = -pthread_create(&t, &attr, conn_main, c);
+		pthread_attr_destroy(&attr);
+		if (r == 0) {
+			c->next = e->conns;
+			e->conns = c;
+			e->n_conns++;
+		} else {
+			c->fd = -1;
+			conn_free(c);
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
