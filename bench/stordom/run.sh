@@ -9,8 +9,9 @@
 #   qemu-luks     qemu-nbd, the same kind of LUKS1 image
 #   nbdkit-plain  nbdkit file, no encryption
 # Workloads: seq read/write 1 MiB qd4, random read/write 4 KiB qd16.
-# All four servers run at once and each workload is measured in ROUNDS rounds
-# that interleave them; the median of each is reported. Ends with one
+# All four servers run at once; after one untimed sequential pass over each,
+# every workload is measured in ROUNDS rounds (fio: 1 s ramp, RUNTIME s timed)
+# that interleave the servers; the median of each is reported. Ends with one
 # `bench ...` line per target (ratio = ours / peer).
 set -eu
 B=${BH_BUILD:-build}
@@ -90,6 +91,14 @@ nbdkit -f -U "$TMP/nbdkit-plain.sock" file "$TMP/plain.img" &
 PIDS+=($!)
 SERVERS="stordom nbdkit-luks qemu-luks nbdkit-plain"
 for s in $SERVERS; do wait_sock "$TMP/$s.sock"; done
+
+# Warm-up, the same for every server and not counted: one sequential pass
+# over the whole export, so that no server's first timed round pays for
+# first-touch costs (page-cache lookups, stordom's read view being mapped).
+for s in $SERVERS; do
+	fio --name=w --ioengine=nbd --uri="$(uri "$s")" --rw=read --bs=1M --iodepth=4 \
+		--size=$SIZE --output="$TMP/warm.out" >/dev/null 2>&1
+done
 
 # Rounds interleave the servers so that a noisy neighbour hits all of them alike.
 declare -A res
