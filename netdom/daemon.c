@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "netdom.h"
 
@@ -139,29 +140,11 @@ static int apply(struct nd_daemon *d, struct nd_policy *p, struct nd_error *e)
 
 int nd_send(int fd, uint16_t type, uint16_t flags, uint32_t req, const void *body, long len)
 {
-	_cleanup_free_ uint8_t *buf = NULL;
-	long n;
-
 	if (len < 0)
 		return (int)len;
 	if (fd < 0)
 		return 0; /* nobody to tell (netdomd --policy) */
-	buf = malloc(BH_MSG_HDR_SIZE + (size_t)len);
-	if (!buf)
-		return -ENOMEM;
-	n = bh_msg_frame(type, flags, req, 1, body, (size_t)len, buf, BH_MSG_HDR_SIZE + (size_t)len);
-	if (n < 0)
-		return (int)n;
-	for (long off = 0; off < n;) {
-		ssize_t w = write(fd, buf + off, (size_t)(n - off));
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		off += w;
-	}
-	return 0;
+	return bh_msg_write(fd, type, (uint8_t)flags, req, body, (size_t)len);
 }
 
 static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len)

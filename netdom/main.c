@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "netdom.h"
 
@@ -38,19 +38,14 @@ static int enter_netns(const char *name)
 
 static int serve(struct nd_daemon *d, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int lfd = bh_unix_listen(path, SOCK_STREAM, 4);
 	int r;
 
-	if (lfd < 0 || strlen(path) >= sizeof(sa.sun_path))
-		return -EINVAL;
-	strcpy(sa.sun_path, path);
-	unlink(path);
+	if (lfd < 0)
+		return bh_log_errno(LOG_ERR, lfd, "listen on %s", path);
 	r = nd_nflog_open(ND_NFLOG_GROUP, &d->nflog_fd);
 	if (r < 0)
 		bh_log_errno(LOG_WARNING, r, "NFLOG group %d: no drop events", ND_NFLOG_GROUP);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
-		return bh_log_errno(LOG_ERR, -errno, "listen on %s", path);
 	bh_info("listening on %s", path);
 	return nd_daemon_serve(d, lfd);
 }
