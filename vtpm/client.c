@@ -10,31 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "bulkhead/chan.h"
+#include "bulkhead/fdio.h"
 #include "bulkhead/mux.h"
 #include "vtpm.h"
-
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 int vt_client_open_stream(struct vt_client *c, uint8_t kind, uint32_t *ret_id)
 {
@@ -58,7 +39,7 @@ int vt_client_open(const char *path, struct vt_client **ret)
 	if (!c)
 		return -ENOMEM;
 	vt_spin_init(&c->spin);
-	fd = connect_unix(path);
+	fd = bh_unix_connect(path, SOCK_STREAM);
 	r = fd < 0 ? fd : bh_chan_memfd_client(fd, &c->chan);
 	if (r < 0 && fd >= 0)
 		close(fd);

@@ -20,12 +20,12 @@
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "bulkhead/msg.h"
 #include "vtpm.h"
@@ -259,25 +259,13 @@ static void worker_event(struct vt_manager *m, struct instance *in)
 
 /* ---- starting a worker ---- */
 
-static int listen_at(int dirfd, const char *state_dir, const char *name, const char *file)
+static int listen_at(const char *state_dir, const char *name, const char *file)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	char path[108]; /* sizeof(sun_path): bh_unix_listen() refuses longer */
 
-	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s/%s", state_dir, name, file) >=
-	    (int)sizeof(sa.sun_path))
+	if (snprintf(path, sizeof(path), "%s/%s/%s", state_dir, name, file) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	unlinkat(dirfd, file, 0);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
+	return bh_unix_listen(path, SOCK_STREAM, 16);
 }
 
 /* Exec the worker spawner once; its address space never held the key. */
@@ -396,7 +384,7 @@ static int assign(struct vt_manager *m, struct instance *in)
 	int r = 0;
 
 	for (int i = 0; i < 3 && r >= 0; i++)
-		r = fds[i] = listen_at(in->st.dirfd, m->cfg.state_dir, in->name, files[i]);
+		r = fds[i] = listen_at(m->cfg.state_dir, in->name, files[i]);
 	snprintf(ref.name, sizeof(ref.name), "%s", in->name);
 	n = bh_msg_vtpm_ref_encode(&ref, body, sizeof(body));
 	if (r >= 0)
@@ -522,40 +510,19 @@ static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8
 	}
 }
 
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : (off ? -EBADMSG : -EPIPE);
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 /* One control request from dom0 (or the test helper); 0, or -errno to hang up. */
 static int control_request(struct vt_manager *m, int fd)
 {
-	uint8_t hdr[BH_MSG_HDR_SIZE], body[BH_MSG_NAME_MAX + 2];
+	uint8_t body[BH_MSG_NAME_MAX + 2];
 	const char *name = NULL;
 	struct bh_msg_hdr h;
 	char err[BH_MSG_ERROR_TEXT_MAX];
-	int r = read_full(fd, hdr, sizeof(hdr));
+	int r = bh_msg_read(fd, &h, body, sizeof(body));
 
-	if (r < 0)
-		return r;
-	r = bh_msg_hdr_decode(hdr, &h);
-	if (r < 0 || h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE ||
-	    h.length > sizeof(body))
+	if (r == 0 || r == -EPIPE)
+		return -EPIPE; /* the peer hung up */
+	if (r < 0 || h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE)
 		return bh_log_errno(LOG_ERR, r < 0 ? r : -EBADMSG, "control: bad request");
-	r = read_full(fd, body, h.length);
-	if (r < 0)
-		return r;
 	r = control(m, &h, body, err, sizeof(err), &name);
 	if (r < 0)
 		bh_err("%s %s: %s", bh_msg_type_name(h.type), name ? name : "?", err);
@@ -565,27 +532,6 @@ static int control_request(struct vt_manager *m, int fd)
 }
 
 /* ---- the loop ---- */
-
-static int serve_socket(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 {
@@ -628,7 +574,7 @@ static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 int vt_manager_serve(struct vt_manager *m, const char *path)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	int cfd = -1, lfd = serve_socket(path);
+	int cfd = -1, lfd = bh_unix_listen(path, SOCK_STREAM, 4);
 
 	if (lfd < 0)
 		return bh_log_errno(LOG_ERR, lfd, "control socket %s", path);
