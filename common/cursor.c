@@ -125,6 +125,12 @@ int bh_cursor_str(struct bh_cursor *c, char *out, size_t outsz)
 	return 0;
 }
 
+void bh_cursor_fail(struct bh_cursor *c)
+{
+	if (!c->err)
+		c->err = -EBADMSG;
+}
+
 int bh_cursor_finish(const struct bh_cursor *c)
 {
 	if (c->err)

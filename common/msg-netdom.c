@@ -17,31 +17,16 @@
 #include "bulkhead/parse.h"
 #include "bulkhead/util.h"
 
-static void fail(struct bh_cursor *c)
-{
-	if (!c->err)
-		c->err = -EBADMSG;
-}
-
-/* A bulkhead name, or "" when @may_be_empty. */
-static void get_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX], bool may_be_empty)
-{
-	if (bh_cursor_str(c, out, BH_MSG_NAME_MAX) < 0)
-		return;
-	if (out[0] == '\0' ? !may_be_empty : bh_check_name(out) < 0)
-		fail(c);
-}
-
 /* An interface name: 1..15 printable bytes, no '/', no spaces (as the kernel wants). */
 static void get_ifname(struct bh_cursor *c, char out[BH_IFNAME_MAX])
 {
 	if (bh_cursor_str(c, out, BH_IFNAME_MAX) < 0)
 		return;
 	if (out[0] == '\0' || bh_streq(out, ".") || bh_streq(out, ".."))
-		fail(c);
+		bh_cursor_fail(c);
 	for (const char *p = out; *p; p++)
 		if (*p <= ' ' || *p >= 0x7f || *p == '/' || *p == ':')
-			fail(c);
+			bh_cursor_fail(c);
 }
 
 static bool zero_bytes(const uint8_t *p, size_t n)
@@ -69,18 +54,18 @@ static void get_net(struct bh_cursor *c, struct bh_msg_net *n, bool may_be_none)
 	switch (n->family) {
 	case 0:
 		if (!may_be_none || n->plen || !zero_bytes(n->addr, 16))
-			fail(c);
+			bh_cursor_fail(c);
 		break;
 	case 4:
 		if (n->plen > 32 || !zero_bytes(n->addr + 4, 12))
-			fail(c);
+			bh_cursor_fail(c);
 		break;
 	case 6:
 		if (n->plen > 128)
-			fail(c);
+			bh_cursor_fail(c);
 		break;
 	default:
-		fail(c);
+		bh_cursor_fail(c);
 	}
 }
 
@@ -134,7 +119,7 @@ int bh_msg_policy_zone_decode(const void *untrusted_body, size_t len,
 	struct bh_cursor c;
 
 	bh_cursor_init(&c, untrusted_body, len);
-	get_name(&c, m.name, false);
+	bh_msg_get_name(&c, m.name, false);
 	if (bh_cursor_finish(&c) < 0)
 		return -EBADMSG;
 	*ret = m;
@@ -165,13 +150,13 @@ int bh_msg_policy_guest_decode(const void *untrusted_body, size_t len,
 	struct bh_cursor c;
 
 	bh_cursor_init(&c, untrusted_body, len);
-	get_name(&c, m.name, false);
-	get_name(&c, m.zone, true);
+	bh_msg_get_name(&c, m.name, false);
+	bh_msg_get_name(&c, m.zone, true);
 	get_ifname(&c, m.ifname);
 	bh_cursor_bytes(&c, m.mac, sizeof(m.mac));
 	bh_cursor_u8(&c, &m.n_addrs);
 	if (m.n_addrs > BH_POLICY_ADDRS_MAX)
-		fail(&c);
+		bh_cursor_fail(&c);
 	for (unsigned i = 0; i < m.n_addrs && !c.err; i++)
 		get_net(&c, &m.addrs[i], false);
 	if (bh_cursor_finish(&c) < 0)
@@ -194,14 +179,14 @@ static void get_ep(struct bh_cursor *c, struct bh_msg_policy_ep *e)
 
 	bh_cursor_u8(c, &e->kind);
 	if (!c->err && e->kind >= BH_POLICY_EP_KIND_MAX_)
-		fail(c);
+		bh_cursor_fail(c);
 	named = e->kind == BH_POLICY_EP_GUEST || e->kind == BH_POLICY_EP_ZONE;
-	get_name(c, e->name, !named);
+	bh_msg_get_name(c, e->name, !named);
 	if (!c->err && !named && e->name[0])
-		fail(c);
+		bh_cursor_fail(c);
 	get_net(c, &e->net, e->kind != BH_POLICY_EP_CIDR);
 	if (!c->err && e->kind != BH_POLICY_EP_CIDR && e->net.family)
-		fail(c);
+		bh_cursor_fail(c);
 }
 
 long bh_msg_policy_rule_encode(const struct bh_msg_policy_rule *m, void *out, size_t cap)
@@ -243,7 +228,7 @@ int bh_msg_policy_rule_decode(const void *untrusted_body, size_t len,
 	bh_cursor_init(&c, untrusted_body, len);
 	bh_cursor_u32(&c, &m.id);
 	if (bh_cursor_str(&c, m.label, sizeof(m.label)) == 0 && !label_ok(m.label))
-		fail(&c);
+		bh_cursor_fail(&c);
 	get_ep(&c, &m.from);
 	get_ep(&c, &m.to);
 	bh_cursor_u8(&c, &m.proto);
@@ -251,7 +236,7 @@ int bh_msg_policy_rule_decode(const void *untrusted_body, size_t len,
 	bh_cursor_u8(&c, &m.flags);
 	bh_cursor_u8(&c, &m.n_ports);
 	if (m.n_ports > BH_POLICY_PORTS_MAX)
-		fail(&c);
+		bh_cursor_fail(&c);
 	for (unsigned i = 0; i < m.n_ports && !c.err; i++) {
 		bh_cursor_u16(&c, &m.ports[i].lo);
 		bh_cursor_u16(&c, &m.ports[i].hi);
@@ -310,7 +295,7 @@ int bh_msg_policy_result_decode(const void *untrusted_body, size_t len,
 	bh_cursor_u32(&c, &status);
 	bh_cursor_u32(&c, &m.rule_id);
 	if (bh_cursor_str(&c, m.text, sizeof(m.text)) == 0 && !label_ok(m.text))
-		fail(&c);
+		bh_cursor_fail(&c);
 	m.status = (int32_t)status;
 	if (bh_cursor_finish(&c) < 0 || m.status > 0 || m.status < -4095)
 		return -EBADMSG;
@@ -349,7 +334,7 @@ int bh_msg_counters_decode(const void *untrusted_body, size_t len, struct bh_msg
 	bh_cursor_u32(&c, &m.n);
 	if (!c.err && (m.n > BH_COUNTERS_PER_MSG || m.first > m.total ||
 		       m.n > m.total - m.first))
-		fail(&c);
+		bh_cursor_fail(&c);
 	for (uint32_t i = 0; i < m.n && !c.err; i++) {
 		bh_cursor_u32(&c, &m.v[i].rule_id);
 		bh_cursor_u64(&c, &m.v[i].packets);
@@ -382,7 +367,7 @@ int bh_msg_drop_event_decode(const void *untrusted_body, size_t len,
 	struct bh_cursor c;
 
 	bh_cursor_init(&c, untrusted_body, len);
-	get_name(&c, m.guest, true);
+	bh_msg_get_name(&c, m.guest, true);
 	get_net(&c, &m.src, false);
 	get_net(&c, &m.dst, false);
 	bh_cursor_u8(&c, &m.l4proto);

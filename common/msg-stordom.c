@@ -17,30 +17,16 @@
 #include "bulkhead/parse.h"
 #include "bulkhead/util.h"
 
-static void fail(struct bh_cursor *c)
-{
-	if (!c->err)
-		c->err = -EBADMSG;
-}
-
-static void get_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX], bool may_be_empty)
-{
-	if (bh_cursor_str(c, out, BH_MSG_NAME_MAX) < 0)
-		return;
-	if (out[0] == '\0' ? !may_be_empty : bh_check_name(out) < 0)
-		fail(c);
-}
-
 /* An absolute path of printable ASCII (no control bytes, which logs would carry). */
 static void get_path(struct bh_cursor *c, char out[BH_VOLUME_PATH_MAX])
 {
 	if (bh_cursor_str(c, out, BH_VOLUME_PATH_MAX) < 0)
 		return;
 	if (out[0] != '/')
-		fail(c);
+		bh_cursor_fail(c);
 	for (const char *p = out; *p; p++)
 		if (*p < ' ' || *p >= 0x7f)
-			fail(c);
+			bh_cursor_fail(c);
 }
 
 long bh_msg_volume_open_encode(const struct bh_msg_volume_open *m, void *out, size_t cap)
@@ -69,7 +55,7 @@ int bh_msg_volume_open_decode(const void *untrusted_body, size_t len,
 
 	memset(&m, 0, sizeof(m));
 	bh_cursor_init(&c, untrusted_body, len);
-	get_name(&c, m.name, false);
+	bh_msg_get_name(&c, m.name, false);
 	get_path(&c, m.path);
 	get_path(&c, m.keyfile);
 	bh_cursor_u8(&c, &m.flags);
@@ -114,7 +100,7 @@ int bh_msg_volume_ref_decode(uint16_t type, const void *untrusted_body, size_t l
 	if (!ref_type(type))
 		return -EINVAL;
 	bh_cursor_init(&c, untrusted_body, len);
-	get_name(&c, m.name, false);
+	bh_msg_get_name(&c, m.name, false);
 	if (type == BH_MSG_VOLUME_GROW)
 		bh_cursor_u64(&c, &m.size);
 	if (bh_cursor_finish(&c) < 0)
@@ -147,7 +133,7 @@ int bh_msg_volume_result_decode(const void *untrusted_body, size_t len,
 	bh_cursor_init(&c, untrusted_body, len);
 	bh_cursor_u32(&c, &status);
 	bh_cursor_u64(&c, &m.size);
-	get_name(&c, m.name, true);
+	bh_msg_get_name(&c, m.name, true);
 	bh_cursor_str(&c, m.text, sizeof(m.text));
 	if (bh_cursor_finish(&c) < 0)
 		return -EBADMSG;

@@ -29,8 +29,8 @@ int bh_msg_vtpm_ref_decode(const void *untrusted_body, size_t len, struct bh_msg
 	struct bh_cursor c;
 
 	bh_cursor_init(&c, untrusted_body, len);
-	bh_cursor_str(&c, m.name, sizeof(m.name));
-	if (bh_cursor_finish(&c) < 0 || bh_check_name(m.name) < 0)
+	bh_msg_get_name(&c, m.name, false);
+	if (bh_cursor_finish(&c) < 0)
 		return -EBADMSG;
 	*ret = m;
 	return 0;
@@ -56,13 +56,13 @@ int bh_msg_vtpm_result_decode(const void *untrusted_body, size_t len,
 
 	bh_cursor_init(&c, untrusted_body, len);
 	bh_cursor_u32(&c, &status);
-	bh_cursor_str(&c, m.name, sizeof(m.name));
+	bh_msg_get_name(&c, m.name, true);
 	bh_cursor_str(&c, m.text, sizeof(m.text));
 	if (bh_cursor_finish(&c) < 0)
 		return -EBADMSG;
 	m.status = (int32_t)status;
-	/* 0 or a negative errno; a name is empty or valid. */
-	if (m.status > 0 || m.status < -4095 || (m.name[0] && bh_check_name(m.name) < 0))
+	/* 0 or a negative errno. */
+	if (m.status > 0 || m.status < -4095)
 		return -EBADMSG;
 	*ret = m;
 	return 0;

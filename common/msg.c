@@ -142,16 +142,13 @@ int bh_msg_hdr_decode(const uint8_t untrusted_in[BH_MSG_HDR_SIZE], struct bh_msg
 	return 0;
 }
 
-/* A name in a message must also be a valid bulkhead name. */
-static int cursor_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX])
+int bh_msg_get_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX], bool may_be_empty)
 {
 	if (bh_cursor_str(c, out, BH_MSG_NAME_MAX) < 0)
 		return c->err;
-	if (bh_check_name(out) < 0) {
-		c->err = -EBADMSG;
-		return c->err;
-	}
-	return 0;
+	if (out[0] == '\0' ? !may_be_empty : bh_check_name(out) < 0)
+		bh_cursor_fail(c);
+	return c->err;
 }
 
 static int check_role(uint8_t role)
@@ -180,7 +177,7 @@ int bh_msg_hello_decode(const void *untrusted_body, size_t len, struct bh_msg_he
 	bh_cursor_u8(&c, &m.version_min);
 	bh_cursor_u8(&c, &m.version_max);
 	bh_cursor_u8(&c, &m.role);
-	cursor_name(&c, m.name);
+	bh_msg_get_name(&c, m.name, false);
 	if (bh_cursor_finish(&c) < 0 || check_role(m.role) < 0 ||
 	    m.version_min > m.version_max || m.version_min == 0)
 		return -EBADMSG;
@@ -207,7 +204,7 @@ int bh_msg_hello_ack_decode(const void *untrusted_body, size_t len, struct bh_ms
 	bh_cursor_init(&c, untrusted_body, len);
 	bh_cursor_u8(&c, &m.version);
 	bh_cursor_u8(&c, &m.role);
-	cursor_name(&c, m.name);
+	bh_msg_get_name(&c, m.name, false);
 	if (bh_cursor_finish(&c) < 0 || check_role(m.role) < 0 || m.version == 0)
 		return -EBADMSG;
 	*ret = m;

@@ -38,6 +38,8 @@ int bh_cursor_skip(struct bh_cursor *c, size_t len);
  * NUL-terminated. Embedded NULs and lengths >= @outsz are -EBADMSG.
  */
 int bh_cursor_str(struct bh_cursor *c, char *out, size_t outsz);
+/* Mark a semantic error (bad enum, bad name): -EBADMSG unless already failed. */
+void bh_cursor_fail(struct bh_cursor *c);
 /* 0 when every byte was consumed and no error occurred, else -EBADMSG. */
 int bh_cursor_finish(const struct bh_cursor *c);
 

@@ -370,6 +370,14 @@ long bh_msg_vtpm_result_encode(const struct bh_msg_vtpm_result *m, void *out, si
 int bh_msg_vtpm_result_decode(const void *untrusted_body, size_t len,
 			      struct bh_msg_vtpm_result *ret);
 
+struct bh_cursor;
+/*
+ * Decode a name field (u16 length + bytes) that must be a valid bulkhead name
+ * (parse.h: bh_check_name), or "" when @may_be_empty. Fails the cursor
+ * otherwise; returns 0 or the cursor's error. For every message codec.
+ */
+int bh_msg_get_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX], bool may_be_empty);
+
 /* Name of a type for logs ("HELLO"), or "unknown". */
 const char *bh_msg_type_name(uint16_t type);
 const char *bh_role_name(uint8_t role);
