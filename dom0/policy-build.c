@@ -4,7 +4,9 @@
  * (POLICY_BEGIN, ZONE*, GUEST* one per vif, RULE*, COMMIT): dom0 derives it,
  * netdom never sees config text. Every rule is labelled "file:line" and
  * numbered by its place in the topology (1 = the first rule loaded), so
- * an error from netdom points at the config line.
+ * an error from netdom points at the config line. A rule to the netdom
+ * domain travels as to=self (netdom's input chain); one from it is refused
+ * here, as netdom would.
  */
 #include <errno.h>
 #include <string.h>
@@ -77,8 +79,9 @@ static void write_vif(struct writer *w, const struct bh_topology *t, const struc
 }
 
 /*
- * One end of a rule. Returns false for the netdom itself: traffic to it is
- * the input chain's, which policies do not carry yet.
+ * One end of a rule: a guest by name, or the netdom domain as "self" (its
+ * input chain). Returns false for any other domain, which validation already
+ * refused (a rule cannot reach stordom or vtpm).
  */
 static bool to_ep(const struct bh_topology *t, const struct bh_rule *r,
 		  const struct bh_endpoint *e, struct bh_msg_policy_ep *m)
@@ -90,6 +93,10 @@ static bool to_ep(const struct bh_topology *t, const struct bh_rule *r,
 	case BH_EP_SELF:
 	case BH_EP_DOMAIN:
 		dom = bh_topology_domain(t, e->kind == BH_EP_SELF ? r->owner : e->name);
+		if (dom && dom->role == BH_DOM_NETDOM) {
+			m->kind = BH_POLICY_EP_SELF;
+			return true;
+		}
 		if (!dom || dom->role != BH_DOM_GUEST)
 			return false;
 		m->kind = BH_POLICY_EP_GUEST;
@@ -167,12 +174,21 @@ int bh_policy_write(const struct bh_topology *t, uint64_t generation, FILE *out,
 		for (size_t v = 0; t->domains[i].role == BH_DOM_GUEST && v < t->domains[i].n_vifs; v++)
 			write_vif(&w, t, &t->domains[i], v);
 	for (size_t i = 0; i < t->n_rules; i++) {
-		if (rule_msg(t, i, &m))
+		const char *why = NULL;
+
+		if (!rule_msg(t, i, &m))
+			why = "a rule to or from a domain that is neither a guest nor the netdom "
+			      "cannot be exported";
+		else if (m.from.kind == BH_POLICY_EP_SELF)
+			why = "a rule from the netdom cannot match: traffic the netdom originates "
+			      "is not filtered (its replies pass as established)";
+		if (!why) {
 			emit(&w, BH_MSG_POLICY_RULE, bh_msg_policy_rule_encode(&m, BODY(&w)));
-		else
-			bh_diag_add(d, t->rules[i].src.file, t->rules[i].src.line,
-				    "note: a rule to or from the netdom itself is not exported "
-				    "(netdom's input chain takes no policy rules yet)");
+			continue;
+		}
+		bh_diag_add(d, t->rules[i].src.file, t->rules[i].src.line, "%s", why);
+		if (!w.err)
+			w.err = -EINVAL;
 	}
 	emit(&w, BH_MSG_POLICY_COMMIT, bh_msg_policy_commit_encode(&c, BODY(&w)));
 	return w.err;

@@ -3,7 +3,9 @@
  * Policy -> lookup maps. Each rule becomes boxes (one per source vif x
  * destination vif x port range) in the map of its endpoint pair, keyed like
  * the kernel sees the packet: [src field][dst field][l4proto][dport], every
- * field a range, each padded to 4 bytes as in nftables registers.
+ * field a range, each padded to 4 bytes as in nftables registers. A rule to
+ * self (the netdom) has no destination field: its pair's maps are the input
+ * chain's, and the chain is the destination.
  *
  * Rules may overlap (a rule for one port inside another for a range). An
  * interval map needs disjoint elements, and first-match order must survive,
@@ -22,13 +24,17 @@
 
 static const uint8_t slot_len[ND_SLOT_MAX_] = {
 	[ND_SLOT_ANY] = 0, [ND_SLOT_GUEST] = 4, [ND_SLOT_ZONE] = 4,
-	[ND_SLOT_NET4] = 4, [ND_SLOT_NET6] = 16,
+	[ND_SLOT_NET4] = 4, [ND_SLOT_NET6] = 16, [ND_SLOT_SELF] = 0,
 };
 
-/* Specificity of an endpoint kind: guest > zone > network > any. */
+/*
+ * Specificity of an endpoint kind: guest > zone > network > any. Self is only
+ * ever a destination and alone in its chain (input), so its maps rank among
+ * themselves by source only.
+ */
 static const uint8_t slot_rank[ND_SLOT_MAX_] = {
 	[ND_SLOT_ANY] = 0, [ND_SLOT_GUEST] = 3, [ND_SLOT_ZONE] = 2,
-	[ND_SLOT_NET4] = 1, [ND_SLOT_NET6] = 1,
+	[ND_SLOT_NET4] = 1, [ND_SLOT_NET6] = 1, [ND_SLOT_SELF] = 3,
 };
 
 static uint8_t ep_slot(const struct bh_msg_policy_ep *ep)
@@ -40,6 +46,8 @@ static uint8_t ep_slot(const struct bh_msg_policy_ep *ep)
 		return ND_SLOT_ZONE;
 	case BH_POLICY_EP_CIDR:
 		return ep->net.family == 4 ? ND_SLOT_NET4 : ND_SLOT_NET6;
+	case BH_POLICY_EP_SELF:
+		return ND_SLOT_SELF;
 	default:
 		return ND_SLOT_ANY;
 	}

@@ -164,8 +164,12 @@ long nd_flow_decide(const struct nd_ruleset *rs, const struct nd_flows *ix, cons
 	int sv = vif_of(ix, f->fam, f->src), dv = vif_of(ix, f->fam, f->dst);
 
 	for (size_t o = 0; o < rs->n_order; o++) {
-		long r = map_lookup(rs, &rs->maps[rs->order[o]], sv, dv, f);
+		const struct nd_map *m = &rs->maps[rs->order[o]];
+		long r;
 
+		if (m->dst == ND_SLOT_SELF)
+			continue; /* the input chain's: flows to netdom are not forwarded */
+		r = map_lookup(rs, m, sv, dv, f);
 		if (r >= 0)
 			return r;
 	}

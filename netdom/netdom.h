@@ -9,7 +9,9 @@
  *     reject); established/related flows are accepted, invalid ones dropped.
  *   - A rule matches on (from, to, protocol, destination ports). from/to is a
  *     guest (by its vifs), a zone (the vifs of its guests), a CIDR (by address)
- *     or any.
+ *     or any; to may also be "self", the netdom domain (its input chain, which
+ *     drops the same way). Traffic netdom originates is not filtered, so a
+ *     rule from self is refused.
  *   - When several rules match a packet, the most specific endpoint pair wins
  *     (guest > zone > CIDR > any, source before destination on a tie), and
  *     among rules of the same pair the first in policy order wins. This is
@@ -107,8 +109,15 @@ enum nd_slot {
 	ND_SLOT_ZONE,  /* zone id (map vif-zone), the same way, 4 bytes */
 	ND_SLOT_NET4,  /* ip saddr / daddr */
 	ND_SLOT_NET6,  /* ip6 saddr / daddr */
+	ND_SLOT_SELF,  /* destination only: the input chain, no key field */
 	ND_SLOT_MAX_,
 };
+
+/* The slot has a field in the map key (any and self do not). */
+static inline bool nd_slot_keyed(uint8_t slot)
+{
+	return slot != ND_SLOT_ANY && slot != ND_SLOT_SELF;
+}
 
 #define ND_FIELDS_MAX 4
 #define ND_KEY_MAX 64
@@ -130,7 +139,8 @@ struct nd_map {
 struct nd_ruleset {
 	const struct nd_policy *p;
 	struct nd_map maps[ND_SLOT_MAX_ * ND_SLOT_MAX_];
-	uint8_t order[ND_SLOT_MAX_ * ND_SLOT_MAX_]; /* map indexes, most specific first */
+	/* Map indexes in use, most specific first; dst == ND_SLOT_SELF: input chain. */
+	uint8_t order[ND_SLOT_MAX_ * ND_SLOT_MAX_];
 	size_t n_order;
 };
 

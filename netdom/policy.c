@@ -193,6 +193,9 @@ static int check_rule_shape(const struct nd_rule *r, struct nd_error *e)
 	uint8_t tf = m->to.kind == BH_POLICY_EP_CIDR ? m->to.net.family : 0;
 	uint8_t fam = ff ? ff : tf;
 
+	if (m->from.kind == BH_POLICY_EP_SELF)
+		return rule_err(e, r, "from self: traffic the netdom originates is not filtered, "
+				"so no rule can match it", NULL);
 	if (m->n_ports && !ports_allowed(m->proto))
 		return rule_err(e, r, "ports need protocol tcp or udp", NULL);
 	for (unsigned i = 0; i < m->n_ports; i++)

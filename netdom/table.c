@@ -16,7 +16,9 @@
  * Ids rather than interface names keep a guest-to-guest key at 16 bytes
  * instead of 40: the kernel's interval maps (pipapo) cost in key bits, both
  * per packet and when a 10,000-element map is loaded.
- *   input     (policy drop) ct, loopback, icmp/icmpv6, log
+ *   input     (policy drop) ct, loopback, icmp/icmpv6, then the rules to self:
+ *                           per source kind a counter map + verdict map keyed
+ *                           [source field] l4proto dport, like forward's; log
  *   reject, log-accept, log-drop, log-reject: shared verdict chains
  *
  * The forward chain has two rules per endpoint pair in use (at most 25
@@ -251,11 +253,11 @@ static void load_key(struct nd_xrule *r, const struct nd_map *m)
 		x_nfproto(r, NFPROTO_IPV6);
 	mark_slot(r, m->src, true);
 	mark_slot(r, m->dst, false);
-	if (m->src != ND_SLOT_ANY) {
+	if (nd_slot_keyed(m->src)) {
 		load_slot(r, m->src, true, off);
 		off += pad4(m->field_len[f++]);
 	}
-	if (m->dst != ND_SLOT_ANY) {
+	if (nd_slot_keyed(m->dst)) {
 		load_slot(r, m->dst, false, off);
 		off += pad4(m->field_len[f++]);
 	}
@@ -265,24 +267,38 @@ static void load_key(struct nd_xrule *r, const struct nd_map *m)
 
 static void map_names(const struct nd_map *m, char *vmap, char *cmap)
 {
-	static const char *const slot[ND_SLOT_MAX_] = { "any", "guest", "zone", "net4", "net6" };
+	static const char *const slot[ND_SLOT_MAX_] = { "any", "guest", "zone", "net4", "net6",
+							 "self" };
 
 	snprintf(vmap, ND_NAME_MAX, "allow-%s-%s", slot[m->src], slot[m->dst]);
 	snprintf(cmap, ND_NAME_MAX, "count-%s-%s", slot[m->src], slot[m->dst]);
 }
 
-static void pair_rules(struct nd_xrules *rs, const struct nd_map *m)
+static void pair_map_rules(struct nd_xrules *rs, const struct nd_map *m, const char *chain)
 {
 	char vmap[ND_NAME_MAX], cmap[ND_NAME_MAX];
 	struct nd_xrule *r;
 
 	map_names(m, vmap, cmap);
-	r = rule_begin(rs, "forward");
+	r = rule_begin(rs, chain);
 	load_key(r, m);
 	x_named(r, ND_X_COUNTER_MAP, cmap, NFT_REG_1, -1, false);
-	r = rule_begin(rs, "forward");
+	r = rule_begin(rs, chain);
 	load_key(r, m);
 	x_named(r, ND_X_LOOKUP, vmap, NFT_REG_1, NFT_REG_VERDICT, false);
+}
+
+/* The counter and verdict rules of the maps in use that belong to @chain, most specific first. */
+static void pair_rules(struct nd_xrules *rs, const struct nd_ruleset *set, const char *chain)
+{
+	bool input = !strcmp(chain, "input");
+
+	for (size_t i = 0; i < set->n_order; i++) {
+		const struct nd_map *m = &set->maps[set->order[i]];
+
+		if ((m->dst == ND_SLOT_SELF) == input)
+			pair_map_rules(rs, m, chain);
+	}
 }
 
 static void ct_rules(struct nd_xrules *rs, const char *chain)
@@ -307,7 +323,7 @@ static void default_rule(struct nd_xrules *rs, const char *chain, uint8_t action
 		x_verdict(r, NFT_GOTO, "reject");
 }
 
-static void input_rules(struct nd_xrules *rs, uint8_t action)
+static void input_rules(struct nd_xrules *rs, const struct nd_ruleset *set)
 {
 	static const uint8_t icmp[] = { IPPROTO_ICMP, IPPROTO_ICMPV6 };
 	uint16_t loopback = 772; /* ARPHRD_LOOPBACK */
@@ -324,7 +340,8 @@ static void input_rules(struct nd_xrules *rs, uint8_t action)
 		x_data(r, ND_X_CMP, NFT_CMP_EQ, NFT_REG_1, &icmp[i], 1);
 		x_verdict(r, NF_ACCEPT, NULL);
 	}
-	default_rule(rs, "input", action);
+	pair_rules(rs, set, "input");
+	default_rule(rs, "input", set->p->default_action);
 }
 
 /*
@@ -396,10 +413,9 @@ void nd_table_base_rules(const struct nd_ruleset *rs, struct nd_xrules *out)
 	spoof_jump(out);
 	for (int fam = 0; fam < 3; fam++)
 		spoof_rule(out, fam);
-	input_rules(out, rs->p->default_action);
+	input_rules(out, rs);
 	ct_rules(out, "forward");
-	for (size_t i = 0; i < rs->n_order; i++)
-		pair_rules(out, &rs->maps[rs->order[i]]);
+	pair_rules(out, rs, "forward");
 	default_rule(out, "forward", rs->p->default_action);
 }
 
@@ -423,9 +439,9 @@ void nd_pair_specs(const struct nd_map *m, struct nd_set_spec *vs, struct nd_set
 	unsigned n = 0;
 
 	memset(vs, 0, sizeof(*vs));
-	if (m->src != ND_SLOT_ANY)
+	if (nd_slot_keyed(m->src))
 		vs->field_type[n++] = slot_type[m->src];
-	if (m->dst != ND_SLOT_ANY)
+	if (nd_slot_keyed(m->dst))
 		vs->field_type[n++] = slot_type[m->dst];
 	vs->field_type[n++] = T_PROTO;
 	vs->field_type[n++] = T_SERVICE;

@@ -4,7 +4,9 @@
 # netdom for real: three guest namespaces and a netdom namespace joined by
 # veths named like vifs, real TCP/UDP through netdomd's nftables table.
 # Checks allowed flows connect, forbidden ones fail, forged IP/MAC is dropped,
-# a policy change cuts a flow it now forbids, kill -9 of netdomd keeps the
+# guests reach services inside the netdom namespace only on ports rules to
+# "self" allow (its input chain), a policy change cuts a flow it now forbids,
+# kill -9 of netdomd keeps the
 # policy (fail closed) and a restart adopts it, a bad policy is refused
 # naming the rule and the old one stays; kernel state read with `nft -j`.
 set -u
@@ -105,6 +107,8 @@ expect() { # yes|no description client-args...
 
 server $G2 tcp 5432; server $G2 tcp 22; server $G1 tcp 8080; server $G3 tcp 8080; server $G1 tick 8081
 server $G2 udp 5353; server $G2 udp 5354; server $G2 udp 7000; server $G2 udp 7001; server $G2 udp6 7006
+# Services of the netdom itself (DNS-like): reached through its input chain.
+server $NS udp 5300; server $NS tcp 5300; server $NS udp 5301; server $NS tcp 5301
 sleep 0.5
 
 GUESTS=("guest g1 web vif1.0 00:16:3e:00:00:01 10.81.1.2,fd00:81:1::2"
@@ -116,13 +120,16 @@ $POL write $TMP/p1 1 "zone web" "zone db" "${GUESTS[@]}" \
 	"rule 3 g=g3 g=g1 tcp 8080,8081 accept" \
 	"rule 4 10.81.1.0/24 g=g2 udp 7000 accept" \
 	"rule 5 g=g3 g=g2 udp 7001 accept" \
-	"rule 6 fd00:81:1::/64 g=g2 udp 7006 accept" || exit 1
+	"rule 6 fd00:81:1::/64 g=g2 udp 7006 accept" \
+	"rule 7 g=g1 self udp 5300 accept" \
+	"rule 8 z=web self tcp 5300 accept" || exit 1
 
 # --- before any policy: netdomd's closed policy must already forbid forwarding ---
 $ND --netns $NS --control $TMP/ctl.sock 2>$TMP/nd1.log &
 NDPID=$!
 for _ in $(seq 50); do [ -S $TMP/ctl.sock ] && break; sleep 0.1; done
 expect no "closed policy: g1 -> g2:5432 before any policy" $G1 tcp 10.81.2.2 5432
+expect no "closed policy: g1 -> netdom udp 5300 before any policy" $G1 udp 10.81.1.1 5300
 
 out=$($POL send $TMP/ctl.sock $TMP/p1) && [[ $out == *"gen=1 status=0"* ]] && ok "policy 1 applied" ||
 	bad "policy 1: $out"
@@ -143,6 +150,14 @@ expect no "forbidden: g1 -> g2 udp 5354" $G1 udp 10.81.2.2 5354
 expect yes "allowed: g3 -> g1 tcp 8080" $G3 tcp 10.81.1.2 8080
 expect no "forbidden: g1 -> g3 tcp 8080" $G1 tcp 10.81.3.2 8080
 expect yes "allowed: g1 -> g2 udp 7000 (CIDR rule)" $G1 udp 10.81.2.2 7000
+
+# --- rules to self: services inside the netdom namespace, input chain ---
+expect yes "to self: g1 -> netdom udp 5300 (guest rule)" $G1 udp 10.81.1.1 5300
+expect yes "to self: g1 -> netdom tcp 5300 (zone rule)" $G1 tcp 10.81.1.1 5300
+expect no "to self: g1 -> netdom udp 5301 (no rule)" $G1 udp 10.81.1.1 5301
+expect no "to self: g1 -> netdom tcp 5301 (no rule)" $G1 tcp 10.81.1.1 5301
+expect no "to self: g3 -> netdom udp 5300 (rule 7 is g1's)" $G3 udp 10.81.3.1 5300
+expect no "to self: g2 -> netdom tcp 5300 (zone db, rule 8 is web's)" $G2 tcp 10.81.2.1 5300
 
 # --- anti-spoofing: g3 forges g1's address (which rule 4 would accept), then g1's MAC ---
 spoof_count() {
@@ -188,10 +203,29 @@ assert ch["forward"]["policy"]=="drop" and ch["input"]["policy"]=="drop"
 maps={o["map"]["name"]:o["map"] for o in rs if "map" in o}
 assert "allow-guest-guest" in maps and "allow-zone-zone" in maps
 ctr={o["counter"]["name"] for o in rs if "counter" in o}
-assert {"r1","r2","r3","r4","r5"} <= ctr, ctr
+assert {"r1","r2","r3","r4","r5","r7","r8"} <= ctr, ctr
+rules={}
+for o in rs:
+    if "rule" in o: rules.setdefault(o["rule"]["chain"],[]).append(json.dumps(o["rule"]["expr"]))
+inp=" ".join(rules["input"]); fwd=" ".join(rules["forward"])
+for m in ("allow-guest-self","allow-zone-self","count-guest-self","count-zone-self"):
+    assert m in maps or any(o.get("set",{}).get("name")==m for o in rs), m
+    assert "@"+m in inp, m
+assert "-self" not in fwd
+# the input chain ends with the default: counter default-drop, after the self maps
+assert "default-drop" in rules["input"][-1] and "@allow-" in rules["input"][-2]
+PY
+$PY - "$TMP/rs.json" <<'PY' && ok "nft -j: input chain holds the self maps, guest before zone" || bad "nft -j input chain"
+import json,sys
+rs=json.load(open(sys.argv[1]))["nftables"]
+inp=[json.dumps(o["rule"]["expr"]) for o in rs if "rule" in o and o["rule"]["chain"]=="input"]
+g=[i for i,r in enumerate(inp) if "@allow-guest-self" in r]; z=[i for i,r in enumerate(inp) if "@allow-zone-self" in r]
+assert len(g)==1 and len(z)==1 and g[0]<z[0], (g,z)
 PY
 out=$($POL counters $TMP/ctl.sock)
 echo "$out" | grep -Eq '^counter 1 [1-9]' && ok "COUNTERS reply: rule 1 counted" || bad "counters: $out"
+echo "$out" | grep -Eq '^counter 7 [1-9]' && echo "$out" | grep -Eq '^counter 8 [1-9]' &&
+	ok "COUNTERS reply: rules 7 and 8 (to self) counted" || bad "self counters: $out"
 
 # --- a policy change cuts an established flow it now forbids ---
 nsx $G1 $PY -c '
@@ -229,6 +263,7 @@ wait $FLOW $TICK
 	bad "allowed flow after policy 2: $(cat $TMP/tick.out)"
 expect no "new g1 -> g2 tcp 5432 refused under policy 2" $G1 tcp 10.81.2.2 5432
 expect yes "new g3 -> g1 tcp 8080 still allowed under policy 2" $G3 tcp 10.81.1.2 8080
+expect no "g1 -> netdom udp 5300 refused under policy 2 (no rule to self)" $G1 udp 10.81.1.1 5300
 
 # --- a bad policy is refused whole, naming the rule; the old one stays ---
 $POL write $TMP/bad 3 "zone web" "zone db" "${GUESTS[@]}" "rule 1 g=g1 g=g2 tcp 5432 accept" \
@@ -277,7 +312,7 @@ guest_cfg() { # name zone|- n rules
 		echo 'bh_host_cmd = "sleep infinity"'
 	} >$T/guests/$1.cfg
 }
-guest_cfg g1 web 1 '"to=g2 proto=tcp port=5432"'
+guest_cfg g1 web 1 '"to=g2 proto=tcp port=5432", "to=netdom proto=udp port=5300"'
 guest_cfg g2 db 2 '"to=g1 proto=icmp"'
 guest_cfg g3 - 3 '"to=g1 proto=tcp port=8080", "to=zone:db proto=udp port=7001"'
 if ${BH_BULKHEAD:-$B/bulkhead} policy-export --generation 7 $T $TMP/p7 2>$TMP/export.err; then
@@ -291,6 +326,11 @@ expect no "topology: g1 -> g2 tcp 22" $G1 tcp 10.81.2.2 22
 expect yes "topology: g1 -> g2 udp 5353 (host.cfg zone rule)" $G1 udp 10.81.2.2 5353
 expect yes "topology: g3 -> g2 udp 7001 (to a zone)" $G3 udp 10.81.2.2 7001
 expect no "topology: g2 -> g1 tcp 8080" $G2 tcp 10.81.1.2 8080
+expect yes "topology: g1 -> netdom udp 5300 (to=netdom, exported as self)" $G1 udp 10.81.1.1 5300
+expect no "topology: g1 -> netdom tcp 5300" $G1 tcp 10.81.1.1 5300
+expect no "topology: g2 -> netdom udp 5300" $G2 udp 10.81.2.1 5300
+[ ! -s $TMP/export.err ] && ok "policy-export: no diagnostics for the rule to the netdom" ||
+	bad "policy-export diagnostics: $(cat $TMP/export.err)"
 # The same topology with a rule netdom refuses (ICMP to an IPv6 network): the
 # error names the rule by its config line, and generation 7 stays.
 guest_cfg g2 db 2 '"to=g1 proto=icmp", "to=fd00::/64 proto=icmp"'

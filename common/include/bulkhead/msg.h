@@ -26,6 +26,8 @@
  *               VOLUME_GROW, VOLUME_ERASE, VOLUME_RESULT.
  *      2026-11  (still version 1) vtpm: VTPM_CREATE, VTPM_START, VTPM_STOP,
  *               VTPM_DELETE, VTPM_RESULT, VTPM_STATE_LOAD, VTPM_STATE_STORE.
+ *      2026-11  (still version 1) POLICY_RULE endpoint kind 4, "self" (the
+ *               netdom domain: its input chain), appended to the enum.
  *
  * HELLO and HELLO_ACK are frozen: every version encodes them the same way
  * and sends them with version = 1, so two peers can always negotiate.
@@ -170,6 +172,7 @@ enum bh_policy_ep_kind {
 	BH_POLICY_EP_GUEST = 1, /* name: a guest */
 	BH_POLICY_EP_ZONE = 2,  /* name: a zone */
 	BH_POLICY_EP_CIDR = 3,  /* net */
+	BH_POLICY_EP_SELF = 4,  /* the netdom domain itself; destination only */
 	BH_POLICY_EP_KIND_MAX_,
 };
 

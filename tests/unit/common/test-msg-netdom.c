@@ -38,6 +38,31 @@ static void test_rule_roundtrip(void)
 	CU_ASSERT_EQUAL(bh_msg_policy_rule_decode(buf, (size_t)n - 1, &d), -EBADMSG);
 }
 
+/* Endpoint kind "self" (the netdom): neither name nor network, destination side. */
+static void test_rule_self_roundtrip(void)
+{
+	struct bh_msg_policy_rule r = sample_rule(), d;
+	long n;
+
+	r.to = (struct bh_msg_policy_ep){ .kind = BH_POLICY_EP_SELF };
+	n = bh_msg_policy_rule_encode(&r, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	memset(&d, 0xa5, sizeof(d));
+	CU_ASSERT_EQUAL(bh_msg_policy_rule_decode(buf, (size_t)n, &d), 0);
+	CU_ASSERT_EQUAL(d.to.kind, BH_POLICY_EP_SELF);
+	CU_ASSERT_EQUAL(memcmp(&r, &d, sizeof(r)), 0);
+	strcpy(r.to.name, "netdom"); /* self carries no name */
+	n = bh_msg_policy_rule_encode(&r, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(bh_msg_policy_rule_decode(buf, (size_t)n, &d), -EBADMSG);
+	r.to = (struct bh_msg_policy_ep){ .kind = BH_POLICY_EP_SELF,
+					  .net = { 4, 32, { 10, 0, 0, 1 } } }; /* nor a network */
+	n = bh_msg_policy_rule_encode(&r, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(bh_msg_policy_rule_decode(buf, (size_t)n, &d), -EBADMSG);
+	r.to = (struct bh_msg_policy_ep){ .kind = BH_POLICY_EP_KIND_MAX_ };
+	n = bh_msg_policy_rule_encode(&r, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(bh_msg_policy_rule_decode(buf, (size_t)n, &d), -EBADMSG);
+}
+
 static void test_rule_rejects(void)
 {
 	struct bh_msg_policy_rule r = sample_rule(), d;
@@ -115,6 +140,7 @@ int main(void)
 {
 	static const struct bh_test tests[] = {
 		{ "rule round trip", test_rule_roundtrip },
+		{ "rule to self round trip", test_rule_self_roundtrip },
 		{ "rule rejects", test_rule_rejects },
 		{ "guest, begin", test_guest_begin_commit },
 		{ "result, counters, drop event", test_result_counters_drop },

@@ -7,7 +7,8 @@
  *
  *   helper-ndpolicy write OUT GEN ITEM...    ITEM is one of
  *       "zone NAME"  "guest NAME ZONE|- IFNAME MAC ADDR[,ADDR]"
- *       "rule ID FROM TO PROTO PORTS|- ACTION [log]"   FROM/TO: any, g=NAME, z=NAME, CIDR
+ *       "rule ID FROM TO PROTO PORTS|- ACTION [log]"   FROM/TO: any, g=NAME, z=NAME, CIDR,
+ *                                                     self (the netdom; not in nft mode)
  *       "synth GUESTS RULES"   GUESTS guests g<i> (vif<i>.0, 10.<i/250>.<i%250>.2) in zones
  *                              of 10, RULES rules spread over guest pairs (bench)
  *       "bump ID"              move rule ID's first port range up by 2000 (a one-rule change)
@@ -75,6 +76,10 @@ static int parse_ep(const char *s, struct bh_msg_policy_ep *e)
 	memset(e, 0, sizeof(*e));
 	if (!strcmp(s, "any"))
 		return 0;
+	if (!strcmp(s, "self")) {
+		e->kind = BH_POLICY_EP_SELF;
+		return 0;
+	}
 	if (!strncmp(s, "g=", 2) || !strncmp(s, "z=", 2)) {
 		e->kind = s[0] == 'g' ? BH_POLICY_EP_GUEST : BH_POLICY_EP_ZONE;
 		snprintf(e->name, sizeof(e->name), "%s", s + 2);
@@ -386,7 +391,16 @@ static int write_nft(int argc, char **argv)
 {
 	FILE *o;
 
-	if (argc < 1 || parse_items(argc - 1, argv + 1) < 0 || !(o = fopen(argv[0], "we")))
+	if (argc < 1 || parse_items(argc - 1, argv + 1) < 0)
+		return 2;
+	for (uint32_t i = 0; i < n_rules; i++)
+		if (rules[i].from.kind == BH_POLICY_EP_SELF || rules[i].to.kind == BH_POLICY_EP_SELF) {
+			fprintf(stderr, "nft: rule %u: self rules are not written in nft mode\n",
+				rules[i].id);
+			return 2;
+		}
+	o = fopen(argv[0], "we");
+	if (!o)
 		return 2;
 	fputs("table inet filt\ndelete table inet filt\ntable inet filt {\n", o);
 	nft_set(o, "vifs", "ifname", 0);

@@ -70,13 +70,17 @@ static inline int nt_vif(struct nd_policy *p, const char *guest, const char *zon
 	return nd_policy_add_vif(p, &g, e);
 }
 
-/* "any", "g=NAME", "z=NAME" or a CIDR. */
+/* "any", "self", "g=NAME", "z=NAME" or a CIDR. */
 static inline struct bh_msg_policy_ep nt_ep(const char *s)
 {
 	struct bh_msg_policy_ep e = { 0 };
 
 	if (!strcmp(s, "any"))
 		return e;
+	if (!strcmp(s, "self")) {
+		e.kind = BH_POLICY_EP_SELF;
+		return e;
+	}
 	if (s[1] == '=') {
 		e.kind = s[0] == 'g' ? BH_POLICY_EP_GUEST : BH_POLICY_EP_ZONE;
 		snprintf(e.name, sizeof(e.name), "%s", s + 2);

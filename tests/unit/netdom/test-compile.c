@@ -2,8 +2,9 @@
 /*
  * The policy -> interval-map compiler, checked against the semantics in
  * netdom.h by an independent evaluator: a packet is looked up in the maps in
- * the compiled order exactly as the forward chain does (field by field, range
- * by range), and the rule found must be the one a naive scan of the policy
+ * the compiled order exactly as the forward chain does, or the input chain for
+ * a packet to the netdom itself (field by field, range by range), and the rule
+ * found must be the one a naive scan of the policy
  * picks (most specific endpoint pair, source before destination, then first
  * in policy order). Random policies with heavily overlapping rules exercise
  * the overlap cutting; every lookup also checks the elements are disjoint.
@@ -25,6 +26,7 @@ struct pkt {
 	uint8_t src[16], dst[16];
 	uint8_t l4; /* IP protocol number */
 	uint16_t dport;
+	bool self; /* to the netdom itself: the input chain */
 };
 
 static const uint8_t proto_num[] = { 0, 6, 17, 1, 58 };
@@ -60,6 +62,8 @@ static bool rule_match(const struct nd_policy *p, const struct nd_rule *r, const
 {
 	bool port_ok = r->m.n_ports == 0;
 
+	if ((r->m.to.kind == BH_POLICY_EP_SELF) != k->self)
+		return false;
 	if (!ep_match(p, &r->m.from, r->from_ref, k->iif, k->fam, k->src) ||
 	    !ep_match(p, &r->m.to, r->to_ref, k->oif, k->fam, k->dst))
 		return false;
@@ -73,7 +77,8 @@ static bool rule_match(const struct nd_policy *p, const struct nd_rule *r, const
 static int kind_rank(uint8_t kind)
 {
 	static const int rank[] = { [BH_POLICY_EP_ANY] = 0, [BH_POLICY_EP_GUEST] = 3,
-				    [BH_POLICY_EP_ZONE] = 2, [BH_POLICY_EP_CIDR] = 1 };
+				    [BH_POLICY_EP_ZONE] = 2, [BH_POLICY_EP_CIDR] = 1,
+				    [BH_POLICY_EP_SELF] = 3 };
 	return rank[kind];
 }
 
@@ -150,6 +155,8 @@ static long compiled(const struct nd_ruleset *rs, const struct pkt *k)
 		long found = -1;
 		int hits = 0;
 
+		if ((m->dst == ND_SLOT_SELF) != k->self)
+			continue; /* the other chain's map */
 		if (((m->src == ND_SLOT_NET4 || m->dst == ND_SLOT_NET4) && k->fam != 4) ||
 		    ((m->src == ND_SLOT_NET6 || m->dst == ND_SLOT_NET6) && k->fam != 6))
 			continue; /* the chain's meta nfproto test */
@@ -183,7 +190,7 @@ static long compiled(const struct nd_ruleset *rs, const struct pkt *k)
 static int slot_rank(uint8_t slot)
 {
 	static const int rank[] = { [ND_SLOT_ANY] = 0, [ND_SLOT_GUEST] = 3, [ND_SLOT_ZONE] = 2,
-				    [ND_SLOT_NET4] = 1, [ND_SLOT_NET6] = 1 };
+				    [ND_SLOT_NET4] = 1, [ND_SLOT_NET6] = 1, [ND_SLOT_SELF] = 3 };
 	return rank[slot];
 }
 
@@ -322,6 +329,51 @@ static void test_guest_vifs_and_zone_flags(void)
 	nd_policy_free(p);
 }
 
+/*
+ * Rules to self: maps keyed [source][l4proto][dport] with no destination
+ * field, decided only for packets to the netdom, never for forwarded ones.
+ */
+static void test_self_rules(void)
+{
+	struct nd_policy *p = three_guests(5);
+	struct pkt k;
+	struct nd_error e = { 0 };
+	struct nd_ruleset *rs;
+	const struct nd_map *m;
+
+	nt_rule(p, 1, "any", "self", TCP, 22, 22, DROP, &e);
+	nt_rule(p, 2, "g=a", "self", UDP, 53, 53, ACC, &e);
+	nt_rule(p, 3, "z=dmz", "self", TCP, 53, 53, ACC, &e);
+	nt_rule(p, 4, "g=a", "any", UDP, 53, 53, DROP, &e);
+	nt_rule(p, 5, "10.1.0.0/16", "self", ANYP, 0, 0, ACC, &e);
+	rs = finish_compile(p);
+	m = &rs->maps[ND_SLOT_GUEST * ND_SLOT_MAX_ + ND_SLOT_SELF];
+	CU_ASSERT_EQUAL(m->n, 2); /* a's two vifs */
+	CU_ASSERT_EQUAL(m->n_fields, 3);
+	CU_ASSERT_EQUAL(m->key_len, 12);
+	CU_ASSERT_EQUAL(rs->maps[ND_SLOT_ZONE * ND_SLOT_MAX_ + ND_SLOT_SELF].n, 1);
+	CU_ASSERT_EQUAL(rs->maps[ND_SLOT_ANY * ND_SLOT_MAX_ + ND_SLOT_SELF].key_len, 8);
+	CU_ASSERT_EQUAL(rs->n_order, 5);
+	k = pkt4(0, -1, "10.0.1.2", "10.0.1.1", 17, 53);
+	CU_ASSERT_EQUAL(at(rs, k), 3); /* forwarded: guest->any */
+	k.self = true;
+	CU_ASSERT_EQUAL(at(rs, k), 1); /* to self: guest->self */
+	k = pkt4(2, -1, "10.0.3.2", "10.0.3.1", 6, 53);
+	k.self = true;
+	CU_ASSERT_EQUAL(at(rs, k), 2); /* b by its zone */
+	k.dport = 22;
+	CU_ASSERT_EQUAL(at(rs, k), 0);
+	k.dport = 23;
+	CU_ASSERT_EQUAL(at(rs, k), -1); /* the input chain's default */
+	k = pkt4(3, -1, "10.1.0.2", "10.1.0.1", 47, 0);
+	k.self = true;
+	CU_ASSERT_EQUAL(at(rs, k), 4); /* c by its network, any protocol */
+	k.self = false;
+	CU_ASSERT_EQUAL(at(rs, k), -1);
+	nd_ruleset_free(rs);
+	nd_policy_free(p);
+}
+
 /* ---- random policies against the reference ---- */
 
 #define R_VIFS 7
@@ -331,9 +383,11 @@ static const char *rand_ep(char *buf, size_t len)
 	static const char *const nets[] = { "10.0.0.0/16", "10.0.3.0/24", "10.0.4.2/32",
 					    "0.0.0.0/0", "fd00::/64", "fd00::3/128", "10.1.0.0/16" };
 
-	switch (rand() % 5) {
+	switch (rand() % 6) {
 	case 0:
 		return "any";
+	case 5:
+		return "self"; /* as a source, refused: the rule is skipped */
 	case 1:
 		snprintf(buf, len, "g=g%d", rand() % 6);
 		return buf;
@@ -400,12 +454,15 @@ static struct pkt random_pkt(const struct nd_policy *p)
 	}
 	k.l4 = l4[rand() % BH_ARRAY_SIZE(l4)];
 	k.dport = (uint16_t)(rand() % 30);
+	k.self = rand() % 5 == 0;
+	if (k.self)
+		k.oif = -1;
 	return k;
 }
 
 static void test_random_against_reference(void)
 {
-	unsigned mismatches = 0, matched = 0;
+	unsigned mismatches = 0, matched = 0, matched_self = 0;
 
 	srand(5301);
 	for (int round = 0; round < 150; round++) {
@@ -418,12 +475,14 @@ static void test_random_against_reference(void)
 
 			mismatches += want != got;
 			matched += want >= 0;
+			matched_self += want >= 0 && k.self;
 		}
 		nd_ruleset_free(rs);
 		nd_policy_free(p);
 	}
 	CU_ASSERT_EQUAL(mismatches, 0);
 	CU_ASSERT(matched > 150 * 400 / 4); /* the packets do exercise the rules */
+	CU_ASSERT(matched_self > 150 * 400 / 5 / 4); /* ... the rules to self too */
 }
 
 /* netdomd's own evaluator for established flows (flows.c): vifs come from addresses. */
@@ -457,6 +516,7 @@ static void test_flows_against_reference(void)
 			memcpy(f.dst, k.dst, 16);
 			k.iif = vif_by_addr(p, k.fam, k.src); /* as anti-spoofing guarantees */
 			k.oif = vif_by_addr(p, k.fam, k.dst);
+			k.self = false; /* conntrack prune sees forwarded flows only */
 			want = reference(p, &k);
 			got = nd_flow_decide(rs, &ix, &f);
 			mismatches += want != got;
@@ -480,6 +540,7 @@ int main(void)
 		{ "precedence guest > zone > CIDR > any, source first", test_precedence },
 		{ "a guest expands to its vifs",
 		  test_guest_vifs_and_zone_flags },
+		{ "rules to self: input maps without a destination field", test_self_rules },
 		{ "random policies agree with the reference", test_random_against_reference },
 		{ "established-flow decisions agree with the reference", test_flows_against_reference },
 		{ NULL, NULL },

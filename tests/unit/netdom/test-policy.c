@@ -84,6 +84,8 @@ static void test_rule_shape_refused(void)
 	expect_rule_refused(nt_rule_msg(8, "fd00::/8", "any", ICMP, 0, 0, ACC), "address family");
 	expect_rule_refused(nt_rule_msg(9, "any", "10.0.0.0/8", ICMP6, 0, 0, ACC), "address family");
 	expect_rule_refused(nt_rule_msg(10, "g=web", "g=web", TCP, 0, 0, ACC), "to itself");
+	expect_rule_refused(nt_rule_msg(11, "self", "any", TCP, 53, 53, ACC), "from self");
+	expect_rule_refused(nt_rule_msg(12, "self", "self", UDP, 0, 0, ACC), "from self");
 }
 
 /* A rule refused by nd_policy_finish (references), named likewise. */

@@ -85,6 +85,94 @@ static void test_cost_does_not_grow(void)
 	CU_ASSERT_EQUAL(f_big, 2 + 4 + 1);
 }
 
+/* Index of the first rule of @chain from @from on that looks @name up, or xr->n. */
+static size_t find_lookup(const struct nd_xrules *xr, const char *chain, const char *name,
+			  size_t from)
+{
+	for (size_t i = from; i < xr->n; i++)
+		for (unsigned k = 0; !strcmp(xr->v[i].chain, chain) && k < xr->v[i].n; k++)
+			if ((xr->v[i].x[k].op == ND_X_LOOKUP || xr->v[i].x[k].op == ND_X_COUNTER_MAP) &&
+			    !strcmp(xr->v[i].x[k].name, name))
+				return i;
+	return xr->n;
+}
+
+static size_t last_of(const struct nd_xrules *xr, const char *chain)
+{
+	size_t last = xr->n;
+
+	for (size_t i = 0; i < xr->n; i++)
+		if (!strcmp(xr->v[i].chain, chain))
+			last = i;
+	return last;
+}
+
+static bool set_declared(const struct nd_ruleset *rs, const char *name);
+static void check_refs(const struct nd_ruleset *rs, const struct nd_xrules *xr);
+
+/*
+ * Rules to self go to the input chain: a counter map and a verdict map per
+ * source kind, after the fixed rules and before the default (counter
+ * "default-drop"), whatever their number; none of them in forward.
+ */
+static void test_input_chain(void)
+{
+	struct nd_policy *p = synth(20, 8);
+	struct nd_ruleset *rs = NULL;
+	struct nd_xrules xr = { 0 };
+	struct nd_error e = { 0 };
+	size_t in_fixed, i, def;
+
+	CU_ASSERT_EQUAL_FATAL(nd_compile(p, &rs, &e), 0);
+	nd_table_base_rules(rs, &xr);
+	in_fixed = chain_rules(&xr, "input");
+	nd_xrules_free(&xr);
+	nd_ruleset_free(rs);
+	nd_policy_free(p);
+	CU_ASSERT_EQUAL(in_fixed, 2 + 1 + 2 + 1); /* ct x2, loopback, icmp x2, default */
+
+	p = synth(20, 0);
+	p->want_rules = 300;
+	for (uint32_t r = 0; r < 300; r++) {
+		char from[16];
+
+		snprintf(from, sizeof(from), r % 3 ? "g=g%u" : "z=z%u", r % 2);
+		CU_ASSERT_EQUAL(nt_rule(p, r + 1, r % 5 ? from : "any", "self",
+					r % 2 ? BH_POLICY_PROTO_UDP : BH_POLICY_PROTO_TCP,
+					(uint16_t)(50 + r), (uint16_t)(50 + r), BH_POLICY_ACCEPT, &e), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(nd_policy_finish(p, 1, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(nd_compile(p, &rs, &e), 0);
+	nd_table_base_rules(rs, &xr);
+	nd_table_verdict_rules(&xr);
+	check_refs(rs, &xr);
+	CU_ASSERT_EQUAL(chain_rules(&xr, "input"), in_fixed + 3 * 2); /* guest, zone, any */
+	CU_ASSERT_EQUAL(chain_rules(&xr, "forward"), 2 + 1);          /* ct x2, default */
+	i = find_lookup(&xr, "input", "count-guest-self", 0);
+	CU_ASSERT_EQUAL(find_lookup(&xr, "input", "allow-guest-self", 0), i + 1);
+	CU_ASSERT(find_lookup(&xr, "input", "allow-zone-self", 0) > i + 1); /* guest first */
+	CU_ASSERT(find_lookup(&xr, "input", "allow-any-self", 0) >
+		  find_lookup(&xr, "input", "allow-zone-self", 0));
+	def = last_of(&xr, "input");
+	CU_ASSERT(find_lookup(&xr, "input", "allow-any-self", 0) < def);
+	CU_ASSERT_EQUAL_FATAL(def < xr.n, true);
+	CU_ASSERT_STRING_EQUAL(xr.v[def].x[0].name, "default-drop");
+	CU_ASSERT_EQUAL(find_lookup(&xr, "forward", "allow-guest-self", 0), xr.n);
+	/* The key: source mark, l4proto, dport; no destination field. */
+	{
+		struct nd_set_spec vs, cs;
+
+		nd_pair_specs(&rs->maps[ND_SLOT_GUEST * ND_SLOT_MAX_ + ND_SLOT_SELF], &vs, &cs);
+		CU_ASSERT_STRING_EQUAL(vs.name, "allow-guest-self");
+		CU_ASSERT_STRING_EQUAL(cs.name, "count-guest-self");
+		CU_ASSERT_EQUAL(vs.n_fields, 3);
+		CU_ASSERT_EQUAL(nd_set_key_len(&vs), 12);
+	}
+	nd_xrules_free(&xr);
+	nd_ruleset_free(rs);
+	nd_policy_free(p);
+}
+
 static bool set_declared(const struct nd_ruleset *rs, const char *name)
 {
 	for (size_t i = 0; i < ND_SPOOF_SETS; i++)
@@ -249,6 +337,7 @@ int main(void)
 	static const struct bh_test table[] = {
 		{ "forward chain length independent of guests and rules", test_cost_does_not_grow },
 		{ "every looked-up set and jumped-to chain is declared", test_references_resolve },
+		{ "rules to self: input chain maps, before its default", test_input_chain },
 		{ "vif elements and rule verdicts", test_vif_elems_and_verdicts },
 		{ "counter and generation names", test_names },
 		{ "batch sequence numbers map errors to rules", test_batch_origins },
