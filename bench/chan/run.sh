@@ -3,7 +3,7 @@
 #
 # make bench-chan: the memfd channel side by side with a unix socketpair and a
 # pipe, in one run (two processes pinned to CPUs 0 and 1; medians). Ends with
-# one `bench ...` line per target:
+# one `bench ...` line per target (BENCH_ROUNDS interleaved rounds, medians):
 #   chan-stream-64k  64 KiB writes, 1 MiB ring       ours >= 4x socketpair
 #   chan-stream-4k   4 KiB writes, 64 KiB ring        ours >= 4x socketpair
 #   chan-rtt-64b     64 B ping-pong round trip        ours <= 0.1x socketpair
@@ -11,13 +11,27 @@
 set -eu
 B=${BH_BUILD:-build}/bench/chan/chanbench
 [ -x "$B" ] || { echo "run.sh: $B not built (make all)" >&2; exit 1; }
-SAMPLES=${BENCH_SAMPLES:-7}
+SAMPLES=${BENCH_SAMPLES:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 
+# Rounds interleave the transports, so a burst of load from elsewhere on this
+# shared 2-CPU machine hits each of them alike; each figure is the median of
+# the per-round medians.
+declare -A all
+for ((round = 0; round < ROUNDS; round++)); do
+	for t in chan socketpair pipe; do
+		all[$t.64k]+=" $("$B" stream $t $((1 << 20)) 65536 1024 "$SAMPLES")"
+		all[$t.4k]+=" $("$B" stream $t $((64 << 10)) 4096 256 "$SAMPLES")"
+		all[$t.rtt]+=" $("$B" rtt $t 10000)"
+	done
+done
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{v[NR] = $1} END {
+	print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A r
 for t in chan socketpair pipe; do
-	r[$t.64k]=$("$B" stream $t $((1 << 20)) 65536 1024 "$SAMPLES")
-	r[$t.4k]=$("$B" stream $t $((64 << 10)) 4096 256 "$SAMPLES")
-	r[$t.rtt]=$("$B" rtt $t 20000)
+	for m in 64k 4k rtt; do
+		r[$t.$m]=$(echo "${all[$t.$m]}" | median)
+	done
 	r[$t.idle]=$("$B" idle $t 2)
 done
 
