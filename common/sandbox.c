@@ -62,12 +62,35 @@ static const int guest_syscalls[] = {
 	SCMP_SYS(mknodat), SCMP_SYS(truncate), SCMP_SYS(fallocate),
 };
 
+/* What libtpms, OpenSSL, glibc's malloc and the worker's poll loop and channel need. */
+static const int vtpm_worker_syscalls[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+	SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+	SCMP_SYS(accept4), SCMP_SYS(accept), SCMP_SYS(shutdown), SCMP_SYS(close),
+	SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(fcntl), SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(ftruncate),
+	SCMP_SYS(memfd_create), SCMP_SYS(eventfd2), /* bulkhead channel set-up */
+	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk),
+	SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(futex), SCMP_SYS(getrandom),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(gettimeofday), SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid),
+	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
+	SCMP_SYS(exit), SCMP_SYS(exit_group),
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan's own needs (reports, stack checks); never in a release build. */
+	SCMP_SYS(sigaltstack), SCMP_SYS(prctl), SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(tgkill), SCMP_SYS(rt_sigaction),
+#endif
+};
+
 static const struct {
 	const int *syscalls;
 	size_t n;
 	uint64_t caps;
 } roles[BH_SANDBOX_ROLE_MAX_] = {
 	[BH_SANDBOX_GUEST] = { guest_syscalls, BH_ARRAY_SIZE(guest_syscalls), 0 },
+	[BH_SANDBOX_VTPM_WORKER] = { vtpm_worker_syscalls, BH_ARRAY_SIZE(vtpm_worker_syscalls), 0 },
 };
 
 uint64_t bh_sandbox_role_caps(enum bh_sandbox_role role)

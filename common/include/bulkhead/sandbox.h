@@ -17,6 +17,11 @@ enum bh_sandbox_role {
 	 * so a broad list of ordinary process syscalls, but no mount, module,
 	 * kexec, bpf, ptrace, keyring, namespace or clock changes; no capabilities. */
 	BH_SANDBOX_GUEST,
+	/* A vtpm worker (vtpm/worker.c): serves the sockets it was handed and
+	 * runs libtpms and OpenSSL. No open/openat, no socket/connect/bind, no
+	 * exec, no ptrace: a compromised worker keeps its already-open sockets
+	 * and its memory, nothing else. */
+	BH_SANDBOX_VTPM_WORKER,
 	BH_SANDBOX_ROLE_MAX_,
 };
 
