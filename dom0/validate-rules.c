@@ -36,6 +36,10 @@ static void check_endpoint(const struct bh_topology *t, const struct bh_rule *r,
 		bh_diag_add(d, r->src.file, r->src.line,
 			    "bh_allow: %s=%s is the %s, which is not on any guest network", field,
 			    e->name, bh_role_cfg_name(dom->role));
+	else if (dom->role == BH_DOM_NETDOM && bh_streq(field, "from"))
+		bh_diag_add(d, r->src.file, r->src.line,
+			    "bh_allow: from=%s: what the netdom sends itself is not filtered, so the "
+			    "rule can never match", e->name);
 	else if (dom->role == BH_DOM_GUEST && !dom->n_vifs)
 		bh_diag_add(d, r->src.file, r->src.line,
 			    "bh_allow: %s=%s has no vif, so no traffic can reach it", field, e->name);
