@@ -16,28 +16,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "stordom.h"
 
 /* ------------------------------------------------------------------------
  * Socket helpers.
  */
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : (off ? -EPIPE : 0);
-		off += (size_t)n;
-	}
-	return 1;
-}
-
 static int send_iov(int fd, struct iovec *iov, int n)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
@@ -378,7 +363,7 @@ static int conn_read(struct sd_conn *c, void *dst, size_t len)
 			continue;
 		}
 		if (len >= SD_RBUF)
-			return read_full(c->fd, p, len) > 0 ? 1 : -EPIPE;
+			return bh_read_full(c->fd, p, len) > 0 ? 1 : -EPIPE;
 		got = read(c->fd, c->rbuf, SD_RBUF);
 		if (got < 0 && errno == EINTR)
 			continue;

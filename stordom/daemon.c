@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "stordom.h"
 
@@ -50,24 +51,9 @@ static void entry_del(struct sd_daemon *d, struct sd_vol_entry *v)
 
 static int reply(int fd, uint16_t type, uint32_t req, const void *body, long len)
 {
-	uint8_t buf[BH_MSG_HDR_SIZE + 512];
-	long n;
-
 	if (len < 0)
 		return (int)len;
-	n = bh_msg_frame(type, BH_MSGF_REPLY, req, 1, body, (size_t)len, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	for (long off = 0; off < n;) {
-		ssize_t w = write(fd, buf + off, (size_t)(n - off));
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		off += w;
-	}
-	return 0;
+	return bh_msg_write(fd, type, BH_MSGF_REPLY, req, body, (size_t)len);
 }
 
 static int send_result(int fd, uint32_t req, const char *name, int status, uint64_t size,
@@ -182,45 +168,19 @@ int sd_daemon_handle(struct sd_daemon *d, int out_fd, const struct bh_msg_hdr *h
 	}
 }
 
-/* Read exactly @len bytes; 0 at a clean EOF before the first byte, -EBADMSG on a torn one. */
-static int read_full(int fd, void *buf, size_t len, bool eof_ok)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return off == 0 && eof_ok ? 0 : -EBADMSG;
-		off += (size_t)n;
-	}
-	return 1;
-}
-
 int sd_daemon_stream(struct sd_daemon *d, int in_fd, int out_fd)
 {
 	_cleanup_free_ uint8_t *body = malloc(BH_MSG_BODY_MAX);
-	uint8_t hdr[BH_MSG_HDR_SIZE];
 	struct bh_msg_hdr h;
 	int r;
 
 	if (!body)
 		return -ENOMEM;
 	for (;;) {
-		r = read_full(in_fd, hdr, sizeof(hdr), true);
+		/* 0 at a clean end of stream; a bad header or a torn message is an error. */
+		r = bh_msg_read(in_fd, &h, body, BH_MSG_BODY_MAX);
 		if (r <= 0)
-			return r;
-		r = bh_msg_hdr_decode(hdr, &h);
-		if (r < 0)
-			return bh_log_errno(LOG_ERR, r, "control stream: bad header");
-		r = read_full(in_fd, body, h.length, false);
-		if (r < 0)
-			return bh_log_errno(LOG_ERR, r, "control stream: short %s",
-					    bh_msg_type_name(h.type));
+			return r == 0 ? 0 : bh_log_errno(LOG_ERR, r, "control stream");
 		r = sd_daemon_handle(d, out_fd, &h, body);
 		if (r < 0)
 			return bh_log_errno(LOG_ERR, r, "control stream: %s",

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/chan.h"
 #include "bulkhead/log.h"
 #include "bulkhead/parse.h"
@@ -62,27 +62,6 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-static int listen_control(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 static void set_ctl(int *slot, int fd)
 {
 	pthread_mutex_lock(&ctl_lock);
@@ -94,7 +73,7 @@ static void set_ctl(int *slot, int fd)
 
 static int serve_control(struct sd_daemon *d, const char *path)
 {
-	int lfd = listen_control(path);
+	int lfd = bh_unix_listen(path, SOCK_STREAM, 4);
 
 	if (lfd < 0)
 		return bh_log_errno(LOG_ERR, lfd, "control socket %s", path);
@@ -173,7 +152,7 @@ static int start_channel(struct chan_ctx *cc, char *spec, pthread_t *ret)
 		return -EINVAL;
 	*eq = '\0';
 	cc->export = eq + 1;
-	cc->lfd = listen_control(spec);
+	cc->lfd = bh_unix_listen(spec, SOCK_STREAM, 4);
 	if (cc->lfd < 0)
 		return cc->lfd;
 	set_ctl(&chan_listen, cc->lfd);

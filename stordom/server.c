@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "stordom.h"
 
@@ -43,20 +43,12 @@ static void *accept_main(void *arg)
 /* ------------------------------------------------------------------------
  * Exports.
  */
+/* The guest's NBD socket: owner only (on the host platform the guest is bridged in). */
 static int listen_unix(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd = bh_unix_listen(path, SOCK_STREAM, 16);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 16) < 0) {
+	if (fd >= 0 && chmod(path, 0600) < 0) {
 		int r = -errno;
 
 		close(fd);
