@@ -111,7 +111,9 @@ for i in 0 1; do
 	nsx $NS_N ip link set vif$i.0 up
 	nsx $NS_N ip addr add 10.0.$i.1/24 dev vif$i.0
 done
-nsx $NS_G1 iperf3 -s >/dev/null 2>&1 &
+# Not through nsx: a backgrounded function is a subshell, and killing it would
+# leave iperf3 behind. `ip netns exec` execs iperf3, so $! is iperf3 itself.
+ip netns exec $NS_G1 iperf3 -s >/dev/null 2>&1 &
 SRVPID=$!
 sleep 0.5
 gbps() { # one iperf3 run -> receiver Gbit/s
