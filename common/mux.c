@@ -452,6 +452,29 @@ ssize_t bh_mux_write(struct bh_mux *m, uint32_t id, const void *buf, size_t len)
 	return m->error ? m->error : (ssize_t)n;
 }
 
+int bh_mux_write_all(struct bh_mux *m, uint32_t id, const void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = bh_mux_write(m, id, (const uint8_t *)buf + off, len - off);
+
+		if (n == -EAGAIN) {
+			int r = bh_mux_poll(m);
+
+			if (r == 0)
+				r = bh_chan_wait(m->chan);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 ssize_t bh_mux_read(struct bh_mux *m, uint32_t id, void *buf, size_t len)
 {
 	int err;

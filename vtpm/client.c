@@ -94,25 +94,7 @@ int vt_client_wait(struct vt_client *c, uint32_t id)
 
 int vt_client_write(struct vt_client *c, uint32_t id, const void *buf, size_t len)
 {
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = bh_mux_write(c->mux, id, (const uint8_t *)buf + off, len - off);
-
-		if (n == -EAGAIN) {
-			int r = bh_mux_poll(c->mux);
-
-			if (r == 0)
-				r = bh_chan_wait(c->chan);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (n < 0)
-			return (int)n;
-		off += (size_t)n;
-	}
-	return 0;
+	return bh_mux_write_all(c->mux, id, buf, len);
 }
 
 ssize_t vt_client_read(struct vt_client *c, uint32_t id, void *buf, size_t len)

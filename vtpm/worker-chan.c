@@ -94,26 +94,7 @@ int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t c
 static int stream_send(void *sctx, const void *buf, size_t len)
 {
 	struct stream_ref *ref = sctx;
-	struct vt_wchan *c = ref->c;
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = bh_mux_write(c->mux, ref->id, (const uint8_t *)buf + off, len - off);
-
-		if (n == -EAGAIN) {
-			int r = bh_mux_poll(c->mux);
-
-			if (r == 0)
-				r = bh_chan_wait(c->chan);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (n < 0)
-			return (int)n;
-		off += (size_t)n;
-	}
-	return 0;
+	return bh_mux_write_all(ref->c->mux, ref->id, buf, len);
 }
 
 static void stream_close(struct vt_wchan *c, struct wstream *s)

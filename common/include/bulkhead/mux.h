@@ -95,6 +95,13 @@ int bh_mux_accept(struct bh_mux *m, uint32_t *ret_id);
  * closed it), -EPIPE (the channel ended), -EPROTO.
  */
 ssize_t bh_mux_write(struct bh_mux *m, uint32_t id, const void *buf, size_t len);
+/*
+ * Write all @len bytes on a stream, flushing queued frames and waiting on the
+ * channel (bh_chan_wait) while credit or ring space runs out. For a thread
+ * that owns the channel and may block. Returns 0 or bh_mux_write()'s and
+ * bh_chan_wait()'s errors.
+ */
+int bh_mux_write_all(struct bh_mux *m, uint32_t id, const void *buf, size_t len);
 /* Read from a stream: bytes, 0 when the peer finished it, -EAGAIN, -ENOENT. */
 ssize_t bh_mux_read(struct bh_mux *m, uint32_t id, void *buf, size_t len);
 /* Bytes a stream can read now, or -ENOENT. */

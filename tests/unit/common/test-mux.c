@@ -95,8 +95,13 @@ static void test_open_rw_close(void)
 	CU_ASSERT_EQUAL(memcmp(buf, "ping", 4), 0);
 	CU_ASSERT_EQUAL(bh_mux_read(p.a, ia, buf, sizeof(buf)), 5);
 	CU_ASSERT_EQUAL(memcmp(buf, "pong!", 5), 0);
+	CU_ASSERT_EQUAL(bh_mux_write_all(p.a, ia, "whole", 5), 0);
+	pump(&p);
+	CU_ASSERT_EQUAL(bh_mux_read(p.b, ib, buf, sizeof(buf)), 5);
+	CU_ASSERT_EQUAL(memcmp(buf, "whole", 5), 0);
 	CU_ASSERT_EQUAL(bh_mux_read(p.a, 99, buf, 1), -ENOENT);
 	CU_ASSERT_EQUAL(bh_mux_write(p.a, 99, buf, 1), -ENOENT);
+	CU_ASSERT_EQUAL(bh_mux_write_all(p.a, 99, buf, 1), -ENOENT);
 	/* Half close: a finishes, b still writes, then b closes: both forget it. */
 	CU_ASSERT_EQUAL(bh_mux_close(p.a, ia), 0);
 	CU_ASSERT_EQUAL(bh_mux_write(p.a, ia, "x", 1), -ENOENT);
