@@ -16,22 +16,16 @@
 
 long bh_msg_vtpm_ref_encode(const struct bh_msg_vtpm_ref *m, void *out, size_t cap)
 {
-	struct bh_wcursor w;
-
-	bh_wcursor_init(&w, out, cap);
-	bh_wcursor_str(&w, m->name);
-	return bh_wcursor_finish(&w);
+	return bh_msg_name_body_encode(m->name, out, cap);
 }
 
 int bh_msg_vtpm_ref_decode(const void *untrusted_body, size_t len, struct bh_msg_vtpm_ref *ret)
 {
 	struct bh_msg_vtpm_ref m = { 0 };
-	struct bh_cursor c;
+	int r = bh_msg_name_body_decode(untrusted_body, len, m.name);
 
-	bh_cursor_init(&c, untrusted_body, len);
-	bh_msg_get_name(&c, m.name, false);
-	if (bh_cursor_finish(&c) < 0)
-		return -EBADMSG;
+	if (r < 0)
+		return r;
 	*ret = m;
 	return 0;
 }

@@ -151,6 +151,28 @@ int bh_msg_get_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX], bool may_be_
 	return c->err;
 }
 
+long bh_msg_name_body_encode(const char *name, void *out, size_t cap)
+{
+	struct bh_wcursor w;
+
+	bh_wcursor_init(&w, out, cap);
+	bh_wcursor_str(&w, name);
+	return bh_wcursor_finish(&w);
+}
+
+int bh_msg_name_body_decode(const void *untrusted_body, size_t len, char out[BH_MSG_NAME_MAX])
+{
+	char name[BH_MSG_NAME_MAX] = "";
+	struct bh_cursor c;
+
+	bh_cursor_init(&c, untrusted_body, len);
+	bh_msg_get_name(&c, name, false);
+	if (bh_cursor_finish(&c) < 0)
+		return -EBADMSG;
+	memcpy(out, name, sizeof(name));
+	return 0;
+}
+
 static int check_role(uint8_t role)
 {
 	return (role >= 1 && role < BH_ROLE_MAX_) ? 0 : -EBADMSG;

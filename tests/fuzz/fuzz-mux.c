@@ -20,27 +20,9 @@
 #include <bulkhead/chan.h>
 #include <bulkhead/mux.h>
 
+#include "fuzz-input.h"
+
 #define MAX_INPUT 65536
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint32_t take(struct input *in, size_t n)
-{
-	uint32_t v = 0;
-
-	for (size_t i = 0; i < n && in->left; i++, in->left--)
-		v |= (uint32_t)*in->p++ << (8 * i);
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		abort();
-}
 
 static size_t take_bytes(struct input *in, const uint8_t **ret)
 {

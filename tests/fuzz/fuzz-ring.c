@@ -21,6 +21,8 @@
 
 #include <bulkhead/chan.h>
 
+#include "fuzz-input.h"
+
 #define MAX_INPUT 4096
 
 struct evil {
@@ -31,26 +33,6 @@ struct evil {
 	struct bh_chan_memfd_ctl *ctl;
 	struct bh_chan *c;
 };
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint32_t take(struct input *in, size_t n)
-{
-	uint32_t v = 0;
-
-	for (size_t i = 0; i < n && in->left; i++, in->left--)
-		v |= (uint32_t)*in->p++ << (8 * i);
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		abort();
-}
 
 static int evil_open(struct evil *e, uint8_t sizes)
 {

@@ -381,6 +381,13 @@ struct bh_cursor;
  */
 int bh_msg_get_name(struct bh_cursor *c, char out[BH_MSG_NAME_MAX], bool may_be_empty);
 
+/*
+ * A body that is one name and nothing else (POLICY_ZONE, VTPM_CREATE...):
+ * the encoder returns the length or -ENOBUFS, the decoder 0 or -EBADMSG.
+ */
+long bh_msg_name_body_encode(const char *name, void *out, size_t cap);
+int bh_msg_name_body_decode(const void *untrusted_body, size_t len, char out[BH_MSG_NAME_MAX]);
+
 /* Name of a type for logs ("HELLO"), or "unknown". */
 const char *bh_msg_type_name(uint16_t type);
 const char *bh_role_name(uint8_t role);
