@@ -26,6 +26,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 FUZZ_TIME ?= 60
 
+# `make` alone builds everything, whatever rule happens to come first below.
+.DEFAULT_GOAL := all
+
 ifeq ($(FUZZ),1)
 BUILD := $(O)/fuzz
 CC := clang
