@@ -401,9 +401,15 @@ static int memfd_wait(struct bh_chan *c)
 	struct memfd_chan *m = to_memfd(c);
 	int r = ready(m, WANT_DATA, 1);
 
-	/* Space waits were armed by the write/send that returned -EAGAIN. */
-	if (r != 0)
+	/*
+	 * Space waits were armed by the write/send that returned -EAGAIN. Data
+	 * is ready: consume the wake-up anyway, or a caller polling our fd while
+	 * it waits only for space would find it readable forever.
+	 */
+	if (r != 0) {
+		drain_eventfd(m->own_evt);
 		return r < 0 ? r : 0;
+	}
 	kick(m, &m->rx.ctl->prod_wait); /* never leave a waiting producer asleep */
 	arm(wait_word(m, WANT_DATA));
 	r = ready(m, WANT_DATA, 1);

@@ -4,6 +4,9 @@
  *
  *   netdomd [--netns NAME] --control SOCKET   serve dom0's control messages on a unix socket
  *   netdomd [--netns NAME] --policy FILE      apply one encoded policy sequence and exit
+ *   --control-chan SPEC   also serve the control socket over a channel
+ *                         (bulkhead/chanproxy.h: fd:N from dom0 on the host
+ *                         platform, xen:DOMID:PATH on Xen)
  *
  * Either way the kernel keeps enforcing the last policy after netdomd exits.
  */
@@ -18,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bulkhead/chanproxy.h"
 #include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "netdom.h"
@@ -36,18 +40,23 @@ static int enter_netns(const char *name)
 	return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
 }
 
-static int serve(struct nd_daemon *d, const char *path)
+static int serve(struct nd_daemon *d, const char *path, const char *control_chan)
 {
 	_cleanup_close_ int lfd = bh_unix_listen(path, SOCK_STREAM, 4);
+	struct bh_chanproxy *proxy = NULL;
 	int r;
 
 	if (lfd < 0)
 		return bh_log_errno(LOG_ERR, lfd, "listen on %s", path);
+	if (control_chan && (r = bh_chanproxy_start(control_chan, path, 0, &proxy)) < 0)
+		return bh_log_errno(LOG_ERR, r, "--control-chan '%s'", control_chan);
 	r = nd_nflog_open(ND_NFLOG_GROUP, &d->nflog_fd);
 	if (r < 0)
 		bh_log_errno(LOG_WARNING, r, "NFLOG group %d: no drop events", ND_NFLOG_GROUP);
 	bh_info("listening on %s", path);
-	return nd_daemon_serve(d, lfd);
+	r = nd_daemon_serve(d, lfd);
+	bh_chanproxy_stop(proxy);
+	return r;
 }
 
 static int apply_file(struct nd_daemon *d, const char *path)
@@ -64,11 +73,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "netns", required_argument, NULL, 'n' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "control-chan", required_argument, NULL, 'X' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
-	const char *netns = NULL, *control = NULL, *policy = NULL;
+	const char *netns = NULL, *control = NULL, *policy = NULL, *control_chan = NULL;
 	struct nd_daemon d;
 	int c, r, level = LOG_NOTICE;
 
@@ -76,10 +86,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'n': netns = optarg; break;
 		case 'c': control = optarg; break;
+		case 'X': control_chan = optarg; break;
 		case 'p': policy = optarg; break;
 		case 'v': level = LOG_DEBUG; break;
 		default:
-			fprintf(stderr, "usage: netdomd [--netns NAME] --control SOCKET | --policy FILE\n");
+			fprintf(stderr, "usage: netdomd [--netns NAME] (--control SOCKET "
+					"[--control-chan SPEC] | --policy FILE)\n");
 			return 2;
 		}
 	}
@@ -88,12 +100,16 @@ int main(int argc, char **argv)
 		bh_err("exactly one of --control and --policy");
 		return 2;
 	}
+	if (control_chan && !control) {
+		bh_err("--control-chan needs --control");
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (netns && (r = enter_netns(netns)) < 0)
 		return bh_log_errno(LOG_ERR, r, "netns '%s'", netns), 1;
 	if (nd_daemon_init(&d) < 0)
 		return 1;
-	r = control ? serve(&d, control) : apply_file(&d, policy);
+	r = control ? serve(&d, control, control_chan) : apply_file(&d, policy);
 	nd_daemon_fini(&d);
 	return r < 0 ? 1 : 0;
 }

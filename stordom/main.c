@@ -7,6 +7,9 @@
  *       volume is served over NBD on DIR/NAME.sock
  *   stordomd --listen DIR --volumes FILE [--workers N] [-v]
  *       standalone: apply a file of the same control messages, then serve
+ *   --control-chan SPEC     also serve the control socket over a channel
+ *       (bulkhead/chanproxy.h: fd:N from dom0 on the host platform,
+ *       xen:DOMID:PATH on Xen)
  *   --channel SOCKET=NAME   also serve export NAME over bulkhead channels: each
  *       connection on SOCKET sets up one memfd channel (bulkhead/chan.h), and
  *       each mux stream on it is one NBD connection (bridge.c)
@@ -26,6 +29,7 @@
 
 #include "bulkhead/fdio.h"
 #include "bulkhead/chan.h"
+#include "bulkhead/chanproxy.h"
 #include "bulkhead/log.h"
 #include "bulkhead/parse.h"
 #include "stordom.h"
@@ -71,14 +75,19 @@ static void set_ctl(int *slot, int fd)
 	pthread_mutex_unlock(&ctl_lock);
 }
 
-static int serve_control(struct sd_daemon *d, const char *path)
+static int serve_control(struct sd_daemon *d, const char *path, const char *control_chan)
 {
-	int lfd = bh_unix_listen(path, SOCK_STREAM, 4);
+	struct bh_chanproxy *proxy = NULL;
+	int lfd = bh_unix_listen(path, SOCK_STREAM, 4), r;
 
 	if (lfd < 0)
 		return bh_log_errno(LOG_ERR, lfd, "control socket %s", path);
+	if (control_chan && (r = bh_chanproxy_start(control_chan, path, 0, &proxy)) < 0) {
+		close(lfd);
+		return bh_log_errno(LOG_ERR, r, "--control-chan '%s'", control_chan);
+	}
 	set_ctl(&ctl_listen, lfd);
-	bh_info("control on %s", path);
+	bh_info("control on %s%s%s", path, control_chan ? " and " : "", control_chan ?: "");
 	while (!stopping) {
 		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -93,6 +102,7 @@ static int serve_control(struct sd_daemon *d, const char *path)
 		close(cfd);
 	}
 	set_ctl(&ctl_listen, -1);
+	bh_chanproxy_stop(proxy);
 	close(lfd);
 	unlink(path);
 	return 0;
@@ -182,8 +192,8 @@ static int apply_file(struct sd_daemon *d, const char *path, const sigset_t *set
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: stordomd --listen DIR (--control SOCKET | --volumes FILE) "
-			"[--workers N] [-v]\n");
+	fprintf(stderr, "usage: stordomd --listen DIR (--control SOCKET [--control-chan SPEC] | "
+			"--volumes FILE) [--workers N] [-v]\n");
 	return 2;
 }
 
@@ -195,10 +205,11 @@ int main(int argc, char **argv)
 		{ "volumes", required_argument, NULL, 'f' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "channel", required_argument, NULL, 'C' },
+		{ "control-chan", required_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
-	const char *dir = NULL, *control = NULL, *volumes = NULL;
+	const char *dir = NULL, *control = NULL, *volumes = NULL, *control_chan = NULL;
 	char *channel = NULL;
 	struct chan_ctx cc = { .lfd = -1 };
 	pthread_t chan_thread;
@@ -211,6 +222,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "l:c:f:w:vC:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'C': channel = optarg; break;
+		case 'X': control_chan = optarg; break;
 		case 'l': dir = optarg; break;
 		case 'c': control = optarg; break;
 		case 'f': volumes = optarg; break;
@@ -226,7 +238,7 @@ int main(int argc, char **argv)
 		}
 	}
 	bh_log_init("stordomd", BH_LOG_STDERR, level);
-	if (!dir || !control == !volumes || optind != argc)
+	if (!dir || !control == !volumes || (control_chan && !control) || optind != argc)
 		return usage();
 	signal(SIGPIPE, SIG_IGN);
 	/* Every thread inherits the blocked set; only sigwait() takes these signals. */
@@ -244,7 +256,7 @@ int main(int argc, char **argv)
 	}
 	if (control) {
 		pthread_create(&sig_thread, NULL, signal_main, &set);
-		r = serve_control(&d, control);
+		r = serve_control(&d, control, control_chan);
 		if (r < 0) /* the signal thread still waits: wake it */
 			pthread_kill(sig_thread, SIGTERM);
 		pthread_join(sig_thread, NULL);

@@ -5,6 +5,9 @@
  *   vtpmd --state-dir DIR --key-file FILE --control SOCKET [--no-sandbox] [-v]
  *         serve VTPM_* control messages; instances live in DIR/<name>/ and
  *         guests reach DIR/<name>/tpm.sock (+ .ctrl) and tpm.chan
+ *   --control-chan SPEC      also serve the control socket over a channel
+ *                            (bulkhead/chanproxy.h: fd:N from dom0 on the
+ *                            host platform, xen:DOMID:PATH on Xen)
  *   vtpmd --gen-key FILE     create a new manager key (mode 0600)
  *   vtpmd --zygote ...       internal: the worker spawner vtpmd execs once
  *                            (zygote.c); workers are forked from it
@@ -17,13 +20,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bulkhead/chanproxy.h"
 #include "bulkhead/log.h"
 #include "vtpm.h"
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: vtpmd --state-dir DIR --key-file FILE --control SOCKET "
-			"[--no-sandbox] [-v]\n       vtpmd --gen-key FILE\n");
+			"[--control-chan SPEC] [--no-sandbox] [-v]\n       vtpmd --gen-key FILE\n");
 	return 2;
 }
 
@@ -37,10 +41,11 @@ static int zygote(const char *empty, int level, char **argv, int argc)
 	_exit(vt_zygote_main(bh_streq(empty, "-") ? NULL : empty, area, (size_t)(end - area)));
 }
 
-static int manager(struct vt_manager_cfg *cfg, const char *control)
+static int manager(struct vt_manager_cfg *cfg, const char *control, const char *control_chan)
 {
 	static char self[PATH_MAX];
 	struct vt_manager *m = NULL;
+	struct bh_chanproxy *proxy = NULL;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	int r;
 
@@ -50,7 +55,13 @@ static int manager(struct vt_manager_cfg *cfg, const char *control)
 	cfg->self_exe = self;
 	if (vt_manager_new(cfg, &m) < 0)
 		return 1;
+	/* The proxy connects to the control socket only once a peer arrives. */
+	if (control_chan && (r = bh_chanproxy_start(control_chan, control, 0, &proxy)) < 0) {
+		vt_manager_free(m);
+		return bh_log_errno(LOG_ERR, r, "--control-chan '%s'", control_chan), 1;
+	}
 	r = vt_manager_serve(m, control);
+	bh_chanproxy_stop(proxy);
 	vt_manager_free(m);
 	return r < 0 ? 1 : 0;
 }
@@ -61,6 +72,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "control-chan", required_argument, NULL, 'X' },
 		{ "gen-key", required_argument, NULL, 'g' },
 		{ "no-sandbox", no_argument, NULL, 'n' },
 		{ "zygote", no_argument, NULL, 'z' },
@@ -70,7 +82,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct vt_manager_cfg cfg = { .sandbox = true };
-	const char *control = NULL, *genkey = NULL, *empty = "-";
+	const char *control = NULL, *control_chan = NULL, *genkey = NULL, *empty = "-";
 	int c, r, level = LOG_NOTICE;
 	bool zyg = false;
 
@@ -79,6 +91,7 @@ int main(int argc, char **argv)
 		case 'd': cfg.state_dir = optarg; break;
 		case 'k': cfg.key_file = optarg; break;
 		case 'c': control = optarg; break;
+		case 'X': control_chan = optarg; break;
 		case 'g': genkey = optarg; break;
 		case 'n': cfg.sandbox = false; break;
 		case 'z': zyg = true; break;
@@ -101,5 +114,5 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.state_dir || !cfg.key_file || !control)
 		return usage();
-	return manager(&cfg, control);
+	return manager(&cfg, control, control_chan);
 }
