@@ -232,7 +232,7 @@ struct nd_set_spec {
 	uint32_t obj_type;                 /* object maps */
 };
 
-#define ND_SPOOF_SETS 6
+#define ND_SPOOF_SETS 8
 extern const struct nd_set_spec nd_spoof_specs[ND_SPOOF_SETS];
 uint32_t nd_set_key_len(const struct nd_set_spec *s);
 /* The verdict map and counter map of one endpoint pair. */
@@ -257,10 +257,10 @@ void nd_rule_verdict(const struct nd_rule *r, struct nd_elem_val *v);
 struct nd_vif_elem {
 	uint8_t set; /* index in nd_spoof_specs */
 	uint32_t key_len;
-	uint8_t key[32];
-	uint32_t data; /* vif-id and vif-zone: the id */
+	uint8_t key[40]; /* vif-src6: ifname, MAC padded to 8, IPv6 address */
+	uint32_t data;	 /* vif-id and vif-zone: the id */
 };
-#define ND_VIF_ELEMS_MAX (4 + BH_POLICY_ADDRS_MAX)
+#define ND_VIF_ELEMS_MAX (4 + 2 * BH_POLICY_ADDRS_MAX)
 size_t nd_vif_elems(const struct nd_policy *p, const struct nd_vif *v, struct nd_vif_elem *out);
 
 /* Counter object names: "r<id>" for rules, plus "default-drop" and "spoof". */

@@ -5,7 +5,9 @@
  * which sets and what their elements hold. nft.c turns these into libnftnl
  * objects one for one; nothing here talks to the kernel.
  *
- *   prerouting (raw prio)  from a guest vif: jump spoof, where iifname . ether saddr /
+ *   prerouting (raw prio)  a vif's own iifname . ether saddr . ip(6) saddr: accept
+ *                           (one lookup); else from a guest vif: jump spoof, where
+ *                           iifname . ether saddr /
  *                           . ip saddr / . ip6 saddr must be in the vif's sets
  *   forward   (policy drop) ct invalid drop, established accept, then per
  *                           endpoint pair: counter objref map + verdict map,
@@ -62,6 +64,9 @@ const struct nd_set_spec nd_spoof_specs[ND_SPOOF_SETS] = {
 	{ "vif-ip6", 0, 2, { 16, 16 }, { T_IFNAME, T_IP6ADDR } },
 	{ "vif-zone", NFT_SET_MAP, 1, { 16 }, { T_IFNAME }, T_MARK, 4 },
 	{ "vif-id", NFT_SET_MAP, 1, { 16 }, { T_IFNAME }, T_MARK, 4 },
+	/* The fast path: a vif's MAC and one of its addresses, in one lookup. */
+	{ "vif-src4", 0, 3, { 16, 6, 4 }, { T_IFNAME, T_ETHERADDR, T_IPADDR } },
+	{ "vif-src6", 0, 3, { 16, 6, 16 }, { T_IFNAME, T_ETHERADDR, T_IP6ADDR } },
 };
 
 /* ---- rules ---- */
@@ -345,10 +350,28 @@ static void input_rules(struct nd_xrules *rs, const struct nd_ruleset *set)
 }
 
 /*
- * Anti-spoofing: prerouting sends packets from guest vifs (one lookup) to
- * chain spoof, which lets through only the vif's MAC (fam 0) and its
- * addresses (fam 1: v4, 2: v6), on every packet, established or not.
+ * Anti-spoofing, on every packet, established or not (conntrack does not
+ * bind a flow to its interface, so a forged packet could join another
+ * guest's connection). The common case costs one lookup: an IP packet whose
+ * iifname . ether saddr . ip saddr is a vif's own is accepted at once (this
+ * base chain only: forward still judges it). Everything else from a guest
+ * vif (ARP, link-local IPv6, forgeries) goes to chain spoof, which lets
+ * through only the vif's MAC (fam 0) and its addresses (fam 1: v4, 2: v6).
  */
+static void spoof_fast_path(struct nd_xrules *rs, int fam)
+{
+	struct nd_xrule *r = rule_begin(rs, "prerouting");
+
+	x_nfproto(r, fam == 1 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	x_reg(r, ND_X_META, NFT_META_IIFNAME, NFT_REG_1);
+	x_payload(r, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_2);
+	/* The key is a concatenation in 32-bit registers: 16 + 8 (6 padded) bytes before the address. */
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam == 1 ? 12 : 8, fam == 1 ? 4 : 16,
+		  NFT_REG32_00 + 6);
+	x_named(r, ND_X_LOOKUP, fam == 1 ? "vif-src4" : "vif-src6", NFT_REG_1, -1, false);
+	x_verdict(r, NF_ACCEPT, NULL);
+}
+
 static void spoof_jump(struct nd_xrules *rs)
 {
 	struct nd_xrule *r = rule_begin(rs, "prerouting");
@@ -410,6 +433,8 @@ void nd_table_verdict_rules(struct nd_xrules *rs)
 
 void nd_table_base_rules(const struct nd_ruleset *rs, struct nd_xrules *out)
 {
+	spoof_fast_path(out, 1);
+	spoof_fast_path(out, 2);
 	spoof_jump(out);
 	for (int fam = 0; fam < 3; fam++)
 		spoof_rule(out, fam);
@@ -471,16 +496,25 @@ void nd_rule_verdict(const struct nd_rule *r, struct nd_elem_val *v)
 		v->verdict = r->m.action == BH_POLICY_ACCEPT ? NF_ACCEPT : NF_DROP;
 }
 
-static struct nd_vif_elem *vif_elem(struct nd_vif_elem *e, const struct nd_vif *v, uint8_t set,
-				    const void *tail, uint32_t tail_len)
+/* A key of the vif's name and up to two more fields, each padded to 32 bits. */
+static struct nd_vif_elem *vif_elem2(struct nd_vif_elem *e, const struct nd_vif *v, uint8_t set,
+				     const void *f1, uint32_t len1, const void *f2, uint32_t len2)
 {
 	memset(e, 0, sizeof(*e));
 	e->set = set;
 	memcpy(e->key, v->m.ifname, 16);
-	if (tail_len)
-		memcpy(e->key + 16, tail, tail_len);
-	e->key_len = tail_len ? 16 + pad4(tail_len) : 16;
+	e->key_len = 16;
+	if (len1)
+		memcpy(e->key + e->key_len, f1, len1), e->key_len += pad4(len1);
+	if (len2)
+		memcpy(e->key + e->key_len, f2, len2), e->key_len += pad4(len2);
 	return e;
+}
+
+static struct nd_vif_elem *vif_elem(struct nd_vif_elem *e, const struct nd_vif *v, uint8_t set,
+				    const void *tail, uint32_t tail_len)
+{
+	return vif_elem2(e, v, set, tail, tail_len, NULL, 0);
 }
 
 size_t nd_vif_elems(const struct nd_policy *p, const struct nd_vif *v, struct nd_vif_elem *out)
@@ -494,6 +528,7 @@ size_t nd_vif_elems(const struct nd_policy *p, const struct nd_vif *v, struct nd
 		bool v4 = v->m.addrs[a].family == 4;
 
 		vif_elem(&out[n++], v, v4 ? 2 : 3, v->m.addrs[a].addr, v4 ? 4 : 16);
+		vif_elem2(&out[n++], v, v4 ? 6 : 7, v->m.mac, 6, v->m.addrs[a].addr, v4 ? 4 : 16);
 	}
 	if (zone)
 		vif_elem(&out[n++], v, 4, NULL, 0)->data = nd_zone_id(zone - 1);

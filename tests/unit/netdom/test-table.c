@@ -225,7 +225,8 @@ static void test_references_resolve(void)
 	nd_table_base_rules(rs, &xr);
 	nd_table_verdict_rules(&xr);
 	check_refs(rs, &xr);
-	CU_ASSERT_EQUAL(chain_rules(&xr, "prerouting"), 1); /* from a guest vif: jump spoof */
+	/* The v4 and v6 fast paths, then from a guest vif: jump spoof. */
+	CU_ASSERT_EQUAL(chain_rules(&xr, "prerouting"), 3);
 	CU_ASSERT_EQUAL(chain_rules(&xr, "spoof"), 3);      /* MAC, IPv4, IPv6 */
 	nd_xrules_free(&xr);
 	nd_ruleset_free(rs);
@@ -242,19 +243,30 @@ static void test_vif_elems_and_verdicts(void)
 
 	p->vifs[11].m.addrs[p->vifs[11].m.n_addrs++] = nt_net("fd00::b");
 	n = nd_vif_elems(p, &p->vifs[11], el);
-	CU_ASSERT_EQUAL_FATAL(n, 6); /* vifs, mac, ip4, ip6, zone, id */
+	CU_ASSERT_EQUAL_FATAL(n, 8); /* vifs, mac, ip4, src4, ip6, src6, zone, id */
 	CU_ASSERT_EQUAL(el[0].key_len, 16);
 	CU_ASSERT_STRING_EQUAL((char *)el[0].key, "vif11.0");
 	CU_ASSERT_EQUAL(el[1].key_len, 24);
 	CU_ASSERT_EQUAL(el[1].key[21], 11); /* last MAC byte */
 	CU_ASSERT_EQUAL(el[2].set, 2);
 	CU_ASSERT_EQUAL(el[2].key_len, 20);
-	CU_ASSERT_EQUAL(el[3].set, 3);
-	CU_ASSERT_EQUAL(el[3].key_len, 32);
-	CU_ASSERT_EQUAL(el[4].set, 4);
-	CU_ASSERT_EQUAL(el[4].data, nd_zone_id(1)); /* g11 is in z1 */
-	CU_ASSERT_EQUAL(el[5].set, 5);
-	CU_ASSERT_EQUAL(el[5].data, nd_vif_id(11));
+	/* The fast-path key: name, MAC padded to 8 bytes, then the address. */
+	CU_ASSERT_EQUAL(el[3].set, 6);
+	CU_ASSERT_STRING_EQUAL(nd_spoof_specs[6].name, "vif-src4");
+	CU_ASSERT_EQUAL(nd_set_key_len(&nd_spoof_specs[6]), 28);
+	CU_ASSERT_EQUAL(el[3].key_len, 28);
+	CU_ASSERT_EQUAL(el[3].key[21], 11);
+	CU_ASSERT_EQUAL(el[3].key[22], 0);
+	CU_ASSERT_EQUAL(memcmp(el[3].key + 24, el[2].key + 16, 4), 0);
+	CU_ASSERT_EQUAL(el[4].set, 3);
+	CU_ASSERT_EQUAL(el[4].key_len, 32);
+	CU_ASSERT_EQUAL(el[5].set, 7);
+	CU_ASSERT_EQUAL(el[5].key_len, 40);
+	CU_ASSERT_EQUAL(memcmp(el[5].key + 24, el[4].key + 16, 16), 0);
+	CU_ASSERT_EQUAL(el[6].set, 4);
+	CU_ASSERT_EQUAL(el[6].data, nd_zone_id(1)); /* g11 is in z1 */
+	CU_ASSERT_EQUAL(el[7].set, 5);
+	CU_ASSERT_EQUAL(el[7].data, nd_vif_id(11));
 	r.m.action = BH_POLICY_ACCEPT;
 	nd_rule_verdict(&r, &v);
 	CU_ASSERT(v.is_verdict && !v.chain && v.verdict == NF_ACCEPT);
