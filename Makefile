@@ -290,7 +290,7 @@ install: $(PROGRAMS)
 	install -m 0755 $(BULKHEAD) $(DESTDIR)$(PREFIX)/sbin/bulkhead
 	$(if $(DAEMONS),install -m 0755 $(DAEMONS) $(DESTDIR)$(PREFIX)/libexec/bulkhead/)
 	install -m 0644 docs/bulkhead.cfg.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	install -m 0644 docs/bulkhead.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 $(wildcard docs/*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:
 	rm -rf $(O)
