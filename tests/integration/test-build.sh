@@ -21,7 +21,9 @@ make --no-print-directory "${make_args[@]}" DESTDIR="$tmp/root" PREFIX=/opt/bh i
 	{ cat "$tmp/log"; fail "make install"; }
 [ -x "$tmp/root/opt/bh/sbin/bulkhead" ] || fail "bulkhead not in PREFIX/sbin"
 [ -f "$tmp/root/opt/bh/share/man/man5/bulkhead.cfg.5" ] || fail "bulkhead.cfg.5 not installed"
-[ -f "$tmp/root/opt/bh/share/man/man8/bulkhead.8" ] || fail "bulkhead.8 not installed"
+for page in bulkhead netdomd stordomd vtpmd; do
+	[ -f "$tmp/root/opt/bh/share/man/man8/$page.8" ] || fail "$page.8 not installed"
+done
 [ -d "$tmp/root/opt/bh/libexec/bulkhead" ] || fail "libexec/bulkhead missing"
 for d in netdom stordom vtpm; do
 	if [ -f "$d/main.c" ]; then
