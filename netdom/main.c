@@ -68,6 +68,18 @@ static int apply_file(struct nd_daemon *d, const char *path)
 	return nd_daemon_file(d, fd);
 }
 
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: netdomd [--netns NAME] (--control SOCKET [--control-chan SPEC] | "
+		     "--policy FILE) [-v]\n"
+		     "  --netns NAME          enforce in network namespace /run/netns/NAME\n"
+		     "  --control SOCKET      serve dom0's control messages on a unix socket\n"
+		     "  --control-chan SPEC   also over a channel: fd:N (host) or xen:DOMID:PATH\n"
+		     "  --policy FILE         apply an encoded policy (bulkhead policy-export) and exit\n"
+		     "  -v, --verbose         debug logging\n"
+		     "See netdomd(8).\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -76,23 +88,22 @@ int main(int argc, char **argv)
 		{ "control-chan", required_argument, NULL, 'X' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *netns = NULL, *control = NULL, *policy = NULL, *control_chan = NULL;
 	struct nd_daemon d;
 	int c, r, level = LOG_NOTICE;
 
-	while ((c = getopt_long(argc, argv, "n:c:p:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:c:p:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': netns = optarg; break;
 		case 'c': control = optarg; break;
 		case 'X': control_chan = optarg; break;
 		case 'p': policy = optarg; break;
 		case 'v': level = LOG_DEBUG; break;
-		default:
-			fprintf(stderr, "usage: netdomd [--netns NAME] (--control SOCKET "
-					"[--control-chan SPEC] | --policy FILE)\n");
-			return 2;
+		case 'h': return usage(stdout), 0;
+		default: return usage(stderr), 2;
 		}
 	}
 	bh_log_init(netns ? "netdomd" : "netdomd", BH_LOG_STDERR, level);
