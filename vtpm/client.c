@@ -38,7 +38,7 @@ int vt_client_open(const char *path, struct vt_client **ret)
 
 	if (!c)
 		return -ENOMEM;
-	vt_spin_init(&c->spin);
+	vt_spin_init(&c->spin, VT_SPIN_CLIENT_NS);
 	fd = bh_unix_connect(path, SOCK_STREAM);
 	r = fd < 0 ? fd : bh_chan_memfd_client(fd, &c->chan);
 	if (r < 0 && fd >= 0)
@@ -76,20 +76,23 @@ static int pull_ready(void *ctx)
 
 int vt_client_wait(struct vt_client *c, uint32_t id)
 {
-	/* Spin without arming: the worker's answer usually comes within microseconds. */
+	/* Spin without arming: the worker's answer usually comes within the budget. */
 	int r = vt_spin(&c->spin, pull_ready, c);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
 	/* Arm (a read until -EAGAIN), then sleep unless something raced in. */
 	r = bh_mux_poll(c->mux);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	if (bh_mux_pending(c->mux, id) != 0 || bh_chan_data_ready(c->chan))
-		return 0;
-	if (!bh_chan_is_open(c->chan))
-		return 1;
-	return bh_chan_wait(c->chan);
+	if (r == 0 && !bh_mux_pending(c->mux, id) && !bh_chan_data_ready(c->chan)) {
+		/* Returns at once if the worker is gone: its hang-up is in the wait set. */
+		r = bh_chan_wait(c->chan);
+		/* Only a wait that brought nothing pays the system call of the check. */
+		if (r == 0 && !bh_chan_data_ready(c->chan) && !bh_chan_is_open(c->chan))
+			return 1;
+	}
+	if (r >= 0)
+		vt_spin_woken(&c->spin);
+	return r < 0 ? r : 0;
 }
 
 int vt_client_write(struct vt_client *c, uint32_t id, const void *buf, size_t len)

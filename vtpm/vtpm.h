@@ -414,20 +414,33 @@ struct bh_chan;
 int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t cap);
 
 /*
- * Adaptive spin budget, as the channel's own: doubled when input came while
- * spinning, halved when the spin ran out, between 5 and 50 us. On a loaded
- * machine the peer is often not running and a long spin only takes its CPU.
+ * Spinning before sleeping on tpm.chan (spin.c, with the measurements behind
+ * it): the budget is twice what the last wait took, between 20 us and a cap
+ * the caller sets; short after a spin that could not have succeeded (the
+ * peer needed our CPU); yields hand the CPU to a peer on the same CPU; a
+ * spinner that finds a third task wanting its CPU sleeps, and spins little
+ * and never yields for a while.
  */
 struct vt_spin {
+	uint32_t cap_ns;
 	uint32_t budget_ns;
+	uint64_t start_ns;	/* when the current wait began; 0: none */
+	uint64_t slept_ns;	/* when its spin gave up */
+	uint64_t busy_until_ns; /* a third task wanted our CPU lately: until then, */
+	uint64_t busy_ns;	/* ... for this long */
+	bool yield_first;	/* the peer answered in our last yield: it shares our CPU */
 };
-void vt_spin_init(struct vt_spin *s);
+/* Client waiting for a response: ECC commands (Quote ~300 us), not RSA or key generation. */
+#define VT_SPIN_CLIENT_NS 1000000u
+/* Worker waiting for the next command (a client answers within a wake-up). */
+#define VT_SPIN_WORKER_NS 100000u
+void vt_spin_init(struct vt_spin *s, uint32_t cap_ns);
 /*
  * Spin until @ready(@ctx) returns non-zero (returned) or the budget runs out
- * (0). Past a few microseconds it yields, so that on a busy machine the peer
- * can run.
+ * (0: arm the wake-up and sleep, then call vt_spin_woken() once input came).
  */
 int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx);
+void vt_spin_woken(struct vt_spin *s);
 
 /* The guest's end of tpm.chan (client.c). */
 struct vt_client {

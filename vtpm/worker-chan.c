@@ -10,12 +10,11 @@
  * channel's wake-up, and then the guest pays an eventfd write, ~10 us here,
  * for its next command): while the guest is busy, the worker spins on
  * bh_chan_data_ready(), which never arms, and pulls the bytes into the mux
- * itself (vt_mux_pull). Only after its spin budget without input does it arm
- * (bh_mux_poll reads until -EAGAIN) and sleep in poll(); an idle guest
- * costs no CPU.
+ * itself (vt_mux_pull). Only after its spin budget (spin.c) without input
+ * does it arm (bh_mux_poll reads until -EAGAIN) and sleep in poll(); an idle
+ * guest costs no CPU.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,11 +25,6 @@
 #include "bulkhead/mux.h"
 #include "vtpm.h"
 
-/* Spin budget for the next command before sleeping (an eventfd wake-up is ~10 us). */
-#define SPIN_NS_MIN 5000u
-#define SPIN_NS_INIT 20000u
-#define SPIN_NS_MAX 50000u
-#define SPIN_YIELD_NS 4000u
 /* Serve a busy channel at most this long before the other fds get a look. */
 #define CHAN_SLICE_NS 1000000u
 #define STREAMS 4
@@ -62,15 +56,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
 }
 
 int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t cap)
@@ -216,7 +201,7 @@ void vt_wchan_accept(struct vt_worker *w, int sock)
 		free(c);
 		return;
 	}
-	vt_spin_init(&c->spin);
+	vt_spin_init(&c->spin, VT_SPIN_WORKER_NS);
 	w->wc = c;
 	w->chan_busy = false;
 }
@@ -275,37 +260,8 @@ void vt_wchan_event(struct vt_worker *w)
 	 */
 	if (!bh_chan_data_ready(c->chan) && (!bh_chan_is_open(c->chan) || !arm(w, c)))
 		return vt_wchan_close(w);
+	if (bh_chan_data_ready(c->chan))
+		vt_spin_woken(&c->spin);
 	if (w->chan_busy || bh_chan_data_ready(c->chan))
 		vt_wchan_run(w);
-}
-
-void vt_spin_init(struct vt_spin *s)
-{
-	s->budget_ns = SPIN_NS_INIT;
-}
-
-int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
-{
-	uint64_t t0 = now_ns(), spun = 0;
-
-	for (unsigned i = 1;; i++) {
-		int r = ready(ctx);
-
-		if (r != 0) {
-			if (r > 0)
-				s->budget_ns = s->budget_ns * 2 > SPIN_NS_MAX ? SPIN_NS_MAX
-									: s->budget_ns * 2;
-			return r;
-		}
-		cpu_relax();
-		if (i % 32)
-			continue;
-		spun = now_ns() - t0;
-		if (spun > s->budget_ns)
-			break;
-		if (spun > SPIN_YIELD_NS)
-			sched_yield();
-	}
-	s->budget_ns = s->budget_ns / 2 < SPIN_NS_MIN ? SPIN_NS_MIN : s->budget_ns / 2;
-	return 0;
 }

@@ -126,7 +126,16 @@ set -- $R
 	ok "CMD_SET_DATAFD: TPM commands over the passed socket" || bad "set datafd: '$R'"
 
 kill -0 "$PID" && ok "vtpmd alive" || bad "vtpmd died"
-pgrep -f -- "--worker g" >/dev/null && ok "worker alive" || bad "worker died"
+# Among this vtpmd's descendants only: other vtpmds on the machine may have a "g" too.
+descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+worker_alive() {
+	local p
+	for p in $(descendants "$PID"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qE -- "--worker g( |\$)" && return 0
+	done
+	return 1
+}
+worker_alive && ok "worker alive" || bad "worker died"
 echo "---- vtpmd log (tail) ----"
 tail -n 8 "$TMP/vtpmd.log"
 [ $fails -eq 0 ] && echo "all vtpm channel checks passed" || echo "$fails vtpm channel check(s) failed"

@@ -114,7 +114,16 @@ check "db: tpm2_startup" t startup -c
 check "db: does not see web's NV index" bash -c "! tpm2_getcap -T swtpm:path=$ST/db/tpm.sock handles-nv-index | grep -qi 0x1500016"
 check "db: does not see web's persistent key" bash -c "! tpm2_getcap -T swtpm:path=$ST/db/tpm.sock handles-persistent | grep -qi 0x81000001"
 check_fails "db: web's NV index is not readable" t nvread -C o -s 16 0x1500016
-W=$(pgrep -f -- "--worker web")
+# Look for a worker among this vtpmd's descendants only (other runs of this
+# test, or other vtpmds on the machine, may have a "web" too).
+descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+worker_pid() {
+	local p
+	for p in $(descendants "$PID"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qE -- "--worker $1( |\$)" && echo "$p"
+	done
+}
+W=$(worker_pid web)
 check "web worker runs as nobody" grep -Eq '^Uid:\s+65534\s+65534\s+65534' "/proc/$W/status"
 check "web worker has seccomp and no_new_privs" bash -c "grep -q '^Seccomp:\s*2' /proc/$W/status && grep -q '^NoNewPrivs:\s*1' /proc/$W/status"
 check "web worker is chrooted into an empty directory" bash -c "[ \$(readlink /proc/$W/root) = $ST/.empty ] && [ -z \"\$(ls -A $ST/.empty)\" ]"
@@ -195,16 +204,8 @@ check "newest state accepted again" ctl start web
 check "newest NV contents" bash -c "tpm2_startup -T swtpm:path=$ST/web/tpm.sock -c && tpm2_nvread -T swtpm:path=$ST/web/tpm.sock -C o -s 16 0x1500016 | grep -qx fedcba9876543210"
 
 # --- shutdown over control ends the worker; delete erases the instance ---
-# Look for the worker among this vtpmd's descendants only (other runs of this
-# test may have a "web" too), for up to 5 s: ASan and a loaded machine are slow.
-descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
-worker_alive() {
-	local p
-	for p in $(descendants "$PID"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--worker web" && return 0
-	done
-	return 1
-}
+# Wait for the worker to go for up to 5 s: ASan and a loaded machine are slow.
+worker_alive() { [ -n "$(worker_pid web)" ]; }
 check "worker web running before CMD_SHUTDOWN" worker_alive
 R=$(ctrlc 00000003)
 [ "$R" = 00000000 ] && ok "CMD_SHUTDOWN" || bad "shutdown: '$R'"

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tpm.chan's spin-then-sleep policy (vtpm/spin.c): what vt_spin() returns,
+ * how the budget follows the waits (twice the last, within the cap), that a
+ * spin which could not have succeeded makes the next one short, and that a
+ * wait longer than the cap is not spun for again.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "../bh-test.h"
+#include "../../../vtpm/vtpm.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct after {
+	uint64_t at; /* ready from this time on */
+	int value;
+	unsigned calls;
+};
+
+static int ready_after(void *ctx)
+{
+	struct after *a = ctx;
+
+	a->calls++;
+	return now_ns() >= a->at ? a->value : 0;
+}
+
+static void test_returns_what_ready_says(void)
+{
+	struct vt_spin s;
+	struct after a = { 0, 1, 0 };
+
+	vt_spin_init(&s, VT_SPIN_CLIENT_NS);
+	CU_ASSERT_EQUAL(vt_spin(&s, ready_after, &a), 1);
+	CU_ASSERT_EQUAL(a.calls, 1);
+	a.value = -EPROTO;
+	CU_ASSERT_EQUAL(vt_spin(&s, ready_after, &a), -EPROTO);
+	/* Never ready: gives up (the caller sleeps), having looked more than once. */
+	a.at = UINT64_MAX;
+	a.calls = 0;
+	CU_ASSERT_EQUAL(vt_spin(&s, ready_after, &a), 0);
+	CU_ASSERT(a.calls > 1);
+}
+
+static void test_cap_at_least_the_minimum(void)
+{
+	struct vt_spin s;
+
+	vt_spin_init(&s, 1);
+	CU_ASSERT(s.cap_ns >= s.budget_ns);
+	CU_ASSERT(s.budget_ns > 1);
+}
+
+/*
+ * On a loaded machine a spin may be preempted (a yield that gives the CPU to
+ * a third task for a time slice); vt_spin() then backs off, which is tested
+ * on its own below. The other tests run their scenario on a fresh vt_spin
+ * until one run went undisturbed.
+ */
+#define TRIES 200
+
+static bool disturbed(const struct vt_spin *s)
+{
+	return s->busy_until_ns != 0;
+}
+
+static void wait_until(uint64_t t)
+{
+	while (now_ns() < t)
+		; /* "asleep" until the input comes */
+}
+
+/* The input came at @at: "woken" now, if no preemption made it late. */
+static bool woken_at(struct vt_spin *s, uint64_t at)
+{
+	wait_until(at);
+	vt_spin_woken(s);
+	return now_ns() - at < 10000;
+}
+
+/* One run of the scenario below; false if it was disturbed (try again). */
+static bool follows_once(struct vt_spin *s)
+{
+	struct after a = { 0, 1, 0 };
+	int r;
+
+	vt_spin_init(s, VT_SPIN_CLIENT_NS);
+	/* A 100 us wait; the first spin is shorter, so it sleeps and learns on waking. */
+	a.at = now_ns() + 100000;
+	r = vt_spin(s, ready_after, &a);
+	/* 1: off CPU until the input had come, without a look in between. */
+	if (disturbed(s) || r == 1 || s->slept_ns - s->start_ns > 50000)
+		return false;
+	if (!woken_at(s, a.at))
+		return false;
+	CU_ASSERT(s->budget_ns >= 150000 && s->budget_ns <= VT_SPIN_CLIENT_NS);
+	/* Now the budget covers it: the next 100 us wait is spun through. */
+	a.at = now_ns() + 100000;
+	r = vt_spin(s, ready_after, &a);
+	if (disturbed(s) || now_ns() - a.at > 50000)
+		return false;
+	CU_ASSERT_EQUAL(r, 1);
+	CU_ASSERT(s->budget_ns >= 150000 && s->budget_ns <= VT_SPIN_CLIENT_NS);
+	return true;
+}
+
+static void test_budget_follows_waits(void)
+{
+	struct vt_spin s;
+	int tries = 0;
+
+	while (!follows_once(&s) && ++tries < TRIES)
+		;
+	CU_ASSERT(tries < TRIES);
+}
+
+static bool past_cap_once(struct vt_spin *s)
+{
+	struct after a = { 0, 1, 0 };
+	uint32_t first;
+
+	vt_spin_init(s, VT_SPIN_WORKER_NS);
+	first = s->budget_ns;
+	/* Learn a 45 us wait first, so that the budget is above the minimum. */
+	a.at = now_ns() + 45000;
+	if (vt_spin(s, ready_after, &a) != 0 || disturbed(s) || s->slept_ns - s->start_ns > 30000)
+		return false; /* off CPU too long to learn what this test wants */
+	if (!woken_at(s, a.at))
+		return false;
+	CU_ASSERT(s->budget_ns > first);
+	/* Then one past the cap (spun for first: it is the next one that is not). */
+	a.at = now_ns() + 2 * (uint64_t)VT_SPIN_WORKER_NS;
+	if (vt_spin(s, ready_after, &a) == 0) {
+		wait_until(a.at);
+		vt_spin_woken(s);
+	}
+	if (disturbed(s))
+		return false;
+	CU_ASSERT_EQUAL(s->budget_ns, first);
+	return true;
+}
+
+static void test_long_wait_not_spun_again(void)
+{
+	struct vt_spin s;
+	int tries = 0;
+
+	while (!past_cap_once(&s) && ++tries < TRIES)
+		;
+	CU_ASSERT(tries < TRIES);
+}
+
+/* Off CPU for a millisecond at the first look, as if preempted; never ready. */
+static int ready_preempted(void *ctx)
+{
+	unsigned *calls = ctx;
+	struct timespec ms = { 0, 1000000 };
+
+	if ((*calls)++ == 0)
+		nanosleep(&ms, NULL);
+	return 0;
+}
+
+static void test_preempted_spin_backs_off(void)
+{
+	struct vt_spin s;
+	struct after never = { UINT64_MAX, 1, 0 };
+	unsigned calls = 0;
+	uint64_t backoff, until;
+	int tries = 0;
+
+	vt_spin_init(&s, VT_SPIN_CLIENT_NS);
+	s.budget_ns = VT_SPIN_CLIENT_NS / 2; /* as after learning a Quote */
+	CU_ASSERT_EQUAL(vt_spin(&s, ready_preempted, &calls), 0);
+	CU_ASSERT(s.busy_until_ns > s.start_ns);
+	backoff = s.busy_ns;
+	CU_ASSERT(backoff > 0);
+	/* While backing off, a long learnt budget is not spun for. */
+	CU_ASSERT_EQUAL(vt_spin(&s, ready_after, &never), 0);
+	CU_ASSERT(s.slept_ns - s.start_ns < VT_SPIN_CLIENT_NS / 4);
+	/*
+	 * Preempted again right after the back-off ended: twice as long. (If this
+	 * test was itself off CPU meanwhile, so that it was not right after, the
+	 * back-off starts over at the first length: try again.)
+	 */
+	do {
+		backoff = s.busy_ns;
+		until = s.busy_until_ns;
+		wait_until(until);
+		calls = 0;
+		CU_ASSERT_EQUAL(vt_spin(&s, ready_preempted, &calls), 0);
+	} while (s.start_ns - until > 50000 && ++tries < TRIES);
+	CU_ASSERT(tries < TRIES);
+	CU_ASSERT_EQUAL(s.busy_ns, 2 * backoff);
+}
+
+static void test_useless_spin_makes_next_short(void)
+{
+	struct vt_spin s;
+	uint32_t first;
+	int tries = 0;
+
+	do {
+		struct after a = { UINT64_MAX, 1, 0 };
+
+		vt_spin_init(&s, VT_SPIN_WORKER_NS);
+		first = s.budget_ns;
+		CU_ASSERT_EQUAL(vt_spin(&s, ready_after, &a), 0);
+		if (disturbed(&s))
+			continue;
+		/* The input came as soon as we "slept": the peer was waiting for our CPU. */
+		vt_spin_woken(&s);
+		CU_ASSERT(s.budget_ns < first);
+		/* A wake-up with no wait pending changes nothing. */
+		vt_spin_woken(&s);
+		CU_ASSERT(s.budget_ns < first);
+		/* A spin that then succeeds at once is back at the minimum. */
+		a.at = 0;
+		CU_ASSERT_EQUAL(vt_spin(&s, ready_after, &a), 1);
+		CU_ASSERT_EQUAL(s.budget_ns, first);
+	} while (disturbed(&s) && ++tries < TRIES);
+	CU_ASSERT(tries < TRIES);
+}
+
+static const struct bh_test tests[] = {
+	{ "returns what ready says", test_returns_what_ready_says },
+	{ "cap at least the minimum", test_cap_at_least_the_minimum },
+	{ "budget follows the waits", test_budget_follows_waits },
+	{ "a wait past the cap is not spun for again", test_long_wait_not_spun_again },
+	{ "a useless spin makes the next one short", test_useless_spin_makes_next_short },
+	{ "a preempted spin backs off", test_preempted_spin_backs_off },
+	{ NULL, NULL },
+};
+
+int main(void)
+{
+	static const struct bh_suite suites[] = { { "vtpm-spin", tests }, { NULL, NULL } };
+
+	return bh_test_main(suites);
+}
