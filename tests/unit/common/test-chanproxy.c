@@ -58,41 +58,19 @@ static uint8_t pattern(size_t i, uint8_t seed)
 	return (uint8_t)((i * 131u) ^ (i >> 9) ^ seed);
 }
 
-/* A daemon-style server on a unix socket: answers each session by sending BIG
- * bytes of pattern 0x5a while checking BIG bytes of pattern 0xa5 it reads. */
-struct echo_srv {
+/*
+ * A daemon on a unix socket (a thread running @fn), reached through a proxy
+ * started with `fd:N` as dom0 starts daemons, and dom0's end of the channel.
+ * @fn accepts on lfd and leaves its answer in result.
+ */
+struct fixture {
+	char dir[32], path[64];
 	int lfd;
-	int sessions; /* how many to serve */
-	int ok;	      /* sessions whose input checked out */
+	long result;
+	pthread_t srv;
+	struct bh_chanproxy *proxy;
+	struct bh_chan *chan;
 };
-
-static void *srv_main(void *arg)
-{
-	struct echo_srv *s = arg;
-
-	for (int n = 0; n < s->sessions; n++) {
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-		uint8_t *out = malloc(BIG), *in = malloc(BIG);
-		bool good = true;
-
-		for (size_t i = 0; i < BIG; i++)
-			out[i] = pattern(i, 0x5a);
-		/* Both directions in alternating chunks, so neither side has to
-		 * buffer the whole stream. */
-		for (size_t off = 0; off < BIG && fd >= 0 && good; off += CHUNK) {
-			good &= bh_write_full(fd, out + off, CHUNK) == 0;
-			good &= bh_read_full(fd, in + off, CHUNK) == CHUNK;
-		}
-		for (size_t i = 0; good && i < BIG; i++)
-			good = in[i] == pattern(i, 0xa5);
-		s->ok += good && fd >= 0;
-		if (fd >= 0)
-			close(fd);
-		free(out);
-		free(in);
-	}
-	return NULL;
-}
 
 /* dom0's side of an fd:N proxy: the memfd server end, and the child's socket. */
 static void make_memfd_pair(struct bh_chan **ret_chan, int *ret_child_sock)
@@ -104,35 +82,76 @@ static void make_memfd_pair(struct bh_chan **ret_chan, int *ret_child_sock)
 	*ret_child_sock = sp[1];
 }
 
+static void fixture_up(struct fixture *f, void *(*fn)(void *))
+{
+	char spec[32];
+	int child;
+
+	memset(f, 0, sizeof(*f));
+	strcpy(f->dir, "/tmp/bh-chanproxy.XXXXXX");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/ctl", f->dir);
+	f->lfd = bh_unix_listen(f->path, SOCK_STREAM, 4);
+	CU_ASSERT_FATAL(f->lfd >= 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&f->srv, NULL, fn, f), 0);
+	make_memfd_pair(&f->chan, &child);
+	snprintf(spec, sizeof(spec), "fd:%d", child);
+	CU_ASSERT_EQUAL_FATAL(bh_chanproxy_start(spec, f->path, 0, &f->proxy), 0);
+}
+
+/* dom0 closes its end; the daemon thread finishes; everything goes. */
+static void fixture_down(struct fixture *f)
+{
+	bh_chan_close(f->chan);
+	pthread_join(f->srv, NULL);
+	bh_chanproxy_stop(f->proxy);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+/* Answers one session by sending BIG bytes of pattern 0x5a while checking
+ * BIG bytes of pattern 0xa5 it reads; result 1 if they checked out. */
+static void *echo_srv_main(void *arg)
+{
+	struct fixture *f = arg;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+	uint8_t *out = malloc(BIG), *in = malloc(BIG);
+	bool good = fd >= 0;
+
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = pattern(i, 0x5a);
+	/* Both directions in alternating chunks, so neither side has to buffer
+	 * the whole stream. */
+	for (size_t off = 0; off < BIG && good; off += CHUNK) {
+		good &= bh_write_full(fd, out + off, CHUNK) == 0;
+		good &= bh_read_full(fd, in + off, CHUNK) == CHUNK;
+	}
+	for (size_t i = 0; good && i < BIG; i++)
+		good = in[i] == pattern(i, 0xa5);
+	f->result = good;
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	free(in);
+	return NULL;
+}
+
 static void test_proxy_roundtrip(void)
 {
-	char dir[] = "/tmp/bh-chanproxy.XXXXXX", path[64];
-	struct echo_srv srv = { .sessions = 1 };
-	struct bh_chanproxy *p = NULL;
-	struct bh_chan *c = NULL;
-	char spec[32];
-	pthread_t th;
-	int child;
-	uint8_t *buf = malloc(BIG);
+	uint8_t *buf = malloc(BIG), *in = malloc(BIG);
+	struct fixture f;
+	bool good = true;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/ctl", dir);
-	srv.lfd = bh_unix_listen(path, SOCK_STREAM, 4);
-	CU_ASSERT_FATAL(srv.lfd >= 0);
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, srv_main, &srv), 0);
-	make_memfd_pair(&c, &child);
-	snprintf(spec, sizeof(spec), "fd:%d", child);
-	CU_ASSERT_EQUAL_FATAL(bh_chanproxy_start(spec, path, 0, &p), 0);
-
+	fixture_up(&f, echo_srv_main);
 	/* The same exchange the server does, from dom0's end of the channel. */
 	for (size_t i = 0; i < BIG; i++)
 		buf[i] = pattern(i, 0xa5);
-	uint8_t *in = malloc(BIG);
-	bool good = true;
 	for (size_t off = 0; off < BIG && good; off += CHUNK) {
-		CU_ASSERT_EQUAL(bh_chan_write(c, buf + off, CHUNK), CHUNK);
+		CU_ASSERT_EQUAL(bh_chan_write(f.chan, buf + off, CHUNK), CHUNK);
 		for (size_t got = 0; got < CHUNK;) {
-			ssize_t n = bh_chan_read(c, in + off + got, CHUNK - got);
+			ssize_t n = bh_chan_read(f.chan, in + off + got, CHUNK - got);
+
 			if (n <= 0) {
 				good = false;
 				break;
@@ -143,16 +162,11 @@ static void test_proxy_roundtrip(void)
 	for (size_t i = 0; good && i < BIG; i++)
 		good = in[i] == pattern(i, 0x5a);
 	CU_ASSERT(good);
-	pthread_join(th, NULL);
-	CU_ASSERT_EQUAL(srv.ok, 1);
 	/* The server closed its socket: the proxy ends the session and the
 	 * channel reports the end of the stream. */
-	CU_ASSERT_EQUAL(bh_chan_read(c, in, 1), 0);
-	bh_chanproxy_stop(p);
-	bh_chan_close(c);
-	close(srv.lfd);
-	unlink(path);
-	rmdir(dir);
+	CU_ASSERT_EQUAL(bh_chan_read(f.chan, in, 1), 0);
+	fixture_down(&f);
+	CU_ASSERT_EQUAL(f.result, 1);
 	free(buf);
 	free(in);
 }
@@ -165,13 +179,43 @@ static double cpu_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU the whole process spends while it waits @ms: nobody should be spinning. */
+static double cpu_while_idle(long ms)
+{
+	const struct timespec nap = { 0, ms * 1000 * 1000 };
+	double t0 = cpu_seconds();
+
+	nanosleep(&nap, NULL);
+	return cpu_seconds() - t0;
+}
+
+/* Write to @c without blocking until nothing has fit for 100 ms; returns the bytes written. */
+static long fill(struct bh_chan *c)
+{
+	const struct timespec tick = { 0, 1000 * 1000 };
+	static char buf[64 << 10];
+	long sent = 0;
+
+	bh_chan_set_blocking(c, false);
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = bh_chan_write(c, buf, sizeof(buf));
+
+		if (n > 0)
+			sent += n, i = 0;
+		nanosleep(&tick, NULL);
+	}
+	bh_chan_set_blocking(c, true);
+	return sent;
+}
+
+/* Blocks until the proxy closes its end because dom0 closed the channel. */
 static void *idle_srv_main(void *arg)
 {
-	int *lfd = arg, fd = accept4(*lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct fixture *f = arg;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
 	char b;
 
-	/* Blocks until the proxy closes its end because dom0 closed the channel. */
-	*lfd = fd >= 0 && read(fd, &b, 1) == 0;
+	f->result = fd >= 0 && read(fd, &b, 1) == 0;
 	if (fd >= 0)
 		close(fd);
 	return NULL;
@@ -181,48 +225,27 @@ static void *idle_srv_main(void *arg)
  * dom0 closing the channel reaches the daemon's socket as end of stream. */
 static void test_proxy_idle(void)
 {
-	char dir[] = "/tmp/bh-chanproxy.XXXXXX", path[64], spec[32];
-	const struct timespec nap = { 0, 300 * 1000 * 1000 };
-	struct bh_chanproxy *p = NULL;
-	struct bh_chan *c = NULL;
-	pthread_t th;
-	int lfd, child;
-	double t0;
+	struct fixture f;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/ctl", dir);
-	lfd = bh_unix_listen(path, SOCK_STREAM, 4);
-	CU_ASSERT_FATAL(lfd >= 0);
-	int arg = lfd;
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, idle_srv_main, &arg), 0);
-	make_memfd_pair(&c, &child);
-	snprintf(spec, sizeof(spec), "fd:%d", child);
-	CU_ASSERT_EQUAL_FATAL(bh_chanproxy_start(spec, path, 0, &p), 0);
-	nanosleep(&nap, NULL); /* connected by now */
-	t0 = cpu_seconds();
-	nanosleep(&nap, NULL);
-	CU_ASSERT(cpu_seconds() - t0 < 0.05);
-	bh_chan_close(c);
-	pthread_join(th, NULL);
-	CU_ASSERT_EQUAL(arg, 1);
-	bh_chanproxy_stop(p);
-	close(lfd);
-	unlink(path);
-	rmdir(dir);
+	fixture_up(&f, idle_srv_main);
+	cpu_while_idle(300); /* connected by now */
+	CU_ASSERT(cpu_while_idle(300) < 0.05);
+	fixture_down(&f);
+	CU_ASSERT_EQUAL(f.result, 1);
 }
 
+/* Reads nothing for a while (every buffer fills), then counts all it gets. */
 static void *stall_srv_main(void *arg)
 {
-	int *lfd = arg, fd = accept4(*lfd, NULL, NULL, SOCK_CLOEXEC);
 	const struct timespec nap = { 0, 400 * 1000 * 1000 };
+	struct fixture *f = arg;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
 	static char buf[64 << 10];
 	ssize_t n;
-	long total = 0;
 
-	nanosleep(&nap, NULL); /* read nothing for a while: every buffer fills */
+	nanosleep(&nap, NULL);
 	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-		total += n;
-	*lfd = (int)(total >> 10);
+		f->result += n;
 	if (fd >= 0)
 		close(fd);
 	return NULL;
@@ -232,57 +255,28 @@ static void *stall_srv_main(void *arg)
  * anyone spinning, and every byte arrives once it reads again. */
 static void test_proxy_backpressure(void)
 {
-	char dir[] = "/tmp/bh-chanproxy.XXXXXX", path[64], spec[32];
 	static char buf[64 << 10];
-	struct bh_chanproxy *p = NULL;
-	struct bh_chan *c = NULL;
-	long sent = 0;
-	pthread_t th;
-	int lfd, child, arg;
-	double t0;
+	struct fixture f;
+	long sent;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/ctl", dir);
-	lfd = bh_unix_listen(path, SOCK_STREAM, 4);
-	CU_ASSERT_FATAL(lfd >= 0);
-	arg = lfd;
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, stall_srv_main, &arg), 0);
-	make_memfd_pair(&c, &child);
-	snprintf(spec, sizeof(spec), "fd:%d", child);
-	CU_ASSERT_EQUAL_FATAL(bh_chanproxy_start(spec, path, 0, &p), 0);
-	bh_chan_set_blocking(c, false);
-	for (int i = 0; i < 200; i++) { /* until everything is full */
-		ssize_t n = bh_chan_write(c, buf, sizeof(buf));
-		const struct timespec tick = { 0, 1000 * 1000 };
-
-		if (n > 0)
-			sent += n, i = 0;
-		nanosleep(&tick, NULL);
-	}
-	t0 = cpu_seconds();
-	const struct timespec nap = { 0, 100 * 1000 * 1000 };
-	nanosleep(&nap, NULL);
-	CU_ASSERT(cpu_seconds() - t0 < 0.03);
-	bh_chan_set_blocking(c, true);
+	fixture_up(&f, stall_srv_main);
+	sent = fill(f.chan);
+	CU_ASSERT(cpu_while_idle(100) < 0.03);
 	for (int i = 0; i < 64; i++)
-		CU_ASSERT_EQUAL(bh_chan_write(c, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+		CU_ASSERT_EQUAL(bh_chan_write(f.chan, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	sent += 64L * (long)sizeof(buf);
-	bh_chan_close(c);
-	pthread_join(th, NULL);
-	CU_ASSERT_EQUAL(arg, sent >> 10);
-	bh_chanproxy_stop(p);
-	close(lfd);
-	unlink(path);
-	rmdir(dir);
+	fixture_down(&f);
+	CU_ASSERT_EQUAL(f.result, sent);
 }
 
+/* Writes without reading until nothing more fits, then holds still. */
 static void *flood_srv_main(void *arg)
 {
-	int *lfd = arg, fd = accept4(*lfd, NULL, NULL, SOCK_CLOEXEC);
 	const struct timespec tick = { 0, 1000 * 1000 }, nap = { 0, 500 * 1000 * 1000 };
+	struct fixture *f = arg;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
 	static char buf[64 << 10];
 
-	/* Write without reading until nothing more fits, then hold still. */
 	for (int i = 0; fd >= 0 && i < 100; i++) {
 		if (send(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			i = 0;
@@ -297,39 +291,12 @@ static void *flood_srv_main(void *arg)
 /* Both directions stalled at once (neither end reads): nobody spins. */
 static void test_proxy_both_stalled(void)
 {
-	char dir[] = "/tmp/bh-chanproxy.XXXXXX", path[64], spec[32];
-	static char buf[64 << 10];
-	const struct timespec tick = { 0, 1000 * 1000 }, nap = { 0, 150 * 1000 * 1000 };
-	struct bh_chanproxy *p = NULL;
-	struct bh_chan *c = NULL;
-	pthread_t th;
-	int lfd, child, arg;
-	double t0;
+	struct fixture f;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/ctl", dir);
-	lfd = bh_unix_listen(path, SOCK_STREAM, 4);
-	CU_ASSERT_FATAL(lfd >= 0);
-	arg = lfd;
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, flood_srv_main, &arg), 0);
-	make_memfd_pair(&c, &child);
-	snprintf(spec, sizeof(spec), "fd:%d", child);
-	CU_ASSERT_EQUAL_FATAL(bh_chanproxy_start(spec, path, 0, &p), 0);
-	bh_chan_set_blocking(c, false);
-	for (int i = 0; i < 100; i++) {
-		if (bh_chan_write(c, buf, sizeof(buf)) > 0)
-			i = 0;
-		nanosleep(&tick, NULL);
-	}
-	t0 = cpu_seconds();
-	nanosleep(&nap, NULL);
-	CU_ASSERT(cpu_seconds() - t0 < 0.03);
-	bh_chan_close(c);
-	pthread_join(th, NULL);
-	bh_chanproxy_stop(p);
-	close(lfd);
-	unlink(path);
-	rmdir(dir);
+	fixture_up(&f, flood_srv_main);
+	fill(f.chan);
+	CU_ASSERT(cpu_while_idle(150) < 0.03);
+	fixture_down(&f);
 }
 
 /* No socket to connect to: the proxy gives up and closes the channel. */
