@@ -2,9 +2,9 @@
 /*
  * NBD connections and the worker pool. A reader thread per connection runs
  * the handshake, then reads request headers (nbd.c checks them) and WRITE data
- * into a free slot; small requests it executes itself and corks their
- * replies, larger ones go to the shared pool of workers, each with its own
- * cipher context, which execute slots (io.c) and send the reply. Replies may
+ * into a free slot; WRITEs and small READs it executes itself and corks their
+ * replies, larger READs and the rest go to the shared pool of workers, each
+ * with its own cipher context, which execute slots (io.c) and send the reply. Replies may
  * leave in any order, as NBD allows. Slot buffers grow to the largest request
  * seen and are reused: no allocation per request once warm. At most
  * SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
@@ -173,12 +173,10 @@ static void cork_flush(struct sd_conn *c)
 	c->n_corked = 0;
 }
 
-/* Run a request in the reader; its reply leaves with the next flush. */
-static void cork_add(struct sd_conn *c, struct sd_slot *s)
+/* A request the reader ran, with its result @err: the reply leaves with the next flush. */
+static void cork_add(struct sd_conn *c, struct sd_slot *s, int err)
 {
-	struct sd_export *e = c->exp;
-
-	s->req.error = sd_io_execute(e->v, e->discard, c->xts, &c->keyed, &s->req, s->buf);
+	s->req.error = err;
 	c->corked[c->n_corked++] = s;
 	/* Nothing more buffered, or no slot left to read the next one into: send now. */
 	if (c->rpos == c->rlen || c->n_corked == SD_SLOTS)
@@ -342,43 +340,101 @@ static int slot_reserve(struct sd_slot *s, size_t need)
 }
 
 /*
- * Read exactly @len bytes through the connection's read-ahead buffer: small
- * requests cost one read(2) for several headers and payloads. Large payloads
- * go straight into @dst. 1, 0 at a clean EOF before the first byte, -errno.
+ * Read at most @len (> 0) bytes through the connection's read-ahead buffer:
+ * small requests cost one read(2) for several headers and payloads. Large
+ * payloads go straight into @dst. Bytes read, 0 at EOF, -errno.
  */
+static ssize_t conn_read_some(struct sd_conn *c, uint8_t *dst, size_t len)
+{
+	size_t n = c->rlen - c->rpos;
+	ssize_t got;
+
+	while (!n) {
+		if (len >= SD_RBUF)
+			got = read(c->fd, dst, len);
+		else
+			got = read(c->fd, c->rbuf, SD_RBUF);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0 || len >= SD_RBUF)
+			return got < 0 ? -errno : got;
+		c->rpos = 0;
+		c->rlen = n = (size_t)got;
+	}
+	n = n < len ? n : len;
+	memcpy(dst, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	return (ssize_t)n;
+}
+
+/* Read exactly @len bytes: 1, 0 at a clean EOF before the first byte, -errno. */
 static int conn_read(struct sd_conn *c, void *dst, size_t len)
 {
 	uint8_t *p = dst;
 
 	while (len) {
-		size_t n = c->rlen - c->rpos;
-		ssize_t got;
+		ssize_t n = conn_read_some(c, p, len);
 
-		if (n) {
-			n = n < len ? n : len;
-			memcpy(p, c->rbuf + c->rpos, n);
-			c->rpos += n;
-			p += n;
-			len -= n;
-			continue;
-		}
-		if (len >= SD_RBUF)
-			return bh_read_full(c->fd, p, len) > 0 ? 1 : -EPIPE;
-		got = read(c->fd, c->rbuf, SD_RBUF);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return got < 0 ? -errno : (p == dst ? 0 : -EPIPE);
-		c->rpos = 0;
-		c->rlen = (size_t)got;
+		if (n <= 0)
+			return n < 0 ? (int)n : (p == dst ? 0 : -EPIPE);
+		p += n;
+		len -= (size_t)n;
 	}
 	return 1;
 }
 
+/*
+ * Read a WRITE's payload, encrypting each run of whole sectors as soon as it
+ * is in: the cipher works on bytes still in the CPU cache from the copy out
+ * of the socket, and meanwhile the client refills the socket, instead of the
+ * reader sleeping until it does. 0 (the NBD result of sealing in
+ * s->req.error), or -errno: hang up.
+ */
+static int read_sealed(struct sd_conn *c, struct sd_slot *s)
+{
+	const struct sd_volume *v = c->exp->v;
+	uint32_t len = s->req.payload, got = 0, sealed = 0;
+	int err = 0;
+
+	while (got < len) {
+		ssize_t n = conn_read_some(c, s->buf + got, len - got);
+		uint32_t upto;
+
+		if (n <= 0)
+			return n < 0 ? (int)n : -EPIPE;
+		got += (uint32_t)n;
+		upto = got == len ? len : got / v->sector_size * v->sector_size;
+		if (!err && upto > sealed) {
+			err = sd_io_seal(v, c->xts, &c->keyed, &s->req, s->buf, sealed, upto);
+			sealed = upto;
+		}
+	}
+	s->req.error = err;
+	return 0;
+}
+
+/*
+ * Requests the reader runs itself: small READs (handing 4 KiB to a worker
+ * costs more in wake-ups than the work) and every WRITE (sealed while it
+ * arrives, see read_sealed). Larger READs, FLUSH, TRIM and WRITE_ZEROES go
+ * to the pool.
+ */
 static bool run_inline(const struct sd_nbd_req *r)
 {
-	return r->error || ((r->type == SD_NBD_CMD_READ || r->type == SD_NBD_CMD_WRITE) &&
-			    r->len <= SD_INLINE_MAX);
+	return r->error || r->type == SD_NBD_CMD_WRITE ||
+	       (r->type == SD_NBD_CMD_READ && r->len <= SD_INLINE_MAX);
+}
+
+static void run_here(struct sd_conn *c, struct sd_slot *s)
+{
+	struct sd_export *e = c->exp;
+	int err;
+
+	if (s->req.type == SD_NBD_CMD_WRITE)
+		err = s->req.error ? s->req.error : sd_io_write_sealed(e->v, &s->req, s->buf);
+	else
+		err = sd_io_execute(e->v, e->discard, c->xts, &c->keyed, &s->req, s->buf);
+	cork_add(c, s, err);
 }
 
 /* One request: 1 to go on, 0 at a clean end (EOF or DISC), -errno to hang up. */
@@ -401,14 +457,14 @@ static int read_request(struct sd_conn *c)
 	s->req = req;
 	need = sd_io_bufsize(&req);
 	r = slot_reserve(s, need > req.payload ? need : req.payload);
-	if (r == 0 && req.payload)
-		r = conn_read(c, s->buf, req.payload) > 0 ? 0 : -EPIPE;
+	if (r == 0 && req.payload) /* a WRITE's, even a refused one */
+		r = read_sealed(c, s);
 	if (r < 0) {
 		slot_release(s);
 		return r;
 	}
-	if (run_inline(&req)) {
-		cork_add(c, s);
+	if (run_inline(&s->req)) {
+		run_here(c, s);
 	} else {
 		cork_flush(c);
 		queue_push(c->exp->srv, s);

@@ -74,17 +74,23 @@ static int do_read(const struct sd_volume *v, struct sd_xts *x, uint64_t off, ui
 	return sd_xts_decrypt(x, buf, len, v->sector_size, sd_volume_iv(v, off), v->iv_step);
 }
 
+/* Store @len bytes of ciphertext at data offset @off. */
+static int store(struct sd_volume *v, uint64_t off, uint32_t len, const uint8_t *buf)
+{
+	int r;
+
+	pthread_mutex_lock(&v->write_lock);
+	r = pwrite_full(v->fd, buf, len, v->data_offset + off);
+	pthread_mutex_unlock(&v->write_lock);
+	return r;
+}
+
 static int do_write(struct sd_volume *v, struct sd_xts *x, uint64_t off, uint32_t len,
 		    uint8_t *buf)
 {
 	int r = sd_xts_encrypt(x, buf, len, v->sector_size, sd_volume_iv(v, off), v->iv_step);
 
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&v->write_lock);
-	r = pwrite_full(v->fd, buf, len, v->data_offset + off);
-	pthread_mutex_unlock(&v->write_lock);
-	return r;
+	return r < 0 ? r : store(v, off, len, buf);
 }
 
 /* Zeroes must read back as zeroes: encrypt them like any data, a chunk at a time. */
@@ -126,6 +132,11 @@ static int sync_data(const struct sd_volume *v)
 	return fdatasync(v->fd) < 0 ? -errno : 0;
 }
 
+static int fua(const struct sd_volume *v, const struct sd_nbd_req *r)
+{
+	return r->flags & SD_NBD_CMD_FLAG_FUA ? sync_data(v) : 0;
+}
+
 static int execute(struct sd_volume *v, bool discard, struct sd_xts *x,
 		   const struct sd_nbd_req *r, uint8_t *buf)
 {
@@ -148,9 +159,7 @@ static int execute(struct sd_volume *v, bool discard, struct sd_xts *x,
 	default:
 		return -EINVAL;
 	}
-	if (ret == 0 && (r->flags & SD_NBD_CMD_FLAG_FUA))
-		ret = sync_data(v);
-	return ret;
+	return ret == 0 ? fua(v, r) : ret;
 }
 
 int sd_io_execute(struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t *keyed,
@@ -164,6 +173,34 @@ int sd_io_execute(struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t 
 	if (ret == 0)
 		ret = execute(v, discard, x, r, buf);
 	return sd_nbd_errno(ret);
+}
+
+int sd_io_seal(const struct sd_volume *v, struct sd_xts *x, uint64_t *keyed,
+	       const struct sd_nbd_req *r, uint8_t *buf, uint32_t from, uint32_t to)
+{
+	int ret;
+
+	if (r->error)
+		return r->error;
+	if (r->type != SD_NBD_CMD_WRITE || from > to || to > r->len || from % v->sector_size)
+		return SD_NBD_EINVAL;
+	ret = ensure_key(v, x, keyed);
+	if (ret == 0)
+		ret = sd_xts_encrypt(x, buf + from, to - from, v->sector_size,
+				     sd_volume_iv(v, r->offset + from), v->iv_step);
+	return sd_nbd_errno(ret);
+}
+
+int sd_io_write_sealed(struct sd_volume *v, const struct sd_nbd_req *r, const uint8_t *buf)
+{
+	int ret;
+
+	if (r->error)
+		return r->error;
+	if (r->type != SD_NBD_CMD_WRITE)
+		return SD_NBD_EINVAL;
+	ret = store(v, r->offset, r->len, buf);
+	return sd_nbd_errno(ret == 0 ? fua(v, r) : ret);
 }
 
 size_t sd_io_bufsize(const struct sd_nbd_req *r)
