@@ -355,6 +355,10 @@ struct sd_conn {
 	uint64_t keyed;
 	uint8_t *rbuf; /* bytes read ahead from the socket: rbuf[rpos..rlen) */
 	size_t rpos, rlen;
+	/* Polling the socket before sleeping (conn.c: sock_read). */
+	bool busy;             /* the last sleep was short: bytes come quickly */
+	unsigned poll_backoff; /* waits the last empty poll made us skip; doubles per empty poll */
+	unsigned poll_skip;    /* waits left to skip */
 	/*
 	 * Replies of inline requests wait here while more requests are already
 	 * buffered, then leave in one sendmsg: a burst of 16 random reads costs
