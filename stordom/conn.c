@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NBD connections and the worker pool. A reader thread per connection runs
- * the handshake, then reads request headers (nbd.c checks them) and WRITE data
- * into a free slot; WRITEs and small READs it executes itself and corks their
- * replies, larger READs and the rest go to the shared pool of workers, each
- * with its own cipher context, which execute slots (io.c) and send the reply. Replies may
- * leave in any order, as NBD allows. Slot buffers grow to the largest request
- * seen and are reused: no allocation per request once warm. At most
- * SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
+ * the handshake, then reads request headers (nbd.c checks them) into a free
+ * slot. WRITE data it encrypts and stores as it arrives; small READs it
+ * executes itself; their replies it corks. Larger READs, FLUSH, TRIM,
+ * WRITE_ZEROES and FUA's fdatasync go to the shared pool of workers, each
+ * with its own cipher context, which execute slots (io.c) and send the reply.
+ * Replies may leave in any order, as NBD allows. Slot buffers grow to the
+ * largest request seen and are reused: no allocation per request once warm.
+ * At most SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -184,10 +185,22 @@ static void cork_add(struct sd_conn *c, struct sd_slot *s, int err)
 		cork_flush(c);
 }
 
-static void slot_run(struct sd_slot *s, struct sd_xts *x, uint64_t *keyed)
+/*
+ * Execute a slot's request. A WRITE was encrypted and stored as it arrived
+ * (read_write): what is left is FUA's fdatasync.
+ */
+static int slot_exec(struct sd_slot *s, struct sd_xts *x, uint64_t *keyed)
 {
 	struct sd_export *e = s->conn->exp;
-	int err = sd_io_execute(e->v, e->discard, x, keyed, &s->req, s->buf);
+
+	if (s->req.type == SD_NBD_CMD_WRITE)
+		return sd_io_write_finish(e->v, &s->req);
+	return sd_io_execute(e->v, e->discard, x, keyed, &s->req, s->buf);
+}
+
+static void slot_run(struct sd_slot *s, struct sd_xts *x, uint64_t *keyed)
+{
+	int err = slot_exec(s, x, keyed);
 
 	reply(s->conn, s, err);
 	slot_release(s);
@@ -448,15 +461,16 @@ static int conn_read(struct sd_conn *c, void *dst, size_t len)
 
 /*
  * Read a WRITE's payload, encrypting each run of whole sectors as soon as it
- * is in: the cipher works on bytes still in the CPU cache from the copy out
+ * is in and storing every SD_STORE_CHUNK of them: the cipher and the copy
+ * into the page cache work on bytes still in the CPU cache from the copy out
  * of the socket, and meanwhile the client refills the socket, instead of the
- * reader sleeping until it does. 0 (the NBD result of sealing in
- * s->req.error), or -errno: hang up.
+ * reader sleeping until it does. A refused request's payload is read and
+ * dropped. 0 (the NBD result so far in s->req.error), or -errno: hang up.
  */
-static int read_sealed(struct sd_conn *c, struct sd_slot *s)
+static int read_write(struct sd_conn *c, struct sd_slot *s)
 {
-	const struct sd_volume *v = c->exp->v;
-	uint32_t len = s->req.payload, got = 0, sealed = 0;
+	struct sd_volume *v = c->exp->v;
+	uint32_t len = s->req.payload, got = 0, sealed = 0, stored = 0;
 	int err = 0;
 
 	while (got < len) {
@@ -471,33 +485,26 @@ static int read_sealed(struct sd_conn *c, struct sd_slot *s)
 			err = sd_io_seal(v, c->xts, &c->keyed, &s->req, s->buf, sealed, upto);
 			sealed = upto;
 		}
+		if (!err && (sealed - stored >= SD_STORE_CHUNK || sealed == len)) {
+			err = sd_io_store(v, &s->req, s->buf, stored, sealed);
+			stored = sealed;
+		}
 	}
 	s->req.error = err;
 	return 0;
 }
 
 /*
- * Requests the reader runs itself: small READs (handing 4 KiB to a worker
- * costs more in wake-ups than the work) and every WRITE (sealed while it
- * arrives, see read_sealed). Larger READs, FLUSH, TRIM and WRITE_ZEROES go
- * to the pool.
+ * Small READs run in the reader, and WRITEs (already stored by read_write)
+ * unless FUA's fdatasync is left: the reader need not wait for the disk.
  */
 static bool run_inline(const struct sd_nbd_req *r)
 {
-	return r->error || r->type == SD_NBD_CMD_WRITE ||
-	       (r->type == SD_NBD_CMD_READ && r->len <= SD_INLINE_MAX);
-}
-
-static void run_here(struct sd_conn *c, struct sd_slot *s)
-{
-	struct sd_export *e = c->exp;
-	int err;
-
-	if (s->req.type == SD_NBD_CMD_WRITE)
-		err = s->req.error ? s->req.error : sd_io_write_sealed(e->v, &s->req, s->buf);
-	else
-		err = sd_io_execute(e->v, e->discard, c->xts, &c->keyed, &s->req, s->buf);
-	cork_add(c, s, err);
+	if (r->error)
+		return true;
+	if (r->type == SD_NBD_CMD_WRITE)
+		return !(r->flags & SD_NBD_CMD_FLAG_FUA);
+	return r->type == SD_NBD_CMD_READ && r->len <= SD_INLINE_MAX;
 }
 
 /* One request: 1 to go on, 0 at a clean end (EOF or DISC), -errno to hang up. */
@@ -521,13 +528,13 @@ static int read_request(struct sd_conn *c)
 	need = sd_io_bufsize(&req);
 	r = slot_reserve(s, need > req.payload ? need : req.payload);
 	if (r == 0 && req.payload) /* a WRITE's, even a refused one */
-		r = read_sealed(c, s);
+		r = read_write(c, s);
 	if (r < 0) {
 		slot_release(s);
 		return r;
 	}
 	if (run_inline(&s->req)) {
-		run_here(c, s);
+		cork_add(c, s, slot_exec(s, c->xts, &c->keyed));
 	} else {
 		cork_flush(c);
 		queue_push(c->exp->srv, s);

@@ -191,16 +191,21 @@ int sd_io_seal(const struct sd_volume *v, struct sd_xts *x, uint64_t *keyed,
 	return sd_nbd_errno(ret);
 }
 
-int sd_io_write_sealed(struct sd_volume *v, const struct sd_nbd_req *r, const uint8_t *buf)
+int sd_io_store(struct sd_volume *v, const struct sd_nbd_req *r, const uint8_t *buf,
+		uint32_t from, uint32_t to)
 {
-	int ret;
-
 	if (r->error)
 		return r->error;
-	if (r->type != SD_NBD_CMD_WRITE)
+	if (r->type != SD_NBD_CMD_WRITE || from > to || to > r->len)
 		return SD_NBD_EINVAL;
-	ret = store(v, r->offset, r->len, buf);
-	return sd_nbd_errno(ret == 0 ? fua(v, r) : ret);
+	return sd_nbd_errno(store(v, r->offset + from, to - from, buf + from));
+}
+
+int sd_io_write_finish(const struct sd_volume *v, const struct sd_nbd_req *r)
+{
+	if (r->error)
+		return r->error;
+	return sd_nbd_errno(fua(v, r));
 }
 
 size_t sd_io_bufsize(const struct sd_nbd_req *r)

@@ -279,16 +279,19 @@ int sd_nbd_errno(int err);
 int sd_io_execute(struct sd_volume *v, bool discard, struct sd_xts *x, uint64_t *keyed,
 		  const struct sd_nbd_req *r, uint8_t *buf);
 /*
- * A WRITE in two steps, so that its payload is encrypted while the rest of it
- * is still arriving (each piece while it is in the CPU cache): sd_io_seal
- * encrypts bytes [@from, @to) of the payload in @buf (@from on a sector
- * boundary, @to too unless it is r->len; every byte exactly once), then
- * sd_io_write_sealed stores the whole payload as it is, with FUA's fdatasync.
- * Both return 0 or the NBD error to answer with.
+ * A WRITE in steps, so that its payload is encrypted and stored while the rest
+ * of it is still arriving (each piece while it is in the CPU cache):
+ * sd_io_seal encrypts bytes [@from, @to) of the payload in @buf (@from on a
+ * sector boundary, @to too unless it is r->len; every byte exactly once),
+ * sd_io_store writes sealed bytes [@from, @to) to the backing store, and once
+ * all are stored, sd_io_write_finish does FUA's fdatasync. Each returns 0 or
+ * the NBD error to answer with (r->error for a refused request).
  */
 int sd_io_seal(const struct sd_volume *v, struct sd_xts *x, uint64_t *keyed,
 	       const struct sd_nbd_req *r, uint8_t *buf, uint32_t from, uint32_t to);
-int sd_io_write_sealed(struct sd_volume *v, const struct sd_nbd_req *r, const uint8_t *buf);
+int sd_io_store(struct sd_volume *v, const struct sd_nbd_req *r, const uint8_t *buf,
+		uint32_t from, uint32_t to);
+int sd_io_write_finish(const struct sd_volume *v, const struct sd_nbd_req *r);
 /* Bytes of buffer a request needs. */
 size_t sd_io_bufsize(const struct sd_nbd_req *r);
 
@@ -327,9 +330,11 @@ int sd_server_serve_fd(struct sd_server *srv, const char *name, int fd);
  * READs up to this size are executed by the connection's reader itself:
  * handing 4 KiB to a worker costs more in wake-ups than the work (measured:
  * bench/stordom, random 4 KiB). Larger ones go to the pool to run in
- * parallel. WRITEs of any size run in the reader (conn.c: read_sealed).
+ * parallel. WRITEs of any size are encrypted and stored by the reader as they
+ * arrive (conn.c: read_write), SD_STORE_CHUNK at a time.
  */
 #define SD_INLINE_MAX (64u << 10)
+#define SD_STORE_CHUNK (256u << 10)
 
 struct sd_conn;
 

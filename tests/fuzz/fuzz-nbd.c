@@ -78,7 +78,7 @@ static size_t handshake(struct sd_nbd_session *s, const uint8_t *data, size_t si
 	return off;
 }
 
-/* A WRITE as conn.c runs it: sealed in two pieces (cut where the cookie says), then stored. */
+/* A WRITE as conn.c runs it: sealed and stored in two pieces (cut where the cookie says). */
 static int run_write(const struct sd_nbd_req *r, uint64_t *keyed)
 {
 	uint32_t sectors = r->len / vol.sector_size;
@@ -86,8 +86,12 @@ static int run_write(const struct sd_nbd_req *r, uint64_t *keyed)
 	int err = sd_io_seal(&vol, xts, keyed, r, buf, 0, cut);
 
 	if (!err)
+		err = sd_io_store(&vol, r, buf, 0, cut);
+	if (!err)
 		err = sd_io_seal(&vol, xts, keyed, r, buf, cut, r->len);
-	return err ? err : sd_io_write_sealed(&vol, r, buf);
+	if (!err)
+		err = sd_io_store(&vol, r, buf, cut, r->len);
+	return err ? err : sd_io_write_finish(&vol, r);
 }
 
 static void transmission(struct sd_nbd_session *s, const uint8_t *data, size_t size)

@@ -256,14 +256,15 @@ static void test_erase(void)
 }
 
 /*
- * A WRITE sealed in uneven pieces as its payload arrives (conn.c), then
- * stored: reads back, and decrypts independently, as the data. Refused
- * requests and a piece off a sector boundary give their NBD errors.
+ * A WRITE sealed and stored in uneven pieces as its payload arrives (conn.c),
+ * then finished with FUA: reads back, and decrypts independently, as the
+ * data. Refused requests and pieces out of place give their NBD errors.
  */
 static void test_sealed_write(void)
 {
 	struct sd_volume_params p = { .size = DATA_SIZE, .test_kdf = true };
-	struct sd_nbd_req r = { .type = SD_NBD_CMD_WRITE, .offset = 5u << 20, .len = CHUNK };
+	struct sd_nbd_req r = { .type = SD_NBD_CMD_WRITE, .flags = SD_NBD_CMD_FLAG_FUA,
+				.offset = 5u << 20, .len = CHUNK };
 	uint32_t cuts[] = { 0, 3 * 4096, 4 * 4096, CHUNK - 4096, CHUNK };
 	uint8_t *data = malloc(CHUNK), *buf = malloc(CHUNK), *got = malloc(CHUNK);
 	struct sd_volume *v = NULL;
@@ -276,18 +277,24 @@ static void test_sealed_write(void)
 	CU_ASSERT_EQUAL_FATAL(sd_volume_create(img, keyfile, &p, &v), 0);
 	CU_ASSERT_EQUAL_FATAL(sd_xts_new(&x), 0);
 	memcpy(buf, data, CHUNK);
-	for (size_t i = 0; i + 1 < sizeof(cuts) / sizeof(cuts[0]); i++)
+	for (size_t i = 0; i + 1 < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		CU_ASSERT_EQUAL(sd_io_seal(v, x, &keyed, &r, buf, cuts[i], cuts[i + 1]), 0);
+		if (i % 2)
+			CU_ASSERT_EQUAL(sd_io_store(v, &r, buf, cuts[i - 1], cuts[i + 1]), 0);
+	}
 	CU_ASSERT_NOT_EQUAL(memcmp(buf, data, CHUNK), 0);
-	CU_ASSERT_EQUAL(sd_io_write_sealed(v, &r, buf), 0);
+	CU_ASSERT_EQUAL(sd_io_write_finish(v, &r), 0);
 	CU_ASSERT_EQUAL(read_req(v, r.offset, CHUNK, got), 0);
 	CU_ASSERT_EQUAL(memcmp(got, data, CHUNK), 0);
 	check_independent(v, data, CHUNK, r.offset);
 	CU_ASSERT_EQUAL(sd_io_seal(v, x, &keyed, &r, buf, 512, 4096), SD_NBD_EINVAL);
 	CU_ASSERT_EQUAL(sd_io_seal(v, x, &keyed, &r, buf, 0, CHUNK + 4096), SD_NBD_EINVAL);
+	CU_ASSERT_EQUAL(sd_io_store(v, &r, buf, 4096, 0), SD_NBD_EINVAL);
+	CU_ASSERT_EQUAL(sd_io_store(v, &r, buf, 0, CHUNK + 4096), SD_NBD_EINVAL);
 	r.error = SD_NBD_ENOSPC;
 	CU_ASSERT_EQUAL(sd_io_seal(v, x, &keyed, &r, buf, 0, 4096), SD_NBD_ENOSPC);
-	CU_ASSERT_EQUAL(sd_io_write_sealed(v, &r, buf), SD_NBD_ENOSPC);
+	CU_ASSERT_EQUAL(sd_io_store(v, &r, buf, 0, 4096), SD_NBD_ENOSPC);
+	CU_ASSERT_EQUAL(sd_io_write_finish(v, &r), SD_NBD_ENOSPC);
 	r = (struct sd_nbd_req){ .type = SD_NBD_CMD_READ, .offset = 0, .len = 4096 };
 	CU_ASSERT_EQUAL(sd_io_seal(v, x, &keyed, &r, buf, 0, 4096), SD_NBD_EINVAL);
 	sd_xts_free(x);
@@ -326,7 +333,7 @@ static const struct bh_test volume_tests[] = {
 	{ "create LUKS2, write, decrypt independently", test_create_luks2 },
 	{ "open: same key, wrong key -EPERM, not LUKS", test_open_keys },
 	{ "grow the data area", test_grow },
-	{ "WRITE sealed in pieces as it arrives, then stored", test_sealed_write },
+	{ "WRITE sealed and stored in pieces as it arrives, FUA", test_sealed_write },
 	{ "crypto-erase: keyslots and header gone", test_erase },
 	{ "open LUKS1 from cryptsetup, decrypt independently", test_open_luks1 },
 	{ NULL, NULL },
