@@ -7,6 +7,7 @@
 # and back out unchanged; the raw backing file, decrypted with the key from
 # `cryptsetup luksDump --dump-volume-key` and Python's AES-XTS, is that same
 # data (dom0 sees only ciphertext); fio's nbd engine passes verify=crc32c;
+# FUA writes (qemu-io) read back;
 # malformed requests get errors or a hang-up; data acknowledged after FLUSH
 # survives kill -9 of stordomd; GROW and crypto-ERASE work; SIGTERM exits 0.
 set -u
@@ -95,6 +96,19 @@ for job in "--rw=randwrite --bs=4k --iodepth=16" "--rw=write --bs=1M --iodepth=4
 		bad "fio $job"; cat "$TMP/fio.out"
 	fi
 done
+
+# --- FUA writes (qemu-io sends NBD_CMD_FLAG_FUA for write -f): small and large read back ---
+if command -v qemu-io >/dev/null; then
+	if qemu-io --image-opts "driver=nbd,server.type=unix,server.path=$TMP/vol1.sock" \
+		-c 'write -f -P 0x5a 1M 4k' -c 'write -f -P 0xa5 3M 1M' -c 'read -P 0x5a 1M 4k' \
+		-c 'read -P 0xa5 3M 1M' >"$TMP/qio.out" 2>&1 && ! grep -q 'failed' "$TMP/qio.out"; then
+		ok "FUA writes of 4 KiB and 1 MiB read back (qemu-io)"
+	else
+		bad "FUA writes"; cat "$TMP/qio.out"
+	fi
+else
+	echo "note: qemu-io missing, FUA writes not checked"
+fi
 
 # --- malformed requests ---
 /usr/bin/python3 "$HERE/nbd-raw.py" "$TMP/vol1.sock" || bad "malformed requests"
