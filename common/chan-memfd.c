@@ -69,23 +69,6 @@ static struct memfd_chan *to_memfd(struct bh_chan *c)
 	return (struct memfd_chan *)c;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- index validation ---------------------------------------------------- */
 
 /* Bytes readable in the rx ring, or -EPROTO if the peer's prod is impossible. */
@@ -219,7 +202,7 @@ static uint32_t *wait_word(struct memfd_chan *m, enum want w)
 /* Spin up to the adaptive budget; returns ready()'s verdict. */
 static int spin(struct memfd_chan *m, enum want w, uint32_t need)
 {
-	uint64_t deadline = now_ns() + m->spin_ns;
+	uint64_t deadline = bh_now_ns() + m->spin_ns;
 
 	for (unsigned i = 1;; i++) {
 		int r = ready(m, w, need);
@@ -227,8 +210,8 @@ static int spin(struct memfd_chan *m, enum want w, uint32_t need)
 			m->spin_ns = m->spin_ns * 2 > SPIN_NS_MAX ? SPIN_NS_MAX : m->spin_ns * 2;
 			return r;
 		}
-		cpu_relax();
-		if (i % 32 == 0 && now_ns() > deadline)
+		bh_cpu_relax();
+		if (i % 32 == 0 && bh_now_ns() > deadline)
 			break;
 	}
 	m->spin_ns = m->spin_ns / 2 < SPIN_NS_MIN ? SPIN_NS_MIN : m->spin_ns / 2;

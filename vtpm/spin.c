@@ -55,23 +55,6 @@
 #define BUSY_MAX_NS 64000000u	 /* ... doubled at each one that follows, up to this */
 #define LOOK_EVERY 32		 /* pauses between two looks at the clock (~0.6 us) */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 void vt_spin_init(struct vt_spin *s, uint32_t cap_ns)
 {
 	s->cap_ns = cap_ns < SPIN_MIN_NS ? SPIN_MIN_NS : cap_ns;
@@ -126,7 +109,7 @@ static void preempted(struct vt_spin *s, uint64_t from, uint64_t now)
 
 int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 {
-	uint64_t t = now_ns(), last = t, limit;
+	uint64_t t = bh_now_ns(), last = t, limit;
 	uint64_t yield_after = s->yield_first ? 0 : YIELD_AFTER_NS;
 	bool busy, gap = false, switched = false;
 
@@ -137,7 +120,7 @@ int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 
 		if (r != 0) {
 			if (r > 0)
-				learn(s, now_ns());
+				learn(s, bh_now_ns());
 			/* The peer answered in the yield: it shares our CPU, yield at once next time. */
 			s->yield_first = switched;
 			return r;
@@ -149,10 +132,10 @@ int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 			s->yield_first = false;
 			return 0;
 		}
-		cpu_relax();
+		bh_cpu_relax();
 		if (i % LOOK_EVERY)
 			continue;
-		t = now_ns();
+		t = bh_now_ns();
 		gap = t - last > PREEMPTED_NS;
 		if (gap)
 			continue; /* one more look at the input first */
@@ -161,7 +144,7 @@ int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 		last = t;
 		if (!busy && t - s->start_ns >= yield_after) {
 			sched_yield();
-			t = now_ns();
+			t = bh_now_ns();
 			switched = t - last > SWITCHED_NS;
 			gap = t - last > PREEMPTED_NS;
 			if (!gap)
@@ -175,7 +158,7 @@ int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 
 void vt_spin_woken(struct vt_spin *s)
 {
-	uint64_t t = now_ns();
+	uint64_t t = bh_now_ns();
 
 	if (!s->start_ns)
 		return;

@@ -50,14 +50,6 @@ struct stream_ref {
 	uint32_t id;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t cap)
 {
 	size_t ready = bh_chan_data_ready(chan);
@@ -234,13 +226,13 @@ static int pull_ready(void *ctx)
 void vt_wchan_run(struct vt_worker *w)
 {
 	struct vt_wchan *c = w->wc;
-	uint64_t start = now_ns();
+	uint64_t start = bh_now_ns();
 	int r = 0;
 
 	while (!w->shutdown && (r = vt_spin(&c->spin, pull_ready, c)) > 0) {
 		serve_streams(w, c);
 		w->chan_busy = true;
-		if (now_ns() - start > CHAN_SLICE_NS)
+		if (bh_now_ns() - start > CHAN_SLICE_NS)
 			return; /* still busy: poll() will not sleep */
 	}
 	if (r < 0 || w->shutdown || !arm(w, c))

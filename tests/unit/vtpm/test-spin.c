@@ -12,14 +12,6 @@
 #include "../bh-test.h"
 #include "../../../vtpm/vtpm.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 struct after {
 	uint64_t at; /* ready from this time on */
 	int value;
@@ -31,7 +23,7 @@ static int ready_after(void *ctx)
 	struct after *a = ctx;
 
 	a->calls++;
-	return now_ns() >= a->at ? a->value : 0;
+	return bh_now_ns() >= a->at ? a->value : 0;
 }
 
 static void test_returns_what_ready_says(void)
@@ -75,7 +67,7 @@ static bool disturbed(const struct vt_spin *s)
 
 static void wait_until(uint64_t t)
 {
-	while (now_ns() < t)
+	while (bh_now_ns() < t)
 		; /* "asleep" until the input comes */
 }
 
@@ -84,7 +76,7 @@ static bool woken_at(struct vt_spin *s, uint64_t at)
 {
 	wait_until(at);
 	vt_spin_woken(s);
-	return now_ns() - at < 10000;
+	return bh_now_ns() - at < 10000;
 }
 
 /* One run of the scenario below; false if it was disturbed (try again). */
@@ -95,7 +87,7 @@ static bool follows_once(struct vt_spin *s)
 
 	vt_spin_init(s, VT_SPIN_CLIENT_NS);
 	/* A 100 us wait; the first spin is shorter, so it sleeps and learns on waking. */
-	a.at = now_ns() + 100000;
+	a.at = bh_now_ns() + 100000;
 	r = vt_spin(s, ready_after, &a);
 	/* 1: off CPU until the input had come, without a look in between. */
 	if (disturbed(s) || r == 1 || s->slept_ns - s->start_ns > 50000)
@@ -104,9 +96,9 @@ static bool follows_once(struct vt_spin *s)
 		return false;
 	CU_ASSERT(s->budget_ns >= 150000 && s->budget_ns <= VT_SPIN_CLIENT_NS);
 	/* Now the budget covers it: the next 100 us wait is spun through. */
-	a.at = now_ns() + 100000;
+	a.at = bh_now_ns() + 100000;
 	r = vt_spin(s, ready_after, &a);
-	if (disturbed(s) || now_ns() - a.at > 50000)
+	if (disturbed(s) || bh_now_ns() - a.at > 50000)
 		return false;
 	CU_ASSERT_EQUAL(r, 1);
 	CU_ASSERT(s->budget_ns >= 150000 && s->budget_ns <= VT_SPIN_CLIENT_NS);
@@ -131,14 +123,14 @@ static bool past_cap_once(struct vt_spin *s)
 	vt_spin_init(s, VT_SPIN_WORKER_NS);
 	first = s->budget_ns;
 	/* Learn a 45 us wait first, so that the budget is above the minimum. */
-	a.at = now_ns() + 45000;
+	a.at = bh_now_ns() + 45000;
 	if (vt_spin(s, ready_after, &a) != 0 || disturbed(s) || s->slept_ns - s->start_ns > 30000)
 		return false; /* off CPU too long to learn what this test wants */
 	if (!woken_at(s, a.at))
 		return false;
 	CU_ASSERT(s->budget_ns > first);
 	/* Then one past the cap (spun for first: it is the next one that is not). */
-	a.at = now_ns() + 2 * (uint64_t)VT_SPIN_WORKER_NS;
+	a.at = bh_now_ns() + 2 * (uint64_t)VT_SPIN_WORKER_NS;
 	if (vt_spin(s, ready_after, &a) == 0) {
 		wait_until(a.at);
 		vt_spin_woken(s);
