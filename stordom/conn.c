@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bulkhead/fdio.h"
@@ -368,18 +367,10 @@ static int slot_reserve(struct sd_slot *s, size_t need)
 #define SD_IDLE_NS 200000u
 #define SD_POLL_SKIP_MAX 64u
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Poll for up to SD_POLL_NS: bytes read, 0 at EOF, -errno; -EAGAIN: nothing came. */
 static ssize_t sock_poll(struct sd_conn *c, void *dst, size_t len)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bh_now_ns();
 
 	for (;;) {
 		ssize_t got = recv(c->fd, dst, len, MSG_DONTWAIT);
@@ -388,7 +379,7 @@ static ssize_t sock_poll(struct sd_conn *c, void *dst, size_t len)
 			return got;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		if (now_ns() - t0 >= SD_POLL_NS)
+		if (bh_now_ns() - t0 >= SD_POLL_NS)
 			return -EAGAIN;
 	}
 }
@@ -412,11 +403,11 @@ static ssize_t sock_read(struct sd_conn *c, void *dst, size_t len)
 			c->poll_backoff = SD_POLL_SKIP_MAX;
 		c->poll_skip = c->poll_backoff;
 	}
-	t0 = now_ns();
+	t0 = bh_now_ns();
 	do
 		got = read(c->fd, dst, len);
 	while (got < 0 && errno == EINTR);
-	c->busy = now_ns() - t0 < SD_IDLE_NS;
+	c->busy = bh_now_ns() - t0 < SD_IDLE_NS;
 	return got < 0 ? -errno : got;
 }
 
