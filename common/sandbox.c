@@ -84,13 +84,39 @@ static const int vtpm_worker_syscalls[] = {
 #endif
 };
 
+/* Beyond the guest list: per service daemon. */
+static const int netdom_syscalls[] = { SCMP_SYS(rt_sigtimedwait) };
+static const int stordom_syscalls[] = {
+	SCMP_SYS(mlock2), SCMP_SYS(mlockall), SCMP_SYS(munlockall), SCMP_SYS(sync_file_range),
+	SCMP_SYS(pwritev), SCMP_SYS(preadv), SCMP_SYS(pwritev2), SCMP_SYS(preadv2),
+	SCMP_SYS(flistxattr), SCMP_SYS(fgetxattr), SCMP_SYS(getxattr), SCMP_SYS(lgetxattr),
+	SCMP_SYS(sched_setaffinity), SCMP_SYS(tkill), SCMP_SYS(rt_sigtimedwait),
+};
+static const int vtpm_syscalls[] = {
+	SCMP_SYS(chroot), SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(setuid),
+	SCMP_SYS(setgid), SCMP_SYS(setgroups), SCMP_SYS(capset), SCMP_SYS(seccomp),
+	SCMP_SYS(mlock2), SCMP_SYS(tkill), SCMP_SYS(pidfd_send_signal), SCMP_SYS(rt_sigtimedwait),
+};
+
+#define CAP(c) (1ull << (c))
+
 static const struct {
 	const int *syscalls;
 	size_t n;
+	const int *extra; /* service roles: on top of the guest list */
+	size_t n_extra;
 	uint64_t caps;
 } roles[BH_SANDBOX_ROLE_MAX_] = {
-	[BH_SANDBOX_GUEST] = { guest_syscalls, BH_ARRAY_SIZE(guest_syscalls), 0 },
-	[BH_SANDBOX_VTPM_WORKER] = { vtpm_worker_syscalls, BH_ARRAY_SIZE(vtpm_worker_syscalls), 0 },
+	[BH_SANDBOX_GUEST] = { guest_syscalls, BH_ARRAY_SIZE(guest_syscalls), NULL, 0, 0 },
+	[BH_SANDBOX_VTPM_WORKER] = { vtpm_worker_syscalls, BH_ARRAY_SIZE(vtpm_worker_syscalls),
+				     NULL, 0, 0 },
+	[BH_SANDBOX_NETDOM] = { guest_syscalls, BH_ARRAY_SIZE(guest_syscalls), netdom_syscalls,
+				BH_ARRAY_SIZE(netdom_syscalls), CAP(CAP_NET_ADMIN) },
+	[BH_SANDBOX_STORDOM] = { guest_syscalls, BH_ARRAY_SIZE(guest_syscalls), stordom_syscalls,
+				 BH_ARRAY_SIZE(stordom_syscalls), CAP(CAP_IPC_LOCK) },
+	[BH_SANDBOX_VTPM] = { guest_syscalls, BH_ARRAY_SIZE(guest_syscalls), vtpm_syscalls,
+			      BH_ARRAY_SIZE(vtpm_syscalls),
+			      CAP(CAP_SYS_CHROOT) | CAP(CAP_SETUID) | CAP(CAP_SETGID) },
 };
 
 uint64_t bh_sandbox_role_caps(enum bh_sandbox_role role)
@@ -109,7 +135,8 @@ static int drop_bounding(uint64_t keep)
 	return 0;
 }
 
-int bh_sandbox_drop_caps(uint64_t keep)
+/* Cut the capability sets to @keep and set (and lock) @secbits. */
+static int drop_caps(uint64_t keep, unsigned long secbits)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2] = { 0 };
@@ -119,9 +146,7 @@ int bh_sandbox_drop_caps(uint64_t keep)
 		return r;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
-	/* uid 0 would get the (now cut) bounding set back on exec: lock that off too. */
-	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-		  SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED, 0, 0, 0) < 0)
+	if (prctl(PR_SET_SECUREBITS, secbits, 0, 0, 0) < 0)
 		return -errno;
 	for (int i = 0; i < 2; i++) {
 		uint32_t word = (uint32_t)(keep >> (32 * i));
@@ -131,6 +156,13 @@ int bh_sandbox_drop_caps(uint64_t keep)
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return -errno;
 	return 0;
+}
+
+int bh_sandbox_drop_caps(uint64_t keep)
+{
+	/* uid 0 would get the (now cut) bounding set back on exec: lock that off too. */
+	return drop_caps(keep, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+				       SECBIT_NO_SETUID_FIXUP_LOCKED);
 }
 
 static int caps_effective_from_permitted(void)
@@ -176,6 +208,9 @@ int bh_sandbox_seccomp(enum bh_sandbox_role role)
 	for (size_t i = 0; i < roles[role].n && r == 0; i++)
 		if (roles[role].syscalls[i] >= 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, roles[role].syscalls[i], 0);
+	for (size_t i = 0; i < roles[role].n_extra && r == 0; i++)
+		if (roles[role].extra[i] >= 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, roles[role].extra[i], 0);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -186,5 +221,19 @@ int bh_sandbox_enter(enum bh_sandbox_role role)
 {
 	int r = bh_sandbox_drop_caps(bh_sandbox_role_caps(role));
 
+	return r < 0 ? r : bh_sandbox_seccomp(role);
+}
+
+int bh_sandbox_enter_exec(enum bh_sandbox_role role)
+{
+	uint64_t keep = bh_sandbox_role_caps(role);
+	/* Without SECBIT_NO_SETUID_FIXUP: a process that later drops to another
+	 * uid (vtpmd's workers) loses these capabilities with it. */
+	int r = drop_caps(keep, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED);
+
+	for (unsigned cap = 0; r == 0 && cap <= CAP_LAST_CAP; cap++)
+		if ((keep & (1ull << cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			r = -errno;
 	return r < 0 ? r : bh_sandbox_seccomp(role);
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "bulkhead/util.h"
@@ -645,8 +646,11 @@ int bh_mgmt_req_decode(const void *untrusted_data, size_t len, struct bh_mgmt_re
 long bh_mgmt_resp_encode(const struct bh_mgmt_resp *m, void *out, size_t cap);
 int bh_mgmt_resp_decode(const void *untrusted_data, size_t len, struct bh_mgmt_resp *ret);
 
+struct bh_sup;
+
 struct bh_mgmt {
 	const struct bh_topology *t;
+	struct bh_sup *sup; /* the running topology (bulkhead up); NULL for serve */
 	struct bh_audit *audit;
 	const char *audit_path;
 	bool stop; /* set by a granted `down` */
@@ -669,10 +673,14 @@ int bh_cmd_serve(int argc, char **argv);
 
 
 /* ------------------------------------------------------------------------
- * Host platform domains (platform-host.c, host-veth.c). Only guests for
- * now: service domains start with their daemons' control wiring.
+ * Host platform domains (platform-host.c, host-veth.c, host-net.c,
+ * host-mount.c): guests and service domains as sandboxed process trees.
  */
 #define BH_HOST_VIFS_MAX 8
+#define BH_HOST_BINDS_MAX 8
+/* Where a guest finds its endpoints (disk0.sock, tpm.sock) in its own mount
+ * namespace: a private tmpfs holding bind mounts of its service sockets. */
+#define BH_GUEST_ENDPOINT_DIR "/run/bulkhead"
 
 struct bh_host_dom {
 	char name[64];
@@ -683,25 +691,198 @@ struct bh_host_dom {
 	char limits_note[512]; /* why not, for status */
 	char vifs[BH_HOST_VIFS_MAX][16]; /* "vif<k>.<n>" in netdom's namespace */
 	size_t n_vifs;
+	int exit_status; /* waitid's si_status once reaped */
+	int exit_code;   /* CLD_EXITED, CLD_KILLED... */
+};
+
+/* A service socket bound into a guest's endpoint directory. */
+struct bh_host_bind {
+	char src[256]; /* as dom0 sees it */
+	char name[32]; /* its name in BH_GUEST_ENDPOINT_DIR */
 };
 
 struct bh_host_opts {
-	const char *netdom_netns; /* netdom's network namespace (a file, e.g. /run/netns/X) */
+	const char *netdom_netns; /* netdom's network namespace (a file, e.g. /proc/PID/ns/net) */
+	/* guests */
+	const struct bh_host_bind *binds;
+	size_t n_binds;
+	/* service domains: the daemon to run (argv[0] an absolute path), a socket
+	 * it inherits as fd 3 (-1: none) and where its stderr goes (-1: nowhere) */
+	char *const *argv;
+	int pass_fd;
+	int log_fd;
+	int netns_fd; /* >= 0: join this network namespace instead of a new one */
 };
 
 /*
- * Start guest @dom of @t: namespaces, cgroup and limits, vifs, sandbox, then
- * /bin/sh -c bh_host_cmd. -EOPNOTSUPP for a service domain. 0 or -errno
- * (nothing is left behind on failure).
+ * Start domain @dom of @t. A guest: namespaces, cgroup and limits, vifs with
+ * their addresses, endpoint binds, sandbox, then /bin/sh -c bh_host_cmd. A
+ * service domain: namespaces, cgroup and limits, the sandbox of its role
+ * (its capabilities kept across exec), then o->argv. 0 or -errno (nothing is
+ * left behind on failure).
  */
 int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
 		  const struct bh_host_opts *o, struct bh_host_dom **ret);
 /* Kill the whole tree, reap it, remove its cgroup. 0 or -errno. */
 int bh_host_stop(struct bh_host_dom *d);
+/* SIGTERM to its pid 1, up to @ms for it to end, then bh_host_stop(). */
+int bh_host_stop_gently(struct bh_host_dom *d, unsigned ms);
+/* Reap an exited domain (its pidfd was readable): 1 when reaped, 0 if still running. */
+int bh_host_reap(struct bh_host_dom *d);
 void bh_host_dom_free(struct bh_host_dom *d);
 /* veth pair @host_if (into netdom's namespace @netdom_ns_fd) <-> @guest_if
  * (into the namespace of @guest_pid), @mac on the guest side if not NULL. */
 int bh_host_veth_create(const char *host_if, int netdom_ns_fd, const char *guest_if,
 			pid_t guest_pid, const uint8_t *mac);
+
+/* host-net.c: addresses and routes over plain rtnetlink. */
+/* Bring @ifname up in the current network namespace and give it @addr (its
+ * prefix length included); @gw: also a default route through it. 0 or -errno. */
+int bh_net_iface_config(const char *ifname, const struct bh_prefix *addr,
+			const struct bh_prefix *gw);
+/* In the namespace @ns_fd: bring netdom's end of a vif up, give it the host
+ * address @gw and a host route to @guest through it. 0 or -errno. */
+int bh_net_vif_config(int ns_fd, const char *ifname, const struct bh_prefix *gw,
+		      const struct bh_prefix *guest);
+/* The netdom gateway of @t whose network holds @ip, or NULL. */
+const struct bh_prefix *bh_net_gateway_for(const struct bh_topology *t,
+					   const struct bh_prefix *ip);
+
+/* host-mount.c: a guest's endpoint directory. */
+/* In the calling (new) mount namespace: a tmpfs at BH_GUEST_ENDPOINT_DIR with
+ * each of @b bound at its name. 0 or -errno. */
+int bh_mount_endpoints(const struct bh_host_bind *b, size_t n);
+/* From dom0: replace the bind @b in the mount namespace of the process of
+ * @pidfd (after its service restarted: a new socket inode). 0 or -errno. */
+int bh_mount_rebind(int pidfd, const struct bh_host_bind *b);
+
+/* ------------------------------------------------------------------------
+ * A running topology on the host platform: `bulkhead up` (cmd-up.c), its
+ * files (up-state.c), service domains and their control connections (svc.c,
+ * svc-push.c), guests (guest.c), the supervisor loop (supervise.c) and what
+ * `status` says about it (sup-status.c).
+ */
+#define BH_STATE_DEFAULT "/var/lib/bulkhead"
+#define BH_SVC_MAX 3
+
+struct bh_up_opts {
+	char state[PATH_MAX];   /* volumes, keys, vTPM state, logs; kept across runs */
+	char run[PATH_MAX];     /* <state>/run: sockets (0700); removed by down */
+	char logs[PATH_MAX];    /* <state>/log: one file per service daemon */
+	char mgmt[PATH_MAX];    /* the management socket */
+	char daemons[PATH_MAX]; /* directory holding netdomd, stordomd, vtpmd */
+	unsigned timeout_ms;    /* per service: start to ready */
+	bool verbose;           /* daemons log at debug level */
+};
+
+enum bh_svc_state {
+	BH_SVC_STOPPED,
+	BH_SVC_STARTING,
+	BH_SVC_RUNNING,
+	BH_SVC_BACKOFF, /* crashed; restarts at restart_at */
+	BH_SVC_FAILED,  /* crashed and bh_restart says not again */
+};
+
+struct bh_svc {
+	const struct bh_domain *dom;
+	struct bh_host_dom *hd; /* NULL when not running */
+	int ctl;                /* control connection, -1 */
+	enum bh_svc_state state;
+	uint64_t started_ms, ready_ms, restart_at_ms, crashed_ms;
+	unsigned restarts, backoff_ms;
+	uint64_t generation; /* netdom: the policy in force */
+	unsigned n_items;    /* stordom: volumes open; vtpm: instances started */
+	uint64_t drops;      /* netdom: DROP_EVENT packets reported */
+	char note[256];      /* last failure or exit, for status */
+};
+
+struct bh_guest {
+	const struct bh_domain *dom;
+	struct bh_host_dom *hd;
+	uint64_t started_ms;
+	struct bh_host_bind binds[BH_HOST_BINDS_MAX];
+	enum bh_dom_role bind_role[BH_HOST_BINDS_MAX]; /* the service serving each */
+	size_t n_binds;
+	char note[128];
+};
+
+struct bh_sup {
+	const struct bh_topology *t;
+	const struct bh_up_opts *o;
+	struct bh_svc svc[BH_SVC_MAX]; /* in start order: vtpm, stordom, netdom */
+	size_t n_svc;
+	struct bh_guest *guests;
+	size_t n_guests;
+	struct bh_audit *audit;
+	int netns_fd; /* netdom's network namespace, held across its restarts */
+	uint64_t next_generation;
+	bool stopped;
+};
+
+uint64_t bh_now_ms(void);
+/* snprintf for paths and notes: 0, or -ENAMETOOLONG when cut short. */
+int bh_fmt(char *out, size_t len, const char *fmt, ...) _printf_(3, 4);
+const char *bh_svc_state_name(enum bh_svc_state s);
+
+/* up-state.c: create the directories, the vTPM manager key and each volume's
+ * key file when missing. 0 or -errno (logged, naming the file). */
+int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o);
+/* Paths of a volume's backing file and key file. */
+void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
+			const struct bh_volume *v, char *backing, char *key, size_t len);
+/* <run>/<service>/ and its control socket. */
+void bh_up_svc_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
+		   size_t len);
+void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
+		    size_t len);
+
+/* svc.c: start a service domain, connect, push its configuration and wait
+ * for its answers (ready), all within o->timeout_ms. On failure svc->note
+ * says why and nothing is left running. 0 or -errno. */
+int bh_svc_start(struct bh_sup *s, struct bh_svc *svc);
+void bh_svc_stop(struct bh_sup *s, struct bh_svc *svc);
+/* One request on a control connection and its reply of type @want (other
+ * messages in between are handed to @other, e.g. DROP_EVENTs).
+ * Returns the reply's body length, or -errno (-ETIMEDOUT). */
+int bh_ctl_call(struct bh_sup *s, struct bh_svc *svc, uint16_t type, const void *body,
+		size_t len, uint16_t want, void *reply, size_t cap);
+/* The reply half of bh_ctl_call(), after the caller wrote its request. */
+int bh_ctl_wait(struct bh_sup *s, struct bh_svc *svc, uint16_t want, void *reply, size_t cap);
+/* Read what the service sent unasked (netdom's DROP_EVENTs): 0, or -errno
+ * when the connection ended. */
+int bh_ctl_drain(struct bh_sup *s, struct bh_svc *svc);
+
+/* svc-push.c: a service's part of the configuration. 0 or -errno, svc->note set. */
+int bh_push_netdom(struct bh_sup *s, struct bh_svc *svc);
+int bh_push_stordom(struct bh_sup *s, struct bh_svc *svc);
+int bh_push_vtpm(struct bh_sup *s, struct bh_svc *svc);
+
+/* guest.c: the endpoints of guest @g, its start, and re-binding them after
+ * service @svc restarted. */
+void bh_guest_binds(struct bh_sup *s, struct bh_guest *g);
+int bh_guest_start(struct bh_sup *s, struct bh_guest *g);
+void bh_guest_rewire(struct bh_sup *s, const struct bh_svc *svc);
+
+/* supervise.c */
+int bh_sup_new(const struct bh_topology *t, const struct bh_up_opts *o, struct bh_audit *audit,
+	       struct bh_sup **ret);
+/* Start services in dependency order, then guests; on failure everything is
+ * stopped again and @err says which domain failed and why. 0 or -errno. */
+int bh_sup_up(struct bh_sup *s, char *err, size_t errlen);
+/* Everything down, guests first, then services in reverse order. */
+void bh_sup_down(struct bh_sup *s);
+/* Supervise and serve the management socket @lfd until down or a signal. */
+int bh_sup_run(struct bh_sup *s, struct bh_mgmt *m, int lfd, int sigfd);
+/* Restart service or guest @name now (management `restart`). 0 or -errno. */
+int bh_sup_restart(struct bh_sup *s, const char *name, char *detail, size_t dlen);
+void bh_sup_free(struct bh_sup *s);
+/* Audit one supervision event as dom0 itself. */
+void bh_sup_audit(struct bh_sup *s, const char *action, const char *target, const char *result,
+		  const char *fmt, ...) _printf_(5, 6);
+
+/* sup-status.c: the table (or JSON) `bulkhead status` prints. */
+void bh_sup_status(const struct bh_sup *s, bool json, FILE *out);
+
+int bh_cmd_up(int argc, char **argv);
 
 #endif

@@ -23,9 +23,10 @@ static const struct {
 	{ "policy-export", bh_cmd_policy_export,
 	  "Write a topology's network policy as the messages netdomd reads" },
 	{ "logs", bh_cmd_logs, "Print the audit log, or verify its hash chain (--verify)" },
+	{ "up", bh_cmd_up, "Start a topology's domains, supervise them, serve its management socket" },
 	{ "serve", bh_cmd_serve, "Serve a topology's management socket in the foreground" },
 	{ "status", bh_cmd_status, "Ask the management server for the state of every domain" },
-	{ "down", bh_cmd_down, "Ask the management server to stop everything" },
+	{ "down", bh_cmd_down, "Stop every domain of a running topology (via its management socket)" },
 	{ "restart", bh_cmd_restart, "Ask the management server to restart a domain" },
 };
 

@@ -9,9 +9,12 @@
  * that the log does not show.
  *
  * One request per connection, served in turn; a client gets 2 s to send it.
- * Until `bulkhead up` exists this serves a topology with nothing running,
- * and says so: status shows every domain "stopped", restart and policy
- * answer that the domain is not running, down stops the server.
+ * Under `bulkhead up` (m->sup set) the requests act on the running
+ * topology: status reports it, restart restarts a domain, policy pushes the
+ * policy again, down stops every domain before it answers. Under `bulkhead
+ * serve` nothing runs, and it says so: status shows every domain "stopped",
+ * restart and policy answer that the domain is not running, down stops the
+ * server.
  */
 #include <poll.h>
 #include <sys/socket.h>
@@ -21,12 +24,17 @@
 #include "bulkhead/log.h"
 #include "dom0.h"
 
+/* The status of the last final response: whether a change succeeded, for the audit. */
+static int last_status;
+
 static int send_resp(int cfd, int status, const char *text, size_t len, bool final)
 {
 	static uint8_t buf[BH_MGMT_PACKET_MAX];
 	struct bh_mgmt_resp r = { final ? BH_MGMT_R_FINAL : 0, status, text, len };
 	long n = bh_mgmt_resp_encode(&r, buf, sizeof(buf));
 
+	if (final)
+		last_status = status;
 	if (n < 0)
 		return (int)n;
 	if (send(cfd, buf, (size_t)n, MSG_NOSIGNAL) != n)
@@ -84,7 +92,10 @@ static int do_status(struct bh_mgmt *m, int cfd, const struct bh_mgmt_req *req)
 
 	if (!out)
 		return send_msg(cfd, -ENOMEM, "out of memory");
-	status_text(m->t, req->flags & BH_MGMT_F_JSON, out);
+	if (m->sup)
+		bh_sup_status(m->sup, req->flags & BH_MGMT_F_JSON, out);
+	else
+		status_text(m->t, req->flags & BH_MGMT_F_JSON, out);
 	if (fclose(out) != 0)
 		return send_msg(cfd, -ENOMEM, "out of memory");
 	return send_text(cfd, 0, text, len);
@@ -127,10 +138,42 @@ static int do_logs(struct bh_mgmt *m, int cfd, const struct bh_mgmt_req *req)
 	return r ? r : send_resp(cfd, 0, buf, n, true);
 }
 
+/* The same requests against a running topology (bulkhead up). */
+static int do_change_running(struct bh_mgmt *m, int cfd, const struct bh_mgmt_req *req,
+			     char *detail, size_t dlen)
+{
+	struct bh_svc *nd = NULL;
+	int r;
+
+	switch (req->op) {
+	case BH_MGMT_DOWN:
+		bh_sup_down(m->sup);
+		m->stop = true;
+		snprintf(detail, dlen, "every domain stopped");
+		return send_msg(cfd, 0, "every domain stopped; management server stopping\n");
+	case BH_MGMT_RESTART:
+		r = bh_sup_restart(m->sup, req->target, detail, dlen);
+		return send_msg(cfd, r, detail);
+	default: /* BH_MGMT_POLICY: push the topology's policy again, a new generation */
+		for (size_t i = 0; i < m->sup->n_svc; i++)
+			if (m->sup->svc[i].dom->role == BH_DOM_NETDOM)
+				nd = &m->sup->svc[i];
+		if (!nd || nd->state != BH_SVC_RUNNING)
+			return snprintf(detail, dlen, "netdom not running"),
+			       send_msg(cfd, -ESRCH, "netdom is not running");
+		r = bh_push_netdom(m->sup, nd);
+		snprintf(detail, dlen, "%.100s", r < 0 ? nd->note : "policy pushed");
+		return send_msg(cfd, r, r < 0 ? nd->note : "policy pushed\n");
+	}
+}
+
 static int do_change(struct bh_mgmt *m, int cfd, const struct bh_mgmt_req *req, char *detail,
 		     size_t dlen)
 {
 	const struct bh_domain *d;
+
+	if (m->sup)
+		return do_change_running(m, cfd, req, detail, dlen);
 
 	switch (req->op) {
 	case BH_MGMT_DOWN:
@@ -174,7 +217,10 @@ static int dispatch(struct bh_mgmt *m, int cfd, const struct bh_peer *p,
 	if (audit(m, p, op, req->target, "granted", "") < 0)
 		return send_msg(cfd, -EIO, "audit log unavailable: request refused");
 	r = do_change(m, cfd, req, detail, sizeof(detail));
-	audit(m, p, op, req->target, m->stop || req->op == BH_MGMT_DOWN ? "ok" : "failed", detail);
+	audit(m, p, op, req->target,
+	      m->stop || req->op == BH_MGMT_DOWN || (m->sup && r == 0 && last_status == 0) ? "ok" :
+											 "failed",
+	      detail);
 	return r;
 }
 

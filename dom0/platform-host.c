@@ -5,10 +5,15 @@
  * into its own cgroup v2 (clone3 CLONE_INTO_CGROUP) when a writable cgroup v2
  * hierarchy exists, limited there by memory.max, cpu.max and pids.max where
  * the controllers are available, with every capability its role does not
- * need gone, running as nobody (the guest shares the host's file system: no
- * pivot_root yet), no_new_privs and a seccomp allow-list (common/sandbox.c).
+ * need gone, no_new_privs and a seccomp allow-list per role (common/sandbox.c).
+ * A guest runs as nobody (it shares the host's file system: no pivot_root
+ * yet) and finds its disk and TPM sockets, bound from the service domains,
+ * in a private tmpfs at BH_GUEST_ENDPOINT_DIR (host-mount.c). A service
+ * domain runs its daemon as root with only its role's capabilities (kept
+ * across exec as ambient capabilities), fd 3 its control socket.
  * A guest's vifs are veth pairs: "vif<k>.<n>" in netdom's network namespace,
- * "eth<n>" (with the configured MAC) in the guest's.
+ * "eth<n>" (with the configured MAC and address) in the guest's, routed by
+ * netdom (its gateway address on each vif, a host route to the guest).
  *
  * Stopping kills the whole tree at once (cgroup.kill, else SIGKILL to its
  * pid 1, which takes the pid namespace with it), reaps it through its pidfd
@@ -22,12 +27,17 @@
 #include <net/if.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <linux/close_range.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <sched.h>
 #include <time.h>
+
+#include "bulkhead/log.h"
 
 #include "bulkhead/sandbox.h"
 #include "dom0.h"
@@ -196,15 +206,40 @@ static void link_up(const char *ifname)
 	close(fd);
 }
 
-/*
- * pid 1 of the new namespaces: wait for dom0 to finish wiring (one byte on
- * @sync; EOF means give up), make its mounts private with its own /proc,
- * name its host, enter the sandbox, and become the configured command.
- */
-static _Noreturn void child(const struct bh_domain *dom, int sync)
+/* What a guest's eth<n> gets: its first address, on its gateway's network. */
+struct vif_net {
+	bool set;
+	struct bh_prefix addr, gw;
+};
+
+static void vif_nets(const struct bh_topology *t, const struct bh_domain *dom,
+		     struct vif_net out[BH_HOST_VIFS_MAX])
+{
+	for (size_t i = 0; i < dom->n_vifs && i < BH_HOST_VIFS_MAX; i++) {
+		const struct bh_vif *v = &dom->vifs[i];
+		const struct bh_prefix *gw = v->n_ips ? bh_net_gateway_for(t, &v->ips[0]) : NULL;
+
+		out[i].set = gw != NULL;
+		if (!gw)
+			continue;
+		out[i].addr = v->ips[0];
+		out[i].addr.len = gw->len;
+		out[i].gw = *gw;
+		out[i].gw.len = gw->family == AF_INET ? 32 : 128;
+	}
+}
+
+/* Wait for dom0's go (one byte on @sync; EOF means give up), then the common
+ * part of every domain: private mounts, its own /proc, its host name, lo. */
+static void child_common(const struct bh_domain *dom, int sync)
 {
 	char go = 0;
+	sigset_t none;
 
+	/* Not dom0's signal state: its blocked set (signalfd) and SIGPIPE ignored. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
 	if (read(sync, &go, 1) != 1 || go != 'g')
 		_exit(126);
 	close(sync);
@@ -213,12 +248,24 @@ static _Noreturn void child(const struct bh_domain *dom, int sync)
 	    sethostname(dom->name, strlen(dom->name)) < 0)
 		_exit(125);
 	link_up("lo");
+}
+
+/* pid 1 of a guest: its vifs' addresses, its endpoints, the sandbox, the command. */
+static _Noreturn void guest_child(const struct bh_domain *dom, const struct bh_host_opts *o,
+				  const struct vif_net *nets, int sync)
+{
+	child_common(dom, sync);
 	for (unsigned i = 0; i < dom->n_vifs && i < BH_HOST_VIFS_MAX; i++) {
 		char ifname[IFNAMSIZ];
 
 		snprintf(ifname, sizeof(ifname), "eth%u", i);
-		link_up(ifname);
+		if (!nets[i].set)
+			link_up(ifname);
+		else if (bh_net_iface_config(ifname, &nets[i].addr, &nets[i].gw) < 0)
+			_exit(123);
 	}
+	if (o && o->n_binds && bh_mount_endpoints(o->binds, o->n_binds) < 0)
+		_exit(122);
 	/* A guest sees the host's files: it must not own them as root. */
 	if (bh_sandbox_setuid(BH_HOST_GUEST_UID, BH_HOST_GUEST_UID) < 0 ||
 	    bh_sandbox_enter(BH_SANDBOX_GUEST) < 0)
@@ -227,8 +274,63 @@ static _Noreturn void child(const struct bh_domain *dom, int sync)
 	_exit(127);
 }
 
+static void sysctl_on(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0 && write(fd, "1", 1) != 1)
+		bh_debug("%s: %s", path, strerror(errno));
+}
+
+/* stdin from /dev/null, stdout and stderr to @log_fd, @pass_fd as fd 3, nothing else. */
+static int child_fds(int pass_fd, int log_fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int p = pass_fd >= 0 ? fcntl(pass_fd, F_DUPFD_CLOEXEC, 10) : -1;
+	int l = log_fd >= 0 ? fcntl(log_fd, F_DUPFD_CLOEXEC, 10) : null;
+
+	if (null < 0 || l < 0 || (pass_fd >= 0 && p < 0))
+		return -errno;
+	if (dup2(null, 0) < 0 || dup2(l, 1) < 0 || dup2(l, 2) < 0)
+		return -errno;
+	if (p >= 0 && dup2(p, 3) < 0)
+		return -errno;
+	/* Everything else dom0 held is close-on-exec; make sure of it. */
+	syscall(SYS_close_range, p >= 0 ? 4 : 3, ~0u, CLOSE_RANGE_CLOEXEC);
+	return 0;
+}
+
+static enum bh_sandbox_role service_role(enum bh_dom_role r)
+{
+	return r == BH_DOM_NETDOM ? BH_SANDBOX_NETDOM :
+	       r == BH_DOM_STORDOM ? BH_SANDBOX_STORDOM : BH_SANDBOX_VTPM;
+}
+
+/* pid 1 of a service domain: its daemon, with only its role's capabilities. */
+static _Noreturn void service_child(const struct bh_domain *dom, const struct bh_host_opts *o,
+				    int sync)
+{
+	/* A restarted netdom joins the namespace that kept its vifs and rules. */
+	if (o->netns_fd >= 0 && setns(o->netns_fd, CLONE_NEWNET) < 0)
+		_exit(121);
+	child_common(dom, sync);
+	if (dom->role == BH_DOM_NETDOM) {
+		/* netdom routes between the guests' vifs. */
+		sysctl_on("/proc/sys/net/ipv4/ip_forward");
+		sysctl_on("/proc/sys/net/ipv6/conf/all/forwarding");
+	}
+	umask(077);
+	if (child_fds(o->pass_fd, o->log_fd) < 0)
+		_exit(123);
+	if (bh_sandbox_enter_exec(service_role(dom->role)) < 0)
+		_exit(124);
+	execv(o->argv[0], o->argv);
+	_exit(127);
+}
+
 static int make_vifs(struct bh_host_dom *d, const struct bh_topology *t,
-		     const struct bh_domain *dom, const struct bh_host_opts *o)
+		     const struct bh_domain *dom, const struct bh_host_opts *o,
+		     const struct vif_net *nets)
 {
 	_cleanup_close_ int nsfd = -1;
 
@@ -250,14 +352,23 @@ static int make_vifs(struct bh_host_dom *d, const struct bh_topology *t,
 		if (r < 0)
 			return r;
 		d->n_vifs++;
+		if (nets[i].set) {
+			struct bh_prefix host = dom->vifs[i].ips[0];
+
+			host.len = host.family == AF_INET ? 32 : 128;
+			r = bh_net_vif_config(nsfd, d->vifs[i], &nets[i].gw, &host);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
 
-static int clone_into(int cgfd, int *ret_pidfd)
+static int clone_into(int cgfd, bool new_net, int *ret_pidfd)
 {
 	struct clone_args ca = {
-		.flags = NS_FLAGS | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.flags = (NS_FLAGS & ~(new_net ? 0ull : (uint64_t)CLONE_NEWNET)) | CLONE_PIDFD |
+			 (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)ret_pidfd,
 		.exit_signal = SIGCHLD,
 		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
@@ -267,36 +378,49 @@ static int clone_into(int cgfd, int *ret_pidfd)
 	return pid < 0 ? -errno : (int)pid;
 }
 
-int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
-		  const struct bh_host_opts *o, struct bh_host_dom **ret)
+static struct bh_host_dom *dom_new(const struct bh_domain *dom)
 {
 	struct bh_host_dom *d = calloc(1, sizeof(*d));
-	_cleanup_close_ int cgfd = -1;
-	int sv[2], r;
 
 	if (!d)
-		return -ENOMEM;
-	if (dom->role != BH_DOM_GUEST || !dom->host_cmd) {
-		free(d);
-		return -EOPNOTSUPP; /* service domains start with their daemons (not yet) */
-	}
+		return NULL;
 	d->pidfd = -1;
 	d->limits_ok = true;
 	snprintf(d->name, sizeof(d->name), "%s", dom->name);
+	return d;
+}
+
+int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
+		  const struct bh_host_opts *o, struct bh_host_dom **ret)
+{
+	bool guest = dom->role == BH_DOM_GUEST;
+	struct vif_net nets[BH_HOST_VIFS_MAX] = { 0 };
+	_cleanup_close_ int cgfd = -1;
+	struct bh_host_dom *d;
+	int sv[2], r;
+
+	if (guest ? !dom->host_cmd : (!o || !o->argv || !o->argv[0]))
+		return -EINVAL;
+	d = dom_new(dom);
+	if (!d)
+		return -ENOMEM;
+	vif_nets(t, dom, nets);
 	cgfd = make_cgroup(d, dom);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
 		goto fail;
 	}
-	r = clone_into(cgfd, &d->pidfd);
+	r = clone_into(cgfd, guest || o->netns_fd < 0, &d->pidfd);
 	if (r == 0) {
 		close(sv[0]);
-		child(dom, sv[1]);
+		if (guest)
+			guest_child(dom, o, nets, sv[1]);
+		service_child(dom, o, sv[1]);
 	}
 	close(sv[1]);
 	if (r > 0) {
 		d->pid = r;
-		r = make_vifs(d, t, dom, o);
+		r = guest ? make_vifs(d, t, dom, o, nets) : 0;
 		if (r == 0 && write(sv[0], "g", 1) != 1)
 			r = -EPIPE;
 	}
@@ -311,9 +435,25 @@ fail:
 	return r;
 }
 
+int bh_host_reap(struct bh_host_dom *d)
+{
+	siginfo_t si = { 0 };
+
+	if (d->pid <= 0)
+		return 1;
+	if (waitid(P_PIDFD, (id_t)d->pidfd, &si, WEXITED | WNOHANG) < 0)
+		return -errno;
+	if (si.si_pid == 0)
+		return 0;
+	d->exit_code = si.si_code;
+	d->exit_status = si.si_status;
+	d->pid = 0;
+	return 1;
+}
+
 int bh_host_stop(struct bh_host_dom *d)
 {
-	siginfo_t si;
+	siginfo_t si = { 0 };
 	int r = 0;
 
 	if (d->pid > 0) {
@@ -322,8 +462,20 @@ int bh_host_stop(struct bh_host_dom *d)
 				r = -errno;
 		if (waitid(P_PIDFD, (id_t)d->pidfd, &si, WEXITED) < 0 && r == 0)
 			r = -errno;
+		d->exit_code = si.si_code;
+		d->exit_status = si.si_status;
 		d->pid = 0;
 	}
 	remove_cgroup(d);
 	return r;
+}
+
+int bh_host_stop_gently(struct bh_host_dom *d, unsigned ms)
+{
+	struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+
+	if (d->pid > 0 && syscall(SYS_pidfd_send_signal, d->pidfd, SIGTERM, NULL, 0) == 0 &&
+	    poll(&p, 1, (int)ms) == 1)
+		bh_host_reap(d);
+	return bh_host_stop(d);
 }

@@ -22,6 +22,16 @@ enum bh_sandbox_role {
 	 * exec, no ptrace: a compromised worker keeps its already-open sockets
 	 * and its memory, nothing else. */
 	BH_SANDBOX_VTPM_WORKER,
+	/* The service daemons as dom0 starts them on the host platform
+	 * (dom0/platform-host.c): an ordinary process's syscalls (the guest list:
+	 * still no mount, module, kexec, bpf, ptrace, keyring or namespace
+	 * changes) plus what each daemon needs, and only its capabilities:
+	 * netdomd CAP_NET_ADMIN (nftables, NFLOG); stordomd CAP_IPC_LOCK (keys
+	 * mlocked); vtpmd CAP_SYS_CHROOT, CAP_SETUID, CAP_SETGID and the
+	 * chroot/setres[ug]id/seccomp calls its worker sandbox makes. */
+	BH_SANDBOX_NETDOM,
+	BH_SANDBOX_STORDOM,
+	BH_SANDBOX_VTPM,
 	BH_SANDBOX_ROLE_MAX_,
 };
 
@@ -46,5 +56,12 @@ int bh_sandbox_seccomp(enum bh_sandbox_role role);
 
 /* bh_sandbox_drop_caps(role's caps), then bh_sandbox_seccomp(role). */
 int bh_sandbox_enter(enum bh_sandbox_role role);
+/*
+ * For a process about to exec a daemon as root: bh_sandbox_enter(role), with
+ * the role's capabilities also raised in the ambient set so that they, and
+ * only they, survive the exec (SECBIT_NOROOT stops root regaining the rest).
+ * The role's list must allow execve. Returns 0 or -errno.
+ */
+int bh_sandbox_enter_exec(enum bh_sandbox_role role);
 
 #endif

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guests of a running topology: what each finds in its endpoint directory
+ * (disk<i>.sock per volume it owns, tpm.sock and tpm.sock.ctrl for its
+ * vTPM), starting it joined to netdom's namespace, and re-binding its
+ * endpoints when the service behind them restarted. A guest keeps running
+ * through any service restart; its clients reconnect to the same path.
+ */
+#include "bulkhead/log.h"
+#include "dom0.h"
+
+static void add_bind(struct bh_guest *g, enum bh_dom_role role, const char *name,
+		     const char *fmt, ...) _printf_(4, 5);
+
+static void add_bind(struct bh_guest *g, enum bh_dom_role role, const char *name,
+		     const char *fmt, ...)
+{
+	struct bh_host_bind *b;
+	va_list ap;
+
+	if (g->n_binds == BH_HOST_BINDS_MAX)
+		return;
+	b = &g->binds[g->n_binds];
+	g->bind_role[g->n_binds++] = role;
+	bh_fmt(b->name, sizeof(b->name), "%s", name);
+	va_start(ap, fmt);
+	vsnprintf(b->src, sizeof(b->src), fmt, ap);
+	va_end(ap);
+}
+
+void bh_guest_binds(struct bh_sup *s, struct bh_guest *g)
+{
+	const struct bh_domain *sd = bh_topology_service(s->t, BH_DOM_STORDOM);
+	unsigned disk = 0;
+
+	g->n_binds = 0;
+	for (size_t i = 0; sd && i < s->t->n_volumes; i++) {
+		const struct bh_volume *v = &s->t->volumes[i];
+		char name[32];
+
+		if (!v->owner || !bh_streq(v->owner, g->dom->name))
+			continue;
+		bh_fmt(name, sizeof(name), "disk%u.sock", disk++);
+		add_bind(g, BH_DOM_STORDOM, name, "%s/%s/%s.sock", s->o->run, sd->name, v->name);
+	}
+	if (g->dom->vtpm && bh_topology_service(s->t, BH_DOM_VTPM)) {
+		add_bind(g, BH_DOM_VTPM, "tpm.sock", "%s/vtpm/%s/tpm.sock", s->o->state,
+			 g->dom->name);
+		add_bind(g, BH_DOM_VTPM, "tpm.sock.ctrl", "%s/vtpm/%s/tpm.sock.ctrl", s->o->state,
+			 g->dom->name);
+	}
+}
+
+int bh_guest_start(struct bh_sup *s, struct bh_guest *g)
+{
+	char ns[64];
+	struct bh_host_opts ho = { .pass_fd = -1, .log_fd = -1, .netns_fd = -1 };
+	int r;
+
+	bh_fmt(ns, sizeof(ns), "/proc/self/fd/%d", s->netns_fd);
+	ho.netdom_netns = s->netns_fd >= 0 ? ns : NULL;
+	bh_guest_binds(s, g);
+	ho.binds = g->binds;
+	ho.n_binds = g->n_binds;
+	g->note[0] = '\0';
+	r = bh_host_spawn(s->t, g->dom, &ho, &g->hd);
+	if (r < 0) {
+		bh_fmt(g->note, sizeof(g->note), "cannot start: %s", strerror(-r));
+		return r;
+	}
+	g->started_ms = bh_now_ms();
+	return 0;
+}
+
+void bh_guest_rewire(struct bh_sup *s, const struct bh_svc *svc)
+{
+	for (size_t i = 0; i < s->n_guests; i++) {
+		struct bh_guest *g = &s->guests[i];
+
+		for (size_t b = 0; g->hd && g->hd->pid > 0 && b < g->n_binds; b++) {
+			int r;
+
+			if (g->bind_role[b] != svc->dom->role)
+				continue;
+			r = bh_mount_rebind(g->hd->pidfd, &g->binds[b]);
+			bh_sup_audit(s, "rewire", g->dom->name, r < 0 ? "failed" : "ok",
+				     "%s re-bound to restarted %s%s%s", g->binds[b].name,
+				     svc->dom->name, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+		}
+	}
+}

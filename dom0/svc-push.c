@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Each service's part of the configuration, as typed control messages (no
+ * daemon parses config text): netdom the whole policy as one transaction,
+ * stordom one VOLUME_OPEN per volume (CREATE the first time), vtpm one
+ * instance per guest with bh_vtpm (CREATE the first time, then START). A
+ * guest's sockets are made connectable for it (0666) once served: they are
+ * only reachable through the bind in that guest's mount namespace, the
+ * service directories being root only.
+ */
+#include <sys/stat.h>
+
+#include "bulkhead/fdio.h"
+#include "bulkhead/log.h"
+#include "dom0.h"
+
+#define NOTE(svc, ...) bh_fmt((svc)->note, sizeof((svc)->note), __VA_ARGS__)
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	return bh_write_full(fd, buf, len);
+}
+
+int bh_push_netdom(struct bh_sup *s, struct bh_svc *svc)
+{
+	struct bh_diags d = { 0 };
+	struct bh_msg_policy_result res;
+	uint8_t reply[512];
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	uint64_t gen = s->next_generation++;
+	FILE *f = open_memstream(&buf, &len);
+	int r = f ? bh_policy_write(s->t, gen, f, &d) : -ENOMEM;
+
+	if (f && fclose(f) != 0 && r == 0)
+		r = -ENOMEM;
+	bh_diags_clear(&d);
+	if (r == 0)
+		r = write_all(svc->ctl, buf, len);
+	if (r == 0)
+		r = bh_ctl_wait(s, svc, BH_MSG_POLICY_RESULT, reply, sizeof(reply));
+	if (r >= 0)
+		r = bh_msg_policy_result_decode(reply, (size_t)r, &res);
+	if (r < 0)
+		return NOTE(svc, "policy generation %llu: %s", (unsigned long long)gen,
+			    strerror(-r)), r;
+	if (res.status != 0)
+		return NOTE(svc, "policy refused (rule %u): %s", res.rule_id, res.text), res.status;
+	svc->generation = res.generation;
+	return 0;
+}
+
+static int volume_open(struct bh_sup *s, struct bh_svc *svc, const struct bh_volume *v)
+{
+	static struct bh_msg_volume_open m;
+	static uint8_t body[2 * BH_VOLUME_PATH_MAX + 256];
+	struct bh_msg_volume_result res;
+	uint8_t reply[512];
+	long n;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	bh_fmt(m.name, sizeof(m.name), "%s", v->name);
+	bh_up_volume_paths(s->t, s->o, v, m.path, m.keyfile, sizeof(m.path));
+	if (access(m.path, F_OK) < 0) {
+		/* The key file is 512 random bits: PBKDF stretching adds nothing to it
+		 * and would cost every open (and every restart) about a second. */
+		m.flags = BH_VOLUME_CREATE | BH_VOLUME_TEST_KDF;
+		m.size = v->size;
+	}
+	n = bh_msg_volume_open_encode(&m, body, sizeof(body));
+	r = n < 0 ? (int)n : bh_ctl_call(s, svc, BH_MSG_VOLUME_OPEN, body, (size_t)n,
+					   BH_MSG_VOLUME_RESULT, reply, sizeof(reply));
+	if (r >= 0)
+		r = bh_msg_volume_result_decode(reply, (size_t)r, &res);
+	if (r < 0)
+		return NOTE(svc, "volume %s: %s", v->name, strerror(-r)), r;
+	if (res.status != 0)
+		return NOTE(svc, "volume %s (%s): %s: %s", v->name, m.path, strerror(-res.status),
+			    res.text), res.status;
+	if (m.flags & BH_VOLUME_CREATE)
+		bh_sup_audit(s, "volume-create", v->name, "ok", "%s, %llu bytes", m.path,
+			     (unsigned long long)v->size);
+	return 0;
+}
+
+static int guest_socket(struct bh_svc *svc, const char *path)
+{
+	if (chmod(path, 0666) < 0)
+		return NOTE(svc, "chmod %s: %s", path, strerror(errno)), -errno;
+	return 0;
+}
+
+int bh_push_stordom(struct bh_sup *s, struct bh_svc *svc)
+{
+	char sock[PATH_MAX], dir[PATH_MAX];
+	int r = 0;
+
+	bh_up_svc_dir(s->o, svc->dom, dir, sizeof(dir));
+	for (size_t i = 0; r == 0 && i < s->t->n_volumes; i++) {
+		r = volume_open(s, svc, &s->t->volumes[i]);
+		bh_fmt(sock, sizeof(sock), "%s/%s.sock", dir, s->t->volumes[i].name);
+		if (r == 0)
+			r = guest_socket(svc, sock);
+		if (r == 0)
+			svc->n_items++;
+	}
+	return r;
+}
+
+/* One VTPM_* request about instance @name; its status, text in *res. */
+static int vtpm_call(struct bh_sup *s, struct bh_svc *svc, uint16_t type, const char *name,
+		     struct bh_msg_vtpm_result *res)
+{
+	uint8_t body[BH_MSG_NAME_MAX + 8], reply[512];
+	long n = bh_msg_name_body_encode(name, body, sizeof(body));
+	int r = n < 0 ? (int)n : bh_ctl_call(s, svc, type, body, (size_t)n, BH_MSG_VTPM_RESULT,
+					       reply, sizeof(reply));
+
+	if (r >= 0)
+		r = bh_msg_vtpm_result_decode(reply, (size_t)r, res);
+	if (r < 0)
+		return NOTE(svc, "vTPM %s: %s: %s", name, bh_msg_type_name(type), strerror(-r)), r;
+	return res->status;
+}
+
+static int vtpm_instance(struct bh_sup *s, struct bh_svc *svc, const char *name)
+{
+	struct bh_msg_vtpm_result res;
+	char sock[PATH_MAX];
+	int r = vtpm_call(s, svc, BH_MSG_VTPM_CREATE, name, &res);
+
+	if (r == 0)
+		bh_sup_audit(s, "vtpm-create", name, "ok", "new vTPM instance");
+	if (r == 0 || r == -EEXIST)
+		r = vtpm_call(s, svc, BH_MSG_VTPM_START, name, &res);
+	if (r < 0)
+		return svc->note[0] ? r : (NOTE(svc, "vTPM %s: %s", name, res.text), r);
+	bh_fmt(sock, sizeof(sock), "%s/vtpm/%s/tpm.sock", s->o->state, name);
+	r = guest_socket(svc, sock);
+	strcat(sock, ".ctrl");
+	return r ? r : guest_socket(svc, sock);
+}
+
+int bh_push_vtpm(struct bh_sup *s, struct bh_svc *svc)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < s->t->n_domains; i++) {
+		const struct bh_domain *g = &s->t->domains[i];
+
+		if (g->role != BH_DOM_GUEST || !g->vtpm)
+			continue;
+		r = vtpm_instance(s, svc, g->name);
+		if (r == 0)
+			svc->n_items++;
+	}
+	return r;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The files of a running topology, under its state directory:
+ *
+ *   <state>/volumes/<name>.luks   a volume's LUKS2 container (unless bh_volume backing=)
+ *   <state>/keys/<name>.key       its keyslot secret: 512 random bits, 0600
+ *   <state>/keys/vtpm.key         vtpmd's manager key (vtpmd --gen-key)
+ *   <state>/vtpm/<guest>/         a guest's vTPM instance (sealed state, sockets)
+ *   <state>/log/<domain>.log      each service daemon's log, appended
+ *   <state>/run/<service>/        its sockets, root only; removed by down
+ *
+ * Until measured boot seals volume keys to the vTPM (issue 9), dom0 creates
+ * the key file once and hands stordom its path, never its bytes.
+ */
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "bulkhead/fdio.h"
+#include "bulkhead/log.h"
+#include "dom0.h"
+
+#define VOLUME_KEY_BYTES 64
+
+static int mkdir_mode(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return bh_log_errno(LOG_ERR, -errno, "mkdir %s", path);
+	if (chmod(path, mode) < 0)
+		return bh_log_errno(LOG_ERR, -errno, "chmod %s", path);
+	return 0;
+}
+
+static int sub_dir(const char *base, const char *name, mode_t mode)
+{
+	char path[PATH_MAX];
+
+	bh_fmt(path, sizeof(path), "%s/%s", base, name);
+	return mkdir_mode(path, mode);
+}
+
+/* A new key file of random bytes, created exclusively: never overwritten. */
+static int make_key(const char *path)
+{
+	uint8_t key[VOLUME_KEY_BYTES];
+	_cleanup_close_ int fd = -1;
+	int r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : bh_log_errno(LOG_ERR, -errno, "creating %s", path);
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		r = -EIO;
+	if (r == 0)
+		r = bh_write_full(fd, key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(path);
+		return bh_log_errno(LOG_ERR, r, "writing %s", path);
+	}
+	return 0;
+}
+
+/* vtpmd --gen-key FILE, once. */
+static int make_vtpm_key(const struct bh_up_opts *o, const char *path)
+{
+	char exe[PATH_MAX];
+	int status = 0;
+	pid_t pid;
+
+	if (access(path, F_OK) == 0)
+		return 0;
+	bh_fmt(exe, sizeof(exe), "%s/vtpmd", o->daemons);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execl(exe, "vtpmd", "--gen-key", path, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		bh_err("%s --gen-key %s failed", exe, path);
+		return -EIO;
+	}
+	return 0;
+}
+
+void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
+			const struct bh_volume *v, char *backing, char *key, size_t len)
+{
+	(void)t;
+	if (v->backing)
+		bh_fmt(backing, len, "%s", v->backing);
+	else
+		bh_fmt(backing, len, "%s/volumes/%s.luks", o->state, v->name);
+	bh_fmt(key, len, "%s/keys/%s.key", o->state, v->name);
+}
+
+void bh_up_svc_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
+		   size_t len)
+{
+	bh_fmt(out, len, "%s/%s", o->run, dom->name);
+}
+
+void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
+		    size_t len)
+{
+	bh_fmt(out, len, "%s/%s/ctl.sock", o->run, dom->name);
+}
+
+static int make_dirs(const struct bh_topology *t, const struct bh_up_opts *o)
+{
+	static const char *const subs[] = { "keys", "volumes", "vtpm" };
+	int r = mkdir_mode(o->state, 0755);
+
+	for (size_t i = 0; r == 0 && i < BH_ARRAY_SIZE(subs); i++)
+		r = sub_dir(o->state, subs[i], 0700);
+	if (r == 0)
+		r = mkdir_mode(o->logs, 0700);
+	if (r == 0)
+		r = mkdir_mode(o->run, 0700);
+	for (size_t i = 0; r == 0 && i < t->n_domains; i++)
+		if (t->domains[i].role != BH_DOM_GUEST)
+			r = sub_dir(o->run, t->domains[i].name, 0700);
+	/* The mount point of every guest's private endpoint directory. */
+	if (r == 0 && mkdir(BH_GUEST_ENDPOINT_DIR, 0755) < 0 && errno != EEXIST)
+		r = bh_log_errno(LOG_ERR, -errno, "mkdir %s", BH_GUEST_ENDPOINT_DIR);
+	return r;
+}
+
+int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o)
+{
+	char backing[PATH_MAX], key[PATH_MAX];
+	int r = make_dirs(t, o);
+
+	for (size_t i = 0; r == 0 && i < t->n_volumes; i++) {
+		bh_up_volume_paths(t, o, &t->volumes[i], backing, key, sizeof(key));
+		if (access(backing, F_OK) == 0 && access(key, F_OK) < 0) {
+			bh_err("volume %s: %s exists but its key file %s does not", t->volumes[i].name,
+			       backing, key);
+			return -ENOKEY;
+		}
+		r = make_key(key);
+	}
+	if (r == 0 && bh_topology_service(t, BH_DOM_VTPM)) {
+		bh_fmt(key, sizeof(key), "%s/keys/vtpm.key", o->state);
+		r = make_vtpm_key(o, key);
+	}
+	return r;
+}
