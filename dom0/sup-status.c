@@ -100,7 +100,7 @@ static void status_table(const struct bh_sup *s, FILE *out)
 {
 	bool header = false;
 
-	fprintf(out, "topology %s (host platform)\n", s->t->dir);
+	fprintf(out, "topology %s (host platform), supervisor pid %d\n", s->t->dir, (int)getpid());
 	fprintf(out, "%-12s %-8s %-9s %-8s %8s %8s  %-8s %s\n", "DOMAIN", "ROLE", "STATE", "PID",
 		"UPTIME", "RESTARTS", "CHANNEL", "DETAIL");
 	for (size_t i = 0; i < s->n_svc; i++) {
@@ -182,7 +182,8 @@ void bh_sup_status(const struct bh_sup *s, bool json, FILE *out)
 		status_table(s, out);
 		return;
 	}
-	fprintf(out, "{\"running\":true,\"platform\":\"host\",\"topology\":");
+	fprintf(out, "{\"running\":true,\"platform\":\"host\",\"supervisor\":%d,\"topology\":",
+		(int)getpid());
 	bh_json_quote(out, s->t->dir, strlen(s->t->dir));
 	fprintf(out, ",\"domains\":[");
 	for (size_t i = 0; i < s->n_svc; i++) {
