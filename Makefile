@@ -6,9 +6,8 @@
 #   make check           unit tests, fuzz-corpus replay, config-error and
 #                        integration tests; then all of them again under
 #                        ASan+UBSan (SAN=address,undefined, in $(O)/san)
-#   make demo            validate configs/demo, show the topology, export its
-#                        netdom policy (as root: netdomd enforces it in a
-#                        scratch network namespace)
+#   make demo            as root: bring configs/demo up (bulkhead up), a short
+#                        narrated tour of what its walls do, then bulkhead down
 #   make fuzz            build the libFuzzer targets with clang ($(O)/fuzz)
 #   make fuzz-run        run each libFuzzer target for FUZZ_TIME seconds
 #   make bench           run every benchmark (bench-<name> runs one)
@@ -266,10 +265,8 @@ check-run: all
 		script:tests/config-errors/run.sh \
 		$(foreach t,$(sort $(wildcard tests/integration/test-*.sh)),script:$(t))
 
-demo: $(BULKHEAD) $(BUILD)/netdomd
-	$(Q)$(BULKHEAD) validate configs/demo
-	$(Q)$(BULKHEAD) show configs/demo
-	$(Q)scripts/demo-netdom.sh $(BUILD)
+demo: $(PROGRAMS)
+	$(Q)scripts/demo.sh $(BUILD)
 
 fuzz:
 	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
