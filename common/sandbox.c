@@ -98,6 +98,15 @@ static const int vtpm_syscalls[] = {
 	SCMP_SYS(mlock2), SCMP_SYS(tkill), SCMP_SYS(pidfd_send_signal), SCMP_SYS(rt_sigtimedwait),
 };
 
+/* LeakSanitizer's exit-time check in a sanitizer build of a daemon (it
+ * lists and ptrace-stops its own threads); never in a release build. */
+static const int san_syscalls[] = {
+#if defined(__SANITIZE_ADDRESS__)
+	SCMP_SYS(getdents), SCMP_SYS(ptrace),
+#endif
+	-1,
+};
+
 #define CAP(c) (1ull << (c))
 
 static const struct {
@@ -211,6 +220,9 @@ int bh_sandbox_seccomp(enum bh_sandbox_role role)
 	for (size_t i = 0; i < roles[role].n_extra && r == 0; i++)
 		if (roles[role].extra[i] >= 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, roles[role].extra[i], 0);
+	for (size_t i = 0; roles[role].n_extra && i < BH_ARRAY_SIZE(san_syscalls) && r == 0; i++)
+		if (san_syscalls[i] >= 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, san_syscalls[i], 0);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
