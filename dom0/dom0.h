@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include "bulkhead/chan.h"
 #include "bulkhead/util.h"
 
 /* ------------------------------------------------------------------------
@@ -786,9 +787,11 @@ enum bh_svc_state {
 struct bh_svc {
 	const struct bh_domain *dom;
 	struct bh_host_dom *hd; /* NULL when not running */
-	int ctl;                /* control connection, -1 */
+	struct bh_chan *chan;   /* control channel (memfd, set up by us at spawn), or NULL */
+	bool chan_dead;         /* the daemon's end closed it */
 	enum bh_svc_state state;
 	uint64_t started_ms, ready_ms, restart_at_ms, crashed_ms;
+	uint64_t deadline_ms; /* of the control exchange under way */
 	unsigned restarts, backoff_ms;
 	uint64_t generation; /* netdom: the policy in force */
 	unsigned n_items;    /* stordom: volumes open; vtpm: instances started */
@@ -836,20 +839,25 @@ void bh_up_svc_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char
 void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
 		    size_t len);
 
-/* svc.c: start a service domain, connect, push its configuration and wait
- * for its answers (ready), all within o->timeout_ms. On failure svc->note
- * says why and nothing is left running. 0 or -errno. */
+/* svc.c: start a service domain with its control channel, push its
+ * configuration and wait for its answers (ready), all within o->timeout_ms.
+ * On failure svc->note says why and nothing is left running. 0 or -errno. */
 int bh_svc_start(struct bh_sup *s, struct bh_svc *svc);
 void bh_svc_stop(struct bh_sup *s, struct bh_svc *svc);
-/* One request on a control connection and its reply of type @want (other
- * messages in between are handed to @other, e.g. DROP_EVENTs).
- * Returns the reply's body length, or -errno (-ETIMEDOUT). */
+
+/* svc-ctl.c: control messages over a service's channel, each call bounded
+ * by svc->deadline_ms. */
+/* One request and its reply of type @want (messages in between that no one
+ * asked for, netdom's DROP_EVENTs, are audited). Returns the reply's body
+ * length, or -errno (-ETIMEDOUT, -ECONNRESET when the daemon went away). */
 int bh_ctl_call(struct bh_sup *s, struct bh_svc *svc, uint16_t type, const void *body,
 		size_t len, uint16_t want, void *reply, size_t cap);
+/* Write @len bytes of already framed messages (a policy sequence). 0 or -errno. */
+int bh_ctl_send_raw(struct bh_svc *svc, const void *buf, size_t len);
 /* The reply half of bh_ctl_call(), after the caller wrote its request. */
 int bh_ctl_wait(struct bh_sup *s, struct bh_svc *svc, uint16_t want, void *reply, size_t cap);
-/* Read what the service sent unasked (netdom's DROP_EVENTs): 0, or -errno
- * when the connection ended. */
+/* After the channel fd polled readable: read what the service sent unasked.
+ * 0, or -ECONNRESET once the daemon's end is closed (svc->chan_dead). */
 int bh_ctl_drain(struct bh_sup *s, struct bh_svc *svc);
 
 /* svc-push.c: a service's part of the configuration. 0 or -errno, svc->note set. */

@@ -161,6 +161,7 @@ static int do_change_running(struct bh_mgmt *m, int cfd, const struct bh_mgmt_re
 		if (!nd || nd->state != BH_SVC_RUNNING)
 			return snprintf(detail, dlen, "netdom not running"),
 			       send_msg(cfd, -ESRCH, "netdom is not running");
+		nd->deadline_ms = bh_now_ms() + 5000;
 		r = bh_push_netdom(m->sup, nd);
 		snprintf(detail, dlen, "%.100s", r < 0 ? nd->note : "policy pushed");
 		return send_msg(cfd, r, r < 0 ? nd->note : "policy pushed\n");

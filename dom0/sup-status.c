@@ -12,6 +12,21 @@ static unsigned long long uptime_s(uint64_t since_ms, bool running)
 	return running && since_ms ? (unsigned long long)((bh_now_ms() - since_ms) / 1000) : 0;
 }
 
+/* The control channel: both ends attached, or why not. */
+static const char *chan_health(const struct bh_svc *v)
+{
+	if (!v->chan || v->chan_dead)
+		return "down";
+	switch (bh_chan_is_open(v->chan)) {
+	case 1:
+		return "ok";
+	case 2:
+		return "waiting";
+	default:
+		return bh_chan_error(v->chan) ? "broken" : "closed";
+	}
+}
+
 static void volumes_text(const struct bh_sup *s, FILE *out, bool json)
 {
 	for (size_t i = 0; i < s->t->n_volumes; i++) {
@@ -109,7 +124,7 @@ static void status_table(const struct bh_sup *s, FILE *out)
 
 		row(out, v->dom->name, bh_role_cfg_name(v->dom->role), bh_svc_state_name(v->state),
 		    v->hd ? v->hd->pid : 0, uptime_s(v->ready_ms, up), v->restarts,
-		    up && v->ctl >= 0 ? "ok" : "down");
+		    chan_health(v));
 		svc_detail(s, v, out);
 		fputc('\n', out);
 	}
@@ -146,7 +161,7 @@ static void json_svc(const struct bh_sup *s, const struct bh_svc *v, FILE *out)
 
 	json_common(out, v->dom->name, bh_role_cfg_name(v->dom->role), bh_svc_state_name(v->state),
 		    v->hd, uptime_s(v->ready_ms, up), v->restarts, v->note);
-	fprintf(out, ",\"channel\":\"%s\"", up && v->ctl >= 0 ? "ok" : "down");
+	fprintf(out, ",\"channel\":\"%s\"", chan_health(v));
 	if (v->dom->role == BH_DOM_NETDOM)
 		fprintf(out, ",\"generation\":%llu,\"drops\":%llu",
 			(unsigned long long)v->generation, (unsigned long long)v->drops);

@@ -63,7 +63,7 @@ int bh_sup_new(const struct bh_topology *t, const struct bh_up_opts *o, struct b
 		const struct bh_domain *d = bh_topology_service(t, start_order[i]);
 
 		if (d)
-			s->svc[s->n_svc++] = (struct bh_svc){ .dom = d, .ctl = -1,
+			s->svc[s->n_svc++] = (struct bh_svc){ .dom = d,
 							      .backoff_ms = BACKOFF_MIN_MS };
 	}
 	s->guests = calloc(t->n_domains, sizeof(*s->guests));
@@ -283,8 +283,8 @@ static int ps_build(struct bh_sup *s, struct pollset *ps, int lfd, int sigfd)
 
 		if (svc->hd)
 			ps_add(ps, svc->hd->pidfd, 'p', svc);
-		if (svc->ctl >= 0)
-			ps_add(ps, svc->ctl, 'c', svc);
+		if (svc->chan && !svc->chan_dead)
+			ps_add(ps, bh_chan_fd(svc->chan), 'c', svc);
 		if (svc->state == BH_SVC_BACKOFF && svc->restart_at_ms < next)
 			next = svc->restart_at_ms;
 	}
@@ -305,7 +305,8 @@ static void ps_handle(struct bh_sup *s, struct pollset *ps)
 			guest_exited(s, ps->who[i]);
 		else if (ps->kind[i] == 'p' && svc->hd && svc->hd->pidfd == ps->p[i].fd)
 			svc_exited(s, svc);
-		else if (ps->kind[i] == 'c' && svc->ctl == ps->p[i].fd && bh_ctl_drain(s, svc) < 0)
+		else if (ps->kind[i] == 'c' && svc->chan && bh_chan_fd(svc->chan) == ps->p[i].fd &&
+			 bh_ctl_drain(s, svc) < 0)
 			bh_debug("%s: control connection ended", svc->dom->name);
 	}
 }

@@ -16,11 +16,6 @@
 
 #define NOTE(svc, ...) bh_fmt((svc)->note, sizeof((svc)->note), __VA_ARGS__)
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	return bh_write_full(fd, buf, len);
-}
-
 int bh_push_netdom(struct bh_sup *s, struct bh_svc *svc)
 {
 	struct bh_diags d = { 0 };
@@ -36,7 +31,7 @@ int bh_push_netdom(struct bh_sup *s, struct bh_svc *svc)
 		r = -ENOMEM;
 	bh_diags_clear(&d);
 	if (r == 0)
-		r = write_all(svc->ctl, buf, len);
+		r = bh_ctl_send_raw(svc, buf, len);
 	if (r == 0)
 		r = bh_ctl_wait(s, svc, BH_MSG_POLICY_RESULT, reply, sizeof(reply));
 	if (r >= 0)

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A service domain's life as dom0 sees it: start its daemon in a host
- * platform domain, open its control connection, push its part of the
+ * A service domain's life as dom0 sees it: make its control channel (a
+ * memfd channel whose server end dom0 keeps; the other end is the daemon's
+ * fd 3), start its daemon in a host platform domain, push its part of the
  * configuration (svc-push.c) and call it ready once every item was answered
  * with success; all of it within the start timeout, or a failure whose note
- * names what did not happen. The control connection carries the common
- * control messages (msg.h) and nothing else: dom0 never sees guest data.
+ * names what did not happen. The channel carries the common control
+ * messages (msg.h, svc-ctl.c) and nothing else: dom0 never sees guest data.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,8 +21,8 @@
 #include "bulkhead/log.h"
 #include "dom0.h"
 
-#define ARGS_MAX 12
-#define CONNECT_RETRY_MS 10
+#define ARGS_MAX 14
+#define CHAN_RING (256u << 10)
 
 uint64_t bh_now_ms(void)
 {
@@ -95,8 +96,12 @@ static void build_argv(const struct bh_sup *s, const struct bh_domain *dom, stru
 		arg(a, "%s/keys/vtpm.key", o->state);
 		break;
 	}
+	/* The daemon still listens on its control socket (in its root-only run
+	 * directory); its channel proxy relays our channel, fd 3, to it. */
 	arg(a, "--control");
 	arg(a, "%s", ctl);
+	arg(a, "--control-chan");
+	arg(a, "fd:3");
 	if (o->verbose)
 		arg(a, "-v");
 }
@@ -111,19 +116,43 @@ static int open_log(const struct bh_sup *s, const struct bh_domain *dom)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The control channel: we serve it on one end of a socketpair, the daemon gets the other. */
+static int make_chan(struct bh_svc *svc, int *ret_child_end)
+{
+	int sp[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	r = bh_chan_memfd_server(sp[0], CHAN_RING, CHAN_RING, &svc->chan);
+	if (r < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	bh_chan_set_blocking(svc->chan, false);
+	svc->chan_dead = false;
+	*ret_child_end = sp[1];
+	return 0;
+}
+
 static int spawn(struct bh_sup *s, struct bh_svc *svc)
 {
 	struct args a = { .n = 0 };
 	struct bh_host_opts ho = { .pass_fd = -1 };
-	_cleanup_close_ int log_fd = open_log(s, svc->dom);
+	_cleanup_close_ int log_fd = open_log(s, svc->dom), child_end = -1;
 	char ctl[PATH_MAX];
+	int r = make_chan(svc, &child_end);
 
+	if (r < 0)
+		return r;
 	build_argv(s, svc->dom, &a);
 	bh_up_ctl_path(s->o, svc->dom, ctl, sizeof(ctl));
-	unlink(ctl); /* a stale socket of a crashed daemon must not look ready */
+	unlink(ctl); /* nothing of a crashed daemon's may answer for the new one */
 	ho.argv = a.v;
 	ho.log_fd = log_fd;
+	ho.pass_fd = child_end;
 	ho.netns_fd = svc->dom->role == BH_DOM_NETDOM ? s->netns_fd : -1;
+	/* Our copy of the daemon's end closes here: its death must hang the channel up. */
 	return bh_host_spawn(s->t, svc->dom, &ho, &svc->hd);
 }
 
@@ -137,39 +166,23 @@ static void exit_text(const struct bh_host_dom *hd, char *out, size_t len)
 			 strsignal(hd->exit_status));
 }
 
-/* Connect to the daemon's control socket as soon as it listens. */
-static int connect_ctl(struct bh_sup *s, struct bh_svc *svc, uint64_t deadline)
+/* Why the exchange with the daemon failed, when the daemon is the reason. */
+static void why_failed(struct bh_sup *s, struct bh_svc *svc, int r)
 {
-	char path[PATH_MAX], why[96];
+	char why[96];
 
-	bh_up_ctl_path(s->o, svc->dom, path, sizeof(path));
-	for (;;) {
-		struct pollfd p = { .fd = svc->hd->pidfd, .events = POLLIN };
-		int fd = bh_unix_connect(path, SOCK_STREAM);
+	if (bh_host_reap(svc->hd) == 1) {
+		exit_text(svc->hd, why, sizeof(why));
+		bh_fmt(svc->note, sizeof(svc->note), "daemon %s before it was ready", why);
+	} else if (r == -ETIMEDOUT && bh_chan_is_open(svc->chan) == 2) {
+		bh_fmt(svc->note, sizeof(svc->note),
+		       "its control channel was not attached within %u ms", s->o->timeout_ms);
+	} else if (r == -ETIMEDOUT && !strstr(svc->note, "timed out")) {
+		size_t n = strlen(svc->note);
 
-		if (fd >= 0)
-			return svc->ctl = fd;
-		if (bh_now_ms() >= deadline) {
-			bh_fmt(svc->note, sizeof(svc->note),
-				 "no control socket after %u ms (%s)", s->o->timeout_ms, path);
-			return -ETIMEDOUT;
-		}
-		if (poll(&p, 1, CONNECT_RETRY_MS) == 1 && bh_host_reap(svc->hd) == 1) {
-			exit_text(svc->hd, why, sizeof(why));
-			bh_fmt(svc->note, sizeof(svc->note), "daemon %s before it listened", why);
-			return -ECHILD;
-		}
+		bh_fmt(svc->note + n, sizeof(svc->note) - n, "%sno answer within %u ms",
+		       n ? ": " : "", s->o->timeout_ms);
 	}
-}
-
-static void set_timeouts(int fd, uint64_t deadline)
-{
-	uint64_t now = bh_now_ms(), left = deadline > now ? deadline - now : 1;
-	struct timeval tv = { .tv_sec = (time_t)(left / 1000),
-			      .tv_usec = (suseconds_t)(left % 1000) * 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 static int push(struct bh_sup *s, struct bh_svc *svc)
@@ -202,6 +215,7 @@ int bh_svc_start(struct bh_sup *s, struct bh_svc *svc)
 	int r;
 
 	svc->note[0] = '\0';
+	svc->drops = 0;
 	svc->state = BH_SVC_STARTING;
 	svc->started_ms = bh_now_ms();
 	svc->n_items = 0;
@@ -210,15 +224,14 @@ int bh_svc_start(struct bh_sup *s, struct bh_svc *svc)
 		bh_fmt(svc->note, sizeof(svc->note), "cannot start: %s", strerror(-r));
 		goto fail;
 	}
+	svc->deadline_ms = deadline;
 	r = hold_netns(s, svc);
 	if (r == 0)
-		r = connect_ctl(s, svc, deadline);
-	if (r >= 0) {
-		set_timeouts(svc->ctl, deadline);
 		r = push(s, svc);
-	}
-	if (r < 0)
+	if (r < 0) {
+		why_failed(s, svc, r);
 		goto fail;
+	}
 	svc->state = BH_SVC_RUNNING;
 	svc->ready_ms = bh_now_ms();
 	return 0;
@@ -233,9 +246,8 @@ void bh_svc_stop(struct bh_sup *s, struct bh_svc *svc)
 {
 	char ctl[PATH_MAX];
 
-	if (svc->ctl >= 0)
-		close(svc->ctl);
-	svc->ctl = -1;
+	bh_chan_close(svc->chan);
+	svc->chan = NULL;
 	if (svc->hd) {
 		/* SIGTERM first: stordomd wipes its keys, vtpmd stores its TPMs. netdomd
 		 * has nothing to save (the kernel keeps its rules) and, as pid 1 of its
@@ -252,87 +264,3 @@ void bh_svc_stop(struct bh_sup *s, struct bh_svc *svc)
 	svc->state = BH_SVC_STOPPED;
 }
 
-/* ------------------------------------------------------------------------
- * Control messages.
- */
-static uint32_t next_request = 1;
-
-/* Something the service sent that no request waits for. */
-static void unasked(struct bh_sup *s, struct bh_svc *svc, const struct bh_msg_hdr *h,
-		    const uint8_t *untrusted_body)
-{
-	struct bh_msg_drop_event e;
-	char src[64], dst[64];
-
-	if (h->type != BH_MSG_DROP_EVENT ||
-	    bh_msg_drop_event_decode(untrusted_body, h->length, &e) < 0) {
-		bh_debug("%s: ignoring %s", svc->dom->name, bh_msg_type_name(h->type));
-		return;
-	}
-	svc->drops += e.count;
-	inet_ntop(e.src.family == 6 ? AF_INET6 : AF_INET, e.src.addr, src, sizeof(src));
-	inet_ntop(e.dst.family == 6 ? AF_INET6 : AF_INET, e.dst.addr, dst, sizeof(dst));
-	bh_sup_audit(s, "drop", e.guest[0] ? e.guest : "-", "dropped",
-		     "%s -> %s proto %u port %u: %u packets", src, dst, e.l4proto, e.dport, e.count);
-}
-
-static int read_one(struct bh_svc *svc, struct bh_msg_hdr *h, uint8_t **ret_body)
-{
-	static uint8_t untrusted_buf[64 << 10];
-	int r = bh_msg_read(svc->ctl, h, untrusted_buf, sizeof(untrusted_buf));
-
-	if (r == 0)
-		return -ECONNRESET;
-	if (r < 0)
-		return r == -EAGAIN || r == -EWOULDBLOCK ? -ETIMEDOUT : r;
-	*ret_body = untrusted_buf;
-	return 0;
-}
-
-int bh_ctl_wait(struct bh_sup *s, struct bh_svc *svc, uint16_t want, void *reply, size_t cap)
-{
-	struct bh_msg_hdr h;
-	uint8_t *body;
-
-	for (;;) {
-		int r = read_one(svc, &h, &body);
-
-		if (r < 0)
-			return r;
-		if (h.type != want) {
-			unasked(s, svc, &h, body);
-			continue;
-		}
-		if (h.length > cap)
-			return -EMSGSIZE;
-		memcpy(reply, body, h.length);
-		return (int)h.length;
-	}
-}
-
-int bh_ctl_call(struct bh_sup *s, struct bh_svc *svc, uint16_t type, const void *body,
-		size_t len, uint16_t want, void *reply, size_t cap)
-{
-	int r = bh_msg_write(svc->ctl, type, 0, next_request++, body, len);
-
-	return r < 0 ? r : bh_ctl_wait(s, svc, want, reply, cap);
-}
-
-int bh_ctl_drain(struct bh_sup *s, struct bh_svc *svc)
-{
-	struct pollfd p = { .fd = svc->ctl, .events = POLLIN };
-
-	while (poll(&p, 1, 0) == 1) {
-		struct bh_msg_hdr h;
-		uint8_t *body;
-		int r;
-
-		if (!(p.revents & POLLIN))
-			return -ECONNRESET;
-		r = read_one(svc, &h, &body);
-		if (r < 0)
-			return r;
-		unasked(s, svc, &h, body);
-	}
-	return 0;
-}

@@ -197,7 +197,7 @@ mkdir "$TMP/fake"
 printf '#!/bin/sh\nexec sleep 30\n' >"$TMP/fake/netdomd"; chmod 755 "$TMP/fake/netdomd"
 ln -s "$(readlink -f $B/stordomd)" "$TMP/fake/stordomd"; ln -s "$(readlink -f $B/vtpmd)" "$TMP/fake/vtpmd"
 out=$("$BH" up --state-dir "$ST" --daemons "$TMP/fake" --timeout 1 "$TMP/topo" 2>&1); rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "service domain netdom did not become ready: no control socket after 1000 ms" &&
+[ $rc = 1 ] && echo "$out" | grep -q "service domain netdom did not become ready: its control channel was not attached within 1000 ms" &&
 	ok "a service never ready: up fails naming netdom" || bad "never ready: rc $rc: $out"
 pgrep -f "$TMP/fake/netdomd" >/dev/null && bad "the fake netdomd was left running" || ok "nothing left running"
 [ -e "$SOCK" ] && bad "socket left after a failed up" || ok "no socket after a failed up"
