@@ -37,6 +37,7 @@ static void domain_clear(struct bh_domain *dom)
 	free(dom->disks);
 	free(dom->zone);
 	free(dom->host_cmd);
+	free(dom->io_max);
 	free(dom->gateways);
 }
 
@@ -116,6 +117,45 @@ static int build_cmdline(struct builder *b)
 	return 0;
 }
 
+int bh_io_max_check(const char *untrusted_s, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "rbps=", "wbps=", "riops=", "wiops=" };
+	char copy[256], *save = NULL;
+	size_t n = 0;
+
+	if (bh_fmt(copy, sizeof(copy), "%s", untrusted_s) < 0)
+		return bh_fmt(err, errlen, "too long"), -EINVAL;
+	for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save), n++) {
+		size_t k = 0;
+		uint64_t v;
+
+		while (k < BH_ARRAY_SIZE(keys) && !bh_startswith(tok, keys[k]))
+			k++;
+		if (k == BH_ARRAY_SIZE(keys))
+			return bh_fmt(err, errlen, "'%.40s' is not rbps=, wbps=, riops= or wiops=", tok),
+			       -EINVAL;
+		tok += strlen(keys[k]);
+		if (!bh_streq(tok, "max") && bh_parse_u64(tok, 1, UINT64_MAX, &v) < 0)
+			return bh_fmt(err, errlen, "bad value '%.40s' (a number or max)", tok), -EINVAL;
+	}
+	return n ? 0 : (bh_fmt(err, errlen, "empty"), -EINVAL);
+}
+
+static int build_io_max(struct builder *b)
+{
+	const char *v = bh_val_str(b->f, "bh_io_max");
+	char err[128];
+
+	if (!v)
+		return 0;
+	if (bh_io_max_check(v, err, sizeof(err)) < 0) {
+		bh_diag_add(b->d, b->f->path, bh_cfg_line(b->f, "bh_io_max"), "bh_io_max: %s", err);
+		return 0;
+	}
+	b->dom->io_max = strdup(v);
+	return b->dom->io_max ? 0 : -ENOMEM;
+}
+
 static int build_basics(struct builder *b)
 {
 	static const char *const types[] = { "pvh", "pv" };
@@ -130,7 +170,9 @@ static int build_basics(struct builder *b)
 	dom->type = strdup(types[type]);
 	if (!dom->type)
 		return -ENOMEM;
-	r = bh_val_strdup(b->f, "kernel", &dom->kernel);
+	r = build_io_max(b);
+	if (r == 0)
+		r = bh_val_strdup(b->f, "kernel", &dom->kernel);
 	if (r == 0)
 		r = bh_val_strdup(b->f, "ramdisk", &dom->ramdisk);
 	if (r == 0)

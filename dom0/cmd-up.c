@@ -157,6 +157,8 @@ static void remove_run(const struct bh_topology *t, const struct bh_up_opts *o)
 			unlink(path);
 		}
 		rmdir(dir);
+		bh_up_root_dir(o, &t->domains[i], dir, sizeof(dir));
+		rmdir(dir);
 	}
 	rmdir(o->run);
 }

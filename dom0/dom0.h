@@ -152,6 +152,8 @@ void bh_val_u64(const struct bh_cfg_file *f, const char *key, uint64_t min, uint
 /* Index of the value in @names; -EINVAL (and a diagnostic) for anything else. */
 int bh_val_enum(const struct bh_cfg_file *f, const char *key, const char *const *names,
 		size_t n, struct bh_diags *d, int *ret);
+/* bh_io_max: 0, or -EINVAL with a message in @err. */
+int bh_io_max_check(const char *untrusted_s, char *err, size_t errlen);
 /* Copy of the string value, or *ret untouched when unset. 0 or -ENOMEM. */
 int bh_val_strdup(const struct bh_cfg_file *f, const char *key, char **ret);
 /* A diagnostic unless the value (when set) is an absolute path. */
@@ -337,6 +339,7 @@ struct bh_domain {
 	char *cmdline; /* xl "cmdline", or "extra" (with "root=" in front if set) */
 	uint64_t memory_mib;
 	unsigned vcpus;
+	char *io_max; /* bh_io_max, checked: "rbps=N wbps=N riops=N wiops=N" (any of them) */
 	struct bh_vif *vifs;
 	size_t n_vifs;
 	struct bh_disk *disks;
@@ -702,17 +705,30 @@ struct bh_host_bind {
 	char name[32]; /* its name in BH_GUEST_ENDPOINT_DIR */
 };
 
+/* A host path bound at the same path in a service domain's own root. */
+struct bh_host_mnt {
+	const char *path;
+	bool readonly;
+	bool optional; /* skipped when missing */
+};
+
+#define BH_HOST_MNTS_MAX 32
+
 struct bh_host_opts {
 	const char *netdom_netns; /* netdom's network namespace (a file, e.g. /proc/PID/ns/net) */
 	/* guests */
 	const struct bh_host_bind *binds;
 	size_t n_binds;
+	const char *io_path; /* bh_io_max applies to the block device holding it */
 	/* service domains: the daemon to run (argv[0] an absolute path), a socket
 	 * it inherits as fd 3 (-1: none) and where its stderr goes (-1: nowhere) */
 	char *const *argv;
 	int pass_fd;
 	int log_fd;
 	int netns_fd; /* >= 0: join this network namespace instead of a new one */
+	const char *root; /* pivot_root into a tmpfs on this empty directory, or NULL */
+	const struct bh_host_mnt *mnts;
+	size_t n_mnts;
 };
 
 /*
@@ -748,6 +764,10 @@ int bh_net_vif_config(int ns_fd, const char *ifname, const struct bh_prefix *gw,
 /* The netdom gateway of @t whose network holds @ip, or NULL. */
 const struct bh_prefix *bh_net_gateway_for(const struct bh_topology *t,
 					   const struct bh_prefix *ip);
+
+/* host-root.c: in the calling domain's pid 1 (new, private mount namespace):
+ * pivot_root into a tmpfs on @root holding the base system and @mnts. */
+int bh_host_pivot_root(const char *root, const struct bh_host_mnt *mnts, size_t n);
 
 /* host-mount.c: a guest's endpoint directory. */
 /* In the calling (new) mount namespace: a tmpfs at BH_GUEST_ENDPOINT_DIR with
@@ -833,7 +853,9 @@ int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o)
 /* Paths of a volume's backing file and key file. */
 void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
 			const struct bh_volume *v, char *backing, char *key, size_t len);
-/* <run>/<service>/ and its control socket. */
+/* <run>/<service>/, its control socket, and <run>/<service>.root (its root). */
+void bh_up_root_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
+		    size_t len);
 void bh_up_svc_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
 		   size_t len);
 void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,

@@ -60,6 +60,7 @@ int bh_guest_start(struct bh_sup *s, struct bh_guest *g)
 	bh_fmt(ns, sizeof(ns), "/proc/self/fd/%d", s->netns_fd);
 	ho.netdom_netns = s->netns_fd >= 0 ? ns : NULL;
 	bh_guest_binds(s, g);
+	ho.io_path = s->o->state;
 	ho.binds = g->binds;
 	ho.n_binds = g->n_binds;
 	g->note[0] = '\0';

@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <poll.h>
 #include <sched.h>
@@ -129,7 +130,23 @@ static void set_limit(struct bh_host_dom *d, const char *file, const char *val)
 		note(d, "%s not set: %s", file, strerror(-r));
 }
 
-static void apply_limits(struct bh_host_dom *d, const struct bh_domain *dom)
+/* bh_io_max on the block device that holds @path ("MAJ:MIN rbps=..."). */
+static void apply_io(struct bh_host_dom *d, const struct bh_domain *dom, const char *path)
+{
+	char v[320];
+	struct stat st;
+
+	if (!dom->io_max)
+		return;
+	if (!path || stat(path, &st) < 0 || major(st.st_dev) == 0) {
+		note(d, "io.max not set: %s is not on a block device", path ? path : "(no path)");
+		return;
+	}
+	snprintf(v, sizeof(v), "%u:%u %s", major(st.st_dev), minor(st.st_dev), dom->io_max);
+	set_limit(d, "io.max", v);
+}
+
+static void apply_limits(struct bh_host_dom *d, const struct bh_domain *dom, const char *io_path)
 {
 	char v[64];
 
@@ -139,10 +156,11 @@ static void apply_limits(struct bh_host_dom *d, const struct bh_domain *dom)
 	set_limit(d, "cpu.max", v);
 	snprintf(v, sizeof(v), "%u", dom->pids_max ? dom->pids_max : PIDS_DEFAULT);
 	set_limit(d, "pids.max", v);
+	apply_io(d, dom, io_path);
 }
 
 /* Create bulkhead/<name> under our cgroup; its fd for CLONE_INTO_CGROUP, or -errno. */
-static int make_cgroup(struct bh_host_dom *d, const struct bh_domain *dom)
+static int make_cgroup(struct bh_host_dom *d, const struct bh_domain *dom, const char *io_path)
 {
 	char own[PATH_MAX], base[PATH_MAX + 16];
 	int r = own_cgroup(own, sizeof(own)), fd;
@@ -169,7 +187,7 @@ static int make_cgroup(struct bh_host_dom *d, const struct bh_domain *dom)
 		d->cgroup = NULL;
 		return r;
 	}
-	apply_limits(d, dom);
+	apply_limits(d, dom, io_path);
 	fd = open(d->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -314,6 +332,8 @@ static _Noreturn void service_child(const struct bh_domain *dom, const struct bh
 	if (o->netns_fd >= 0 && setns(o->netns_fd, CLONE_NEWNET) < 0)
 		_exit(121);
 	child_common(dom, sync);
+	if (o->root && bh_host_pivot_root(o->root, o->mnts, o->n_mnts) < 0)
+		_exit(120);
 	if (dom->role == BH_DOM_NETDOM) {
 		/* netdom routes between the guests' vifs. */
 		sysctl_on("/proc/sys/net/ipv4/ip_forward");
@@ -405,7 +425,7 @@ int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
 	if (!d)
 		return -ENOMEM;
 	vif_nets(t, dom, nets);
-	cgfd = make_cgroup(d, dom);
+	cgfd = make_cgroup(d, dom, o ? o->io_path : NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
 		goto fail;

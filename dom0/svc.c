@@ -10,8 +10,8 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -116,6 +116,61 @@ static int open_log(const struct bh_sup *s, const struct bh_domain *dom)
 	return fd < 0 ? -errno : fd;
 }
 
+/* What the daemon of @dom sees in its own root, besides the base system. */
+struct mnts {
+	struct bh_host_mnt v[BH_HOST_MNTS_MAX];
+	char buf[BH_HOST_MNTS_MAX][PATH_MAX];
+	size_t n;
+};
+
+static void mnt(struct mnts *m, bool ro, const char *fmt, ...) _printf_(3, 4);
+
+static void mnt(struct mnts *m, bool ro, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (m->n == BH_HOST_MNTS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m->buf[m->n], PATH_MAX, fmt, ap);
+	va_end(ap);
+	m->v[m->n] = (struct bh_host_mnt){ .path = m->buf[m->n], .readonly = ro };
+	m->n++;
+}
+
+static void stordom_mnts(const struct bh_sup *s, struct mnts *m)
+{
+	char backing[PATH_MAX], key[PATH_MAX];
+
+	mnt(m, false, "%s/volumes", s->o->state);
+	for (size_t i = 0; i < s->t->n_volumes; i++) {
+		const struct bh_volume *v = &s->t->volumes[i];
+		char *slash;
+
+		bh_up_volume_paths(s->t, s->o, v, backing, key, sizeof(key));
+		mnt(m, true, "%s", key);
+		slash = strrchr(backing, '/');
+		*slash = '\0';
+		if (v->backing) /* its directory: a new volume's file is created there */
+			mnt(m, false, "%s", backing[0] ? backing : "/");
+	}
+}
+
+static void build_mnts(const struct bh_sup *s, const struct bh_domain *dom, struct mnts *m)
+{
+	char dir[PATH_MAX];
+
+	bh_up_svc_dir(s->o, dom, dir, sizeof(dir));
+	mnt(m, true, "%s", s->o->daemons);
+	mnt(m, false, "%s", dir);
+	if (dom->role == BH_DOM_STORDOM)
+		stordom_mnts(s, m);
+	if (dom->role == BH_DOM_VTPM) {
+		mnt(m, false, "%s/vtpm", s->o->state);
+		mnt(m, true, "%s/keys/vtpm.key", s->o->state);
+	}
+}
+
 /* The control channel: we serve it on one end of a socketpair, the daemon gets the other. */
 static int make_chan(struct bh_svc *svc, int *ret_child_end)
 {
@@ -140,15 +195,23 @@ static int spawn(struct bh_sup *s, struct bh_svc *svc)
 	struct args a = { .n = 0 };
 	struct bh_host_opts ho = { .pass_fd = -1 };
 	_cleanup_close_ int log_fd = open_log(s, svc->dom), child_end = -1;
-	char ctl[PATH_MAX];
+	static struct mnts m;
+	char ctl[PATH_MAX], root[PATH_MAX];
 	int r = make_chan(svc, &child_end);
 
 	if (r < 0)
 		return r;
 	build_argv(s, svc->dom, &a);
+	m.n = 0;
+	build_mnts(s, svc->dom, &m);
+	bh_up_root_dir(s->o, svc->dom, root, sizeof(root));
+	ho.root = root;
+	ho.mnts = m.v;
+	ho.n_mnts = m.n;
 	bh_up_ctl_path(s->o, svc->dom, ctl, sizeof(ctl));
 	unlink(ctl); /* nothing of a crashed daemon's may answer for the new one */
 	ho.argv = a.v;
+	ho.io_path = s->o->state;
 	ho.log_fd = log_fd;
 	ho.pass_fd = child_end;
 	ho.netns_fd = svc->dom->role == BH_DOM_NETDOM ? s->netns_fd : -1;

@@ -8,6 +8,7 @@
  *   <state>/vtpm/<guest>/         a guest's vTPM instance (sealed state, sockets)
  *   <state>/log/<domain>.log      each service daemon's log, appended
  *   <state>/run/<service>/        its sockets, root only; removed by down
+ *   <state>/run/<service>.root/   empty: where its own root (a tmpfs) is mounted
  *
  * Until measured boot seals volume keys to the vTPM (issue 9), dom0 creates
  * the key file once and hands stordom its path, never its bytes.
@@ -105,6 +106,12 @@ void bh_up_svc_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char
 	bh_fmt(out, len, "%s/%s", o->run, dom->name);
 }
 
+void bh_up_root_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
+		    size_t len)
+{
+	bh_fmt(out, len, "%s/%s.root", o->run, dom->name);
+}
+
 void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
 		    size_t len)
 {
@@ -122,9 +129,16 @@ static int make_dirs(const struct bh_topology *t, const struct bh_up_opts *o)
 		r = mkdir_mode(o->logs, 0700);
 	if (r == 0)
 		r = mkdir_mode(o->run, 0700);
-	for (size_t i = 0; r == 0 && i < t->n_domains; i++)
-		if (t->domains[i].role != BH_DOM_GUEST)
-			r = sub_dir(o->run, t->domains[i].name, 0700);
+	for (size_t i = 0; r == 0 && i < t->n_domains; i++) {
+		char root[PATH_MAX];
+
+		if (t->domains[i].role == BH_DOM_GUEST)
+			continue;
+		r = sub_dir(o->run, t->domains[i].name, 0700);
+		bh_up_root_dir(o, &t->domains[i], root, sizeof(root));
+		if (r == 0)
+			r = mkdir_mode(root, 0700);
+	}
 	/* The mount point of every guest's private endpoint directory. */
 	if (r == 0 && mkdir(BH_GUEST_ENDPOINT_DIR, 0755) < 0 && errno != EEXIST)
 		r = bh_log_errno(LOG_ERR, -errno, "mkdir %s", BH_GUEST_ENDPOINT_DIR);
