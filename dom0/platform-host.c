@@ -10,7 +10,8 @@
  * yet) and finds its disk and TPM sockets, bound from the service domains,
  * in a private tmpfs at BH_GUEST_ENDPOINT_DIR (host-mount.c). A service
  * domain runs its daemon as root with only its role's capabilities (kept
- * across exec as ambient capabilities), fd 3 its control socket.
+ * across exec as ambient capabilities), fd 3 its control channel, in its
+ * own root (pivot_root into a tmpfs holding only what it needs: host-root.c).
  * A guest's vifs are veth pairs: "vif<k>.<n>" in netdom's network namespace,
  * "eth<n>" (with the configured MAC and address) in the guest's, routed by
  * netdom (its gateway address on each vif, a host route to the guest).

@@ -195,7 +195,8 @@ for _ in $(seq 50); do [ -e "$SOCK" ] || break; sleep 0.1; done
 # --- a service that never becomes ready ------------------------------------------
 mkdir "$TMP/fake"
 printf '#!/bin/sh\nexec sleep 30\n' >"$TMP/fake/netdomd"; chmod 755 "$TMP/fake/netdomd"
-ln -s "$(readlink -f $B/stordomd)" "$TMP/fake/stordomd"; ln -s "$(readlink -f $B/vtpmd)" "$TMP/fake/vtpmd"
+# Copies, not links: a service domain's root holds its daemons directory only.
+cp "$B/stordomd" "$B/vtpmd" "$TMP/fake/"
 out=$("$BH" up --state-dir "$ST" --daemons "$TMP/fake" --timeout 1 "$TMP/topo" 2>&1); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "service domain netdom did not become ready: its control channel was not attached within 1000 ms" &&
 	ok "a service never ready: up fails naming netdom" || bad "never ready: rc $rc: $out"
