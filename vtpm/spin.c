@@ -10,10 +10,11 @@
  *  - The budget follows what the waits take: twice the last one, between
  *    SPIN_MIN_NS and the caller's cap. A client waiting for a Quote (~300 us)
  *    on an otherwise quiet machine spins through it and sees the response at
- *    once, where sleeping cost an idle vCPU's wake-up (Quote at 0.78x
- *    libtpms in-process before, all of it in that wake-up: the worker's
- *    TPMLIB_Process takes what in-process libtpms takes, the same
- *    instruction count under callgrind). A command longer than the cap (RSA,
+ *    once, where sleeping cost an idle vCPU's wake-up. (Quote was at 0.78x
+ *    libtpms in-process with 5-50 us spins: ~90 us a Quote lost in the
+ *    hand-off, not in the compute: the worker's TPMLIB_Process takes what
+ *    in-process libtpms takes, the same instruction count under callgrind,
+ *    and nothing is stored.) A command longer than the cap (RSA,
  *    key generation) is slept through after one capped spin. The spinner
  *    holds no more CPU than the worker is spending on the command.
  *  - A spin that ran out (SPIN_MIN_NS at least) and whose input then came
@@ -50,7 +51,7 @@
 #define SPIN_BUSY_MAX_NS 50000u	 /* longest spin while other tasks compete for the CPUs */
 #define YIELD_AFTER_NS 2000u	 /* a peer running on another CPU answers in ~1 us */
 #define SWITCHED_NS 3000u	 /* a yield this long ran another task (alone: ~1.2 us) */
-#define PREEMPTED_NS 20000u	 /* off CPU this long between two looks (a yield: ~1.2 us): a third task ran */
+#define PREEMPTED_NS 20000u	 /* off CPU this long between two looks: a third task ran */
 #define BUSY_MIN_NS 200000u	 /* how long a first preemption keeps spins short, yield-free */
 #define BUSY_MAX_NS 64000000u	 /* ... doubled at each one that follows, up to this */
 #define LOOK_EVERY 32		 /* pauses between two looks at the clock (~0.6 us) */
