@@ -495,6 +495,303 @@ int bh_sha256(const void *data, size_t len, uint8_t ret[BH_SHA256_LEN]);
 int bh_sha256_hex(const void *data, size_t len, char ret[BH_SHA256_HEX_LEN + 1]);
 
 /* ------------------------------------------------------------------------
+ * Measured boot and attestation (issue 9): hash.c (the OpenSSL adapter),
+ * tpm2-cmd.c (TPM 2.0 commands and response parsers), tpm2-client.c (one
+ * vTPM over its swtpm data socket), eventlog.c (TCG2 crypto-agile event log),
+ * measure.c (canonical config, the events that start a guest), attest.c
+ * (quote verification, comparison with the golden values).
+ * Formats and the PCRs used: bulkhead(8), MEASURED BOOT.
+ */
+/* TPM_ALG_ID of the PCR banks bulkhead measures into. */
+#define BH_TPM_ALG_SHA1 0x0004
+#define BH_TPM_ALG_SHA256 0x000B
+#define BH_TPM_ALG_SHA384 0x000C
+#define BH_TPM_ALG_SHA512 0x000D
+#define BH_DIGEST_MAX 64
+#define BH_BANKS_MAX 4 /* banks bulkhead knows */
+#define BH_PCR_COUNT 24
+#define BH_PCRSEL_MAX 16  /* banks in a TPML_PCR_SELECTION we accept */
+#define BH_DIGESTS_MAX 8  /* PCR values in one PCR_Read response */
+#define BH_NONCE_LEN 32
+#define BH_NONCE_MAX 64
+#define BH_TPM_BUF_MAX 4096
+
+/* Where a guest's measurements go (PC Client PCR usage, as GRUB does for 8/9). */
+#define BH_PCR_CONFIG 1  /* the canonical form of the guest's config: its "platform" */
+#define BH_PCR_CMDLINE 8 /* command line */
+#define BH_PCR_KERNEL 9  /* kernel and initramfs (host platform: the executables) */
+#define BH_PCRS_MEASURED (1u << BH_PCR_CONFIG | 1u << BH_PCR_CMDLINE | 1u << BH_PCR_KERNEL)
+
+/* TCG PC Client event types used. */
+#define BH_EV_NO_ACTION 0x03u
+#define BH_EV_PLATFORM_CONFIG_FLAGS 0x0Au
+#define BH_EV_IPL 0x0Du
+
+/* Digest size of a bank bulkhead knows, else 0; its name ("sha256"), else "unknown". */
+size_t bh_tpm_alg_size(uint16_t alg);
+const char *bh_tpm_alg_name(uint16_t alg);
+/* "sha1", "sha256", "sha384", "sha512". 0 or -EINVAL. */
+int bh_tpm_alg_parse(const char *name, uint16_t *ret);
+/* Lower-case hex of @n bytes into @out (2n + 1 bytes). */
+void bh_hex(const uint8_t *p, size_t n, char *out);
+
+/* Digest of @data in bank @alg into @ret (bh_tpm_alg_size bytes). 0, -EINVAL or -EIO. */
+int bh_digest(uint16_t alg, const void *data, size_t len, uint8_t *ret);
+/* The file at @path in each of @n banks at once. 0 or -errno. */
+int bh_digest_file(const char *path, const uint16_t *algs, size_t n,
+		   uint8_t (*ret)[BH_DIGEST_MAX]);
+/* ECDSA P-256 over SHA-256 of @msg. 0, -EBADMSG (bad key or signature) or -EIO. */
+int bh_ecdsa_p256_verify(const uint8_t x[32], const uint8_t y[32], const void *msg, size_t msglen,
+			 const uint8_t *r, size_t rlen, const uint8_t *s, size_t slen);
+/* The P-256 public key (x, y) as a PEM SubjectPublicKeyInfo. 0, -EBADMSG or -EIO. */
+int bh_p256_pem(const uint8_t x[32], const uint8_t y[32], FILE *out);
+
+/* A TPML_PCR_SELECTION: per bank, PCRs as bits (bit n = PCR n). */
+struct bh_pcrsel {
+	size_t n;
+	struct {
+		uint16_t alg;
+		uint32_t mask;
+	} v[BH_PCRSEL_MAX];
+};
+
+/* A TPML_DIGEST as PCR_Read returns it. */
+struct bh_digests {
+	size_t n;
+	struct {
+		uint8_t d[BH_DIGEST_MAX];
+		size_t len;
+	} v[BH_DIGESTS_MAX];
+};
+
+/* PCR values of up to BH_BANKS_MAX banks. */
+struct bh_pcrs {
+	size_t n_banks;
+	uint16_t algs[BH_BANKS_MAX];
+	uint8_t v[BH_BANKS_MAX][BH_PCR_COUNT][BH_DIGEST_MAX];
+};
+
+/* One event: the digests of every bank of its log, in the log's bank order. */
+struct bh_event {
+	uint32_t pcr;
+	uint32_t type;
+	size_t n_digests;
+	struct {
+		uint16_t alg;
+		uint8_t d[BH_DIGEST_MAX];
+	} digests[BH_BANKS_MAX];
+	uint8_t *data; /* owned */
+	size_t len;
+	const char *label; /* static; events computed here only ("kernel", ...), else NULL */
+};
+
+struct bh_eventlog {
+	size_t n_algs;
+	uint16_t algs[BH_BANKS_MAX];
+	struct bh_event *v;
+	size_t n;
+};
+
+/* The AK: an ECDSA P-256 restricted signing primary under the endorsement hierarchy. */
+struct bh_tpm_ak {
+	uint32_t handle;
+	uint8_t x[32], y[32];
+	uint8_t pub[128]; /* TPM2B_PUBLIC as marshalled */
+	size_t pub_len;
+	uint8_t name[2 + BH_DIGEST_MAX];
+	size_t name_len;
+};
+
+#define BH_TPM_ATTEST_MAX 1024
+
+struct bh_tpm_quote {
+	uint8_t attest[BH_TPM_ATTEST_MAX]; /* TPMS_ATTEST, the signed bytes */
+	size_t attest_len;
+	uint8_t sig[80]; /* TPMT_SIGNATURE as marshalled */
+	size_t sig_len;
+	uint16_t sig_alg, sig_hash;
+	uint8_t r[32], s[32];
+	size_t r_len, s_len;
+};
+
+/* A TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE. */
+struct bh_attest_info {
+	uint8_t signer[2 + BH_DIGEST_MAX];
+	size_t signer_len;
+	uint8_t extra[BH_NONCE_MAX];
+	size_t extra_len;
+	uint64_t clock, firmware;
+	uint32_t reset_count, restart_count;
+	uint8_t safe;
+	struct bh_pcrsel sel;
+	uint8_t pcr_digest[BH_DIGEST_MAX];
+	size_t pcr_digest_len;
+};
+
+/* Commands (tpm2-cmd.c): the whole command in @buf; its length, or -ENOBUFS/-EINVAL. */
+long bh_tpm2_startup_cmd(void *buf, size_t cap);
+long bh_tpm2_getcap_pcrs_cmd(void *buf, size_t cap);
+long bh_tpm2_pcr_read_cmd(void *buf, size_t cap, const struct bh_pcrsel *sel);
+long bh_tpm2_pcr_extend_cmd(void *buf, size_t cap, uint32_t pcr, const struct bh_event *ev);
+long bh_tpm2_create_ak_cmd(void *buf, size_t cap);
+long bh_tpm2_quote_cmd(void *buf, size_t cap, uint32_t ak, const uint8_t *nonce, size_t nonce_len,
+		       const struct bh_pcrsel *sel);
+long bh_tpm2_flush_cmd(void *buf, size_t cap, uint32_t handle);
+/*
+ * Responses: 0 with *ret written; -EREMOTEIO with the TPM's response code in
+ * *ret_rc; -EBADMSG for anything malformed (sizes, tags, trailing bytes, an
+ * AK that is not exactly our template, a signature that is not ECDSA-SHA256).
+ */
+int bh_tpm2_parse_empty(const void *untrusted, size_t len, bool sessions, uint32_t *ret_rc);
+int bh_tpm2_parse_getcap_pcrs(const void *untrusted, size_t len, struct bh_pcrsel *ret,
+			      uint32_t *ret_rc);
+int bh_tpm2_parse_pcr_read(const void *untrusted, size_t len, struct bh_pcrsel *ret_sel,
+			   struct bh_digests *ret_vals, uint32_t *ret_rc);
+int bh_tpm2_parse_create_ak(const void *untrusted, size_t len, struct bh_tpm_ak *ret,
+			    uint32_t *ret_rc);
+int bh_tpm2_parse_quote(const void *untrusted, size_t len, struct bh_tpm_quote *ret,
+			uint32_t *ret_rc);
+/* Saved forms (bulkhead attest --quote-from): TPM2B_PUBLIC, TPMT_SIGNATURE. */
+int bh_tpm2_parse_ak_public(const void *untrusted, size_t len, struct bh_tpm_ak *ret);
+int bh_tpm2_parse_signature(const void *untrusted, size_t len, struct bh_tpm_quote *ret);
+/* TPMS_ATTEST of a quote. 0 or -EBADMSG. */
+int bh_tpm2_parse_attest(const void *untrusted, size_t len, struct bh_attest_info *ret);
+
+/* One vTPM over its swtpm data socket (tpm2-client.c). */
+struct bh_tpm {
+	int fd;
+	uint32_t rc; /* response code of the last command that failed in the TPM */
+	uint8_t rsp[BH_TPM_BUF_MAX];
+};
+
+/* Connect to the unix socket at @path. 0 or -errno. */
+int bh_tpm_open(const char *path, struct bh_tpm **ret);
+void bh_tpm_close(struct bh_tpm *t);
+/* "TPM_RC_RETRY"-style text for t->rc into @buf. */
+const char *bh_tpm_rc_str(uint32_t rc, char *buf, size_t len);
+/* TPM2_Startup(CLEAR); an already started TPM is fine. */
+int bh_tpm_startup(struct bh_tpm *t);
+/* The active banks (with any PCR allocated). -EOPNOTSUPP when one is not a bank
+ * bulkhead knows (it could not keep that bank's log). */
+int bh_tpm_banks(struct bh_tpm *t, uint16_t algs[BH_BANKS_MAX], size_t *ret_n);
+/* PCRs in @mask of banks @algs (several PCR_Reads as needed). */
+int bh_tpm_pcr_read(struct bh_tpm *t, uint32_t mask, const uint16_t *algs, size_t n,
+		    struct bh_pcrs *ret);
+int bh_tpm_extend(struct bh_tpm *t, const struct bh_event *ev);
+/* Create the AK (transient; flush it with bh_tpm_flush) and check its name. */
+int bh_tpm_create_ak(struct bh_tpm *t, struct bh_tpm_ak *ret);
+int bh_tpm_quote(struct bh_tpm *t, const struct bh_tpm_ak *ak, const uint8_t *nonce,
+		 size_t nonce_len, const struct bh_pcrsel *sel, struct bh_tpm_quote *ret);
+int bh_tpm_flush(struct bh_tpm *t, uint32_t handle);
+
+/* Event logs (eventlog.c): TCG PC Client "crypto agile" format, little-endian. */
+#define BH_EVENTLOG_MAX (16u << 20)
+#define BH_EVENT_DATA_MAX (1u << 20)
+
+int bh_eventlog_new(const uint16_t *algs, size_t n_algs, struct bh_eventlog **ret);
+void bh_eventlog_free(struct bh_eventlog *log);
+/* Append an event with @digests in the log's bank order; @data copied. 0 or -errno. */
+int bh_eventlog_add(struct bh_eventlog *log, uint32_t pcr, uint32_t type, const void *data,
+		    size_t len, const uint8_t (*digests)[BH_DIGEST_MAX], const char *label);
+/* Append an event whose digests are those of @data itself. */
+int bh_eventlog_add_data(struct bh_eventlog *log, uint32_t pcr, uint32_t type, const void *data,
+			 size_t len, const char *label);
+/* The log as bytes (malloc'ed, the caller frees): Spec ID event, then TCG_PCR_EVENT2s. */
+int bh_eventlog_encode(const struct bh_eventlog *log, uint8_t **ret, size_t *ret_len);
+/* Encode to @path: written to a temporary file, synced, renamed. 0 or -errno. */
+int bh_eventlog_write_file(const struct bh_eventlog *log, const char *path);
+/* Parse a log; -EBADMSG with the reason (and the event) in @why. */
+int bh_eventlog_parse(const void *untrusted, size_t len, struct bh_eventlog **ret, char *why,
+		      size_t whylen);
+int bh_eventlog_read_file(const char *path, struct bh_eventlog **ret, char *why, size_t whylen);
+/* Replay every event from all-zero PCRs into *ret (the log's banks). 0 or -EIO. */
+int bh_eventlog_replay(const struct bh_eventlog *log, struct bh_pcrs *ret);
+/* "event 3 (PCR 9, EV_IPL, kernel /usr/bin/sleep)" */
+void bh_event_describe(const struct bh_eventlog *log, size_t i, char *out, size_t outlen);
+
+/* Measurement (measure.c). */
+#define BH_CANON_MAX (256u * 1024)
+#define BH_HOST_SHELL "/bin/sh"
+#define BH_HOST_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/*
+ * The canonical form of a domain's config file (bulkhead(8), MEASURED BOOT):
+ * "bulkhead-config 1" and one "key=value" line per setting bulkhead knows,
+ * keys sorted, list items as key[N], values normalised. Malloc'ed, NUL
+ * terminated; *ret_len excludes the NUL. 0, -ENOMEM or -EFBIG.
+ */
+int bh_config_canonical(const struct bh_cfg_file *f, char **ret, size_t *ret_len);
+/* The executable a host-platform guest's command starts (first word, PATH
+ * BH_HOST_PATH), or BH_HOST_SHELL when the first word is not a file. */
+int bh_host_cmd_exe(const char *cmd, char *out, size_t outlen);
+/*
+ * The events that start guest @dom on @platform, digests in banks @algs:
+ * config (PCR 1), kernel and initramfs (PCR 9), command line (PCR 8).
+ * Files that cannot be read are -errno with the file named in @err.
+ */
+int bh_measure_events(const struct bh_domain *dom, enum bh_platform platform,
+		      const uint16_t *algs, size_t n_algs, struct bh_eventlog **ret, char *err,
+		      size_t errlen);
+/* Default place of a guest's event log: <bh_state_dir>/eventlog/<guest>.bin. */
+const char *bh_eventlog_path(const struct bh_topology *t, const char *guest, char *buf,
+			     size_t len);
+/*
+ * Measured boot of guest @dom before it starts: compute its events in every
+ * active bank of the vTPM at @tpm_sock (TPM2_Startup first; the measured PCRs
+ * must still be all zero, i.e. a freshly started vTPM), extend them, and
+ * write the event log to @log_path (NULL: bh_eventlog_path()). Nothing is
+ * extended when a file cannot be hashed. Returns 0, or -errno with the
+ * reason in @err (the caller logs it, then must not start the guest).
+ */
+int bh_measure_guest(const struct bh_topology *t, const struct bh_domain *dom,
+		     enum bh_platform platform, const char *tpm_sock, const char *log_path,
+		     char *err, size_t errlen);
+
+/* Attestation (attest.c). */
+/* ak->name must be nameAlg || SHA-256(TPMT_PUBLIC). 0 or -EBADMSG. */
+int bh_ak_check_name(const struct bh_tpm_ak *ak);
+/* Digest (bank @alg) of the values of @pcrs selected by @sel, in selection order. */
+int bh_pcrs_digest(const struct bh_pcrs *pcrs, const struct bh_pcrsel *sel, uint16_t alg,
+		   uint8_t *ret, size_t *ret_len);
+/*
+ * Verify @q as a quote by @ak over @sel with qualifying data @nonce whose PCRs
+ * are @expected: signature, signer name, magic and type, nonce, selection,
+ * PCR digest. 0, or -EPERM (-EBADMSG when malformed) with the reason in @why.
+ */
+int bh_quote_verify(const struct bh_tpm_ak *ak, const struct bh_tpm_quote *q,
+		    const uint8_t *nonce, size_t nonce_len, const struct bh_pcrsel *sel,
+		    const struct bh_pcrs *expected, char *why, size_t whylen);
+/* @log against @golden event by event: 0, or -EPERM naming the first difference. */
+int bh_eventlog_compare(const struct bh_eventlog *golden, const struct bh_eventlog *log,
+			char *why, size_t whylen);
+
+struct bh_attest_opts {
+	const char *tpm_sock;
+	const char *log_path;    /* NULL: bh_eventlog_path() */
+	const uint8_t *nonce;    /* NULL: a fresh random one */
+	size_t nonce_len;
+	const char *save_dir;    /* write ak.pub, ak.pem, quote.msg, quote.sig, nonce there */
+	const char *quote_from;  /* verify the quote saved there instead of asking the TPM */
+};
+
+/*
+ * Attest guest @dom: quote of PCRs 1, 8, 9 in every bank of its event log by
+ * a fresh AK, verified against the replayed log, then the log against the
+ * golden events from the config. 0 (pass), -EPERM (fail) or another -errno
+ * (could not attest); the reason in @why either way.
+ */
+int bh_attest_guest(const struct bh_topology *t, const struct bh_domain *dom,
+		    enum bh_platform platform, const struct bh_attest_opts *o, char *why,
+		    size_t whylen);
+
+int bh_cmd_measure(int argc, char **argv);
+int bh_cmd_attest(int argc, char **argv);
+/* Load and validate DIR and find guest @guest in it; errors printed. 0 or -errno. */
+int bh_cmd_load_guest(const char *dir, enum bh_platform cli, const char *guest,
+		      struct bh_topology **ret_t, const struct bh_domain **ret_dom,
+		      enum bh_platform *ret_platform);
+
+/* ------------------------------------------------------------------------
  * Audit log (audit.c, audit-json.c, audit-verify.c, audit-syslog.c): JSON
  * lines, one record per line, each carrying the SHA-256 (hex) of the exact
  * bytes of the previous line without its newline; the first record carries
