@@ -195,7 +195,7 @@ $(eval $(call unit_component,vtpm,$(LIB_VTPM),$(LIBS_VTPM)))
 # real libFuzzer binaries with clang. Targets for dom0 code are listed here.
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
-FUZZ_DOM0 := cfg audit
+FUZZ_DOM0 := cfg audit tpm2rsp eventlog
 FUZZ_NETDOM := policy nflog
 FUZZ_STORDOM := nbd
 FUZZ_VTPM := tpmframe

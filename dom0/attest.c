@@ -406,17 +406,20 @@ static int ask_tpm(struct bh_tpm *t, const struct bh_eventlog *log, const uint8_
  * replayed log disagree, appended to @why; false when they agree. This is how
  * the banks outside the quote are checked, and what explains a bad digest.
  */
-static bool explain_pcrs(const struct asked *a, const struct bh_pcrs *replayed, char *why,
-			 size_t whylen)
+static bool explain_pcrs(const struct asked *a, const struct bh_pcrs *replayed, uint16_t first,
+			 char *why, size_t whylen)
 {
 	size_t used = strlen(why);
 
-	for (size_t b = 0; a->have_pcrs && b < replayed->n_banks; b++)
+	/* Bank @first (the quoted one) first, then the others. */
+	for (size_t i = 0; a->have_pcrs && i < 2 * replayed->n_banks; i++)
 		for (unsigned p = 0; p < BH_PCR_COUNT; p++) {
+			size_t b = i % replayed->n_banks;
 			size_t size = bh_tpm_alg_size(replayed->algs[b]);
 			char got[40], want[40];
 
-			if (!(BH_PCRS_MEASURED & (1u << p)) ||
+			if ((i < replayed->n_banks) != (replayed->algs[b] == first) ||
+			    !(BH_PCRS_MEASURED & (1u << p)) ||
 			    memcmp(a->pcrs.v[b][p], replayed->v[b][p], size) == 0)
 				continue;
 			hex_short(a->pcrs.v[b][p], size, got);
@@ -519,13 +522,13 @@ static int run(struct attesting *s)
 		r = bh_quote_verify(&s->asked.ak, &s->asked.q, s->nonce, s->nonce_len, &s->sel,
 				    &s->replayed, s->why, s->whylen);
 		if (r == -EPERM && strstr(s->why, "replays"))
-			explain_pcrs(&s->asked, &s->replayed, s->why, s->whylen);
+			explain_pcrs(&s->asked, &s->replayed, s->sel.v[0].alg, s->why, s->whylen);
 		if (r == -EBADMSG)
 			r = -EPERM;
 	}
 	if (r == 0) {
 		s->why[0] = '\0';
-		if (explain_pcrs(&s->asked, &s->replayed, s->why, s->whylen))
+		if (explain_pcrs(&s->asked, &s->replayed, s->sel.v[0].alg, s->why, s->whylen))
 			r = -EPERM;
 	}
 	if (r == 0)

@@ -260,7 +260,7 @@ static int parse_spec_id(struct bh_cursor *c, uint16_t *algs, size_t *ret_n, cha
 		return bad(why, whylen, "event 0 is not a Spec ID event (not a crypto-agile log)");
 	bh_cursor_init(&e, data, size);
 	bh_cursor_ref(&e, 16, &sig);
-	get_le(&e, 4 + 4); /* platformClass; version, errata, uintnSize */
+	bh_cursor_skip(&e, 4 + 4); /* platformClass; version, errata, uintnSize */
 	n = get_le(&e, 4);
 	if (e.err || memcmp(sig, SPEC_ID_SIGNATURE, 16) != 0)
 		return bad(why, whylen, "event 0: not a \"Spec ID Event03\"");
