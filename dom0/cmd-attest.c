@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bulkhead attest [--platform host|xen] (--tpm SOCK | --quote-from QDIR [--nonce HEX])
- *                 [--event-log FILE] [--save-quote QDIR] DIR GUEST
+ *                 [--event-log FILE] [--golden FILE] [--save-quote QDIR] DIR GUEST
  *
  * Attest GUEST (attest.c): exit 0 and "pass", or 1 and "FAIL" with the
  * reason, naming the first event that differs from the golden values.
@@ -16,9 +16,9 @@ static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: bulkhead %s [--platform host|xen] --tpm SOCK [--event-log FILE]\n"
-		"                [--save-quote QDIR] DIR GUEST\n"
+		"                [--golden FILE] [--save-quote QDIR] DIR GUEST\n"
 		"       bulkhead %s [--platform host|xen] --quote-from QDIR [--nonce HEX]\n"
-		"                [--event-log FILE] DIR GUEST\n\n"
+		"                [--event-log FILE] [--golden FILE] DIR GUEST\n\n"
 		"Attest GUEST: its vTPM quotes PCRs 1, 8 and 9 with a fresh nonce, signed by\n"
 		"its attestation key; the quote is verified here (signature, nonce, PCR\n"
 		"digest against the replayed event log), then the event log is compared\n"
@@ -28,6 +28,9 @@ static void usage(FILE *out, const char *prog)
 		"  --tpm SOCK           the guest's vTPM: its swtpm data socket\n"
 		"  --event-log FILE     the guest's event log (default\n"
 		"                       <bh_state_dir>/eventlog/GUEST.bin)\n"
+		"  --golden FILE        compare with this expected event log (bulkhead measure\n"
+		"                       --event-log FILE, written when the files were trusted)\n"
+		"                       instead of golden values computed from the files now\n"
 		"  --save-quote QDIR    keep the AK (ak.pub, ak.pem), quote (quote.msg,\n"
 		"                       quote.sig) and nonce in QDIR, as tpm2_checkquote reads them\n"
 		"  --quote-from QDIR    verify the quote saved in QDIR instead of asking the vTPM\n"
@@ -63,6 +66,7 @@ int bh_cmd_attest(int argc, char **argv)
 		{ "save-quote", required_argument, NULL, 's' },
 		{ "quote-from", required_argument, NULL, 'q' },
 		{ "nonce", required_argument, NULL, 'n' },
+		{ "golden", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -98,6 +102,9 @@ int bh_cmd_attest(int argc, char **argv)
 			break;
 		case 'q':
 			o.quote_from = optarg;
+			break;
+		case 'g':
+			o.golden_path = optarg;
 			break;
 		case 'n':
 			if (parse_hex(optarg, nonce, sizeof(nonce), &o.nonce_len) < 0) {

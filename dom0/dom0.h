@@ -772,12 +772,13 @@ struct bh_attest_opts {
 	size_t nonce_len;
 	const char *save_dir;    /* write ak.pub, ak.pem, quote.msg, quote.sig, nonce there */
 	const char *quote_from;  /* verify the quote saved there instead of asking the TPM */
+	const char *golden_path; /* expected event log; NULL: computed from the config now */
 };
 
 /*
  * Attest guest @dom: quote of PCRs 1, 8, 9 in every bank of its event log by
  * a fresh AK, verified against the replayed log, then the log against the
- * golden events from the config. 0 (pass), -EPERM (fail) or another -errno
+ * golden events (from the config, or a saved expected log). 0 (pass), -EPERM (fail) or another -errno
  * (could not attest); the reason in @why either way.
  */
 int bh_attest_guest(const struct bh_topology *t, const struct bh_domain *dom,

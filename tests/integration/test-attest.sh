@@ -127,6 +127,10 @@ sed -i 's/^# a measured guest$/# a measured guest (comment edited)/; s/^memory =
 check "comments and spacing do not change the canonical config: pass" "$BH" attest --tpm "$SOCK" "$DIR" web
 cp web.cfg.orig "$DIR/guests/web.cfg"
 
+# --- golden values saved while the files were trusted ---
+check "bulkhead measure --event-log writes the expected log" "$BH" measure --tpm "$SOCK" --event-log golden.bin "$DIR" web
+check "attest --golden with the saved expected log passes" "$BH" attest --tpm "$SOCK" --golden golden.bin "$DIR" web
+
 # --- a log or PCRs that do not match ---
 cp "$LOG" log.orig
 python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[200] ^= 1; open(p, "wb").write(b)' "$LOG"
@@ -143,6 +147,15 @@ fails_saying "PCR 8 extended behind bulkhead's back fails" "replays to (PCR 8 sh
 check "restart the vTPM instance" "$CTL" "$TMP/ctl" stop web start web
 check "measure again after the restart" "$BH" measure --extend --tpm "$SOCK" "$DIR" web
 check "attest passes again" "$BH" attest --tpm "$SOCK" "$DIR" web
+# The executable changed before the guest started: the golden values computed
+# from the files now follow the change; the saved ones do not.
+printf '\x02' | dd of=guest-bin bs=1 seek=300 conv=notrunc status=none
+check "restart the vTPM instance" "$CTL" "$TMP/ctl" stop web start web
+check "measure the changed executable" "$BH" measure --extend --tpm "$SOCK" "$DIR" web
+check "attest against the files now passes (they changed together)" "$BH" attest --tpm "$SOCK" "$DIR" web
+fails_saying "attest --golden with the saved log fails naming the executable" \
+	"event 2 (PCR 9, EV_IPL, \"$TMP/guest-bin\") differs" "$BH" attest --tpm "$SOCK" --golden golden.bin "$DIR" web
+cp guest-bin.orig guest-bin
 fails_saying "attest without an event log is an error" "No such file" \
 	"$BH" attest --tpm "$SOCK" --event-log "$TMP/nope.bin" "$DIR" web
 
