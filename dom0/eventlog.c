@@ -220,6 +220,7 @@ int bh_eventlog_write_file(const struct bh_eventlog *log, const char *path)
 /* ------------------------------------------------------------------------
  * Reading.
  */
+/* A little-endian field of @n <= 4 bytes; 0 once the cursor has failed. */
 static uint32_t get_le(struct bh_cursor *c, size_t n)
 {
 	const uint8_t *p = NULL;

@@ -88,15 +88,19 @@ static void free_ctxs(EVP_MD_CTX **ctx, size_t n)
 
 static int digest_fd(int fd, const uint16_t *algs, size_t n, EVP_MD_CTX **ctx)
 {
-	static uint8_t buf[1 << 16];
+	enum { CHUNK = 1 << 16 };
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
 	ssize_t got;
+
+	if (!buf)
+		return -ENOMEM;
 
 	for (size_t i = 0; i < n; i++) {
 		ctx[i] = EVP_MD_CTX_new();
 		if (!ctx[i] || !md_of(algs[i]) || !EVP_DigestInit_ex(ctx[i], md_of(algs[i]), NULL))
 			return md_of(algs[i]) ? ossl_fail(-EIO, "digest init") : -EINVAL;
 	}
-	while ((got = read(fd, buf, sizeof(buf))) != 0) {
+	while ((got = read(fd, buf, CHUNK)) != 0) {
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0)
