@@ -26,10 +26,7 @@
  *    yield hands the CPU straight to the peer, one system call and no
  *    wake-up. If the input came in such a yield, the next wait yields at its
  *    first look (a handoff there costs ~10 us a round trip, two task
- *    switches; spinning first made it ~16). But a long wait (a Quote) on a
- *    shared CPU sleeps instead: a yielder gets the CPU back only after every
- *    other runnable task there, a woken sleeper first (Quote p90 ~2 ms
- *    yielding next to other work, against ~0.45 ms for libtpms in-process).
+ *    switches; spinning first made it ~16).
  *  - A yield that comes back late without the input, or a jump in the clock
  *    between two looks (preempted), means a third task wants this CPU. A
  *    spinner that yields to it has not asked to be woken, so a response that
@@ -54,7 +51,6 @@
 #define SPIN_BUSY_MAX_NS 50000u	 /* longest spin while other tasks compete for the CPUs */
 #define YIELD_AFTER_NS 2000u	 /* a peer running on another CPU answers in ~1 us */
 #define SWITCHED_NS 3000u	 /* a yield this long ran another task (alone: ~1.2 us) */
-#define PROBE_EVERY 16		 /* long waits with the peer on our CPU: spin one in this many */
 #define PREEMPTED_NS 20000u	 /* off CPU this long between two looks: a third task ran */
 #define BUSY_MIN_NS 200000u	 /* how long a first preemption keeps spins short, yield-free */
 #define BUSY_MAX_NS 64000000u	 /* ... doubled at each one that follows, up to this */
@@ -69,7 +65,6 @@ void vt_spin_init(struct vt_spin *s, uint32_t cap_ns)
 	s->busy_until_ns = 0;
 	s->busy_ns = 0;
 	s->yield_first = false;
-	s->shared_waits = 0;
 }
 
 /* The wait that began at s->start_ns ended at @now: twice it is the next budget. */
@@ -121,16 +116,6 @@ int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 
 	s->start_ns = t;
 	limit = budget(s, t, &busy);
-	if (s->yield_first && limit > SPIN_BUSY_MAX_NS && ++s->shared_waits % PROBE_EVERY) {
-		/*
-		 * A long wait with the peer on our CPU: sleep at once. A yielder
-		 * waits behind every other task on the CPU when the peer is done; a
-		 * sleeper that is woken goes first. Every PROBE_EVERY-th such wait
-		 * spins, to find out whether the peer has another CPU by now.
-		 */
-		s->slept_ns = s->start_ns;
-		return 0;
-	}
 	for (unsigned i = 1;; i++) {
 		int r = ready(ctx);
 

@@ -429,7 +429,6 @@ struct vt_spin {
 	uint64_t busy_until_ns; /* a third task wanted our CPU lately: until then, */
 	uint64_t busy_ns;	/* ... for this long */
 	bool yield_first;	/* the peer answered in our last yield: it shares our CPU */
-	uint32_t shared_waits;	/* long waits slept through since, for a probe now and then */
 };
 /* Client waiting for a response: ECC commands (Quote ~300 us), not RSA or key generation. */
 #define VT_SPIN_CLIENT_NS 1000000u
