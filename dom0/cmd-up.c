@@ -236,8 +236,11 @@ static int parent_wait(int fd, const struct bh_up_opts *o, const struct bh_topol
 	ssize_t n = read(fd, msg, sizeof(msg) - 1);
 
 	if (n == 2 && !memcmp(msg, "ok", 2)) {
-		printf("bulkhead: %s is up (%s); `bulkhead status --socket %s` shows it, "
-		       "`bulkhead down --socket %s` stops it\n", t->dir, o->state, o->mgmt, o->mgmt);
+		const char *sock = bh_streq(o->mgmt, BH_MGMT_DEFAULT_SOCKET) ? "" : o->mgmt;
+		const char *opt = sock[0] ? " --socket " : "";
+
+		printf("bulkhead: %s is up (state in %s); `bulkhead status%s%s` shows it, "
+		       "`bulkhead down%s%s` stops it\n", t->dir, o->state, opt, sock, opt, sock);
 		return 0;
 	}
 	if (n > 0)

@@ -1059,6 +1059,8 @@ int bh_net_iface_config(const char *ifname, const struct bh_prefix *addr,
  * address @gw and a host route to @guest through it. 0 or -errno. */
 int bh_net_vif_config(int ns_fd, const char *ifname, const struct bh_prefix *gw,
 		      const struct bh_prefix *guest);
+/* Delete @ifname (a veth: the pair goes) in the namespace @ns_fd; 0 if absent. */
+int bh_net_link_del(int ns_fd, const char *ifname);
 /* The netdom gateway of @t whose network holds @ip, or NULL. */
 const struct bh_prefix *bh_net_gateway_for(const struct bh_topology *t,
 					   const struct bh_prefix *ip);
@@ -1121,6 +1123,7 @@ struct bh_guest {
 	const struct bh_domain *dom;
 	struct bh_host_dom *hd;
 	uint64_t started_ms;
+	unsigned restarts; /* by `bulkhead restart` */
 	struct bh_host_bind binds[BH_HOST_BINDS_MAX];
 	enum bh_dom_role bind_role[BH_HOST_BINDS_MAX]; /* the service serving each */
 	size_t n_binds;

@@ -189,6 +189,22 @@ int bh_net_vif_config(int ns_fd, const char *ifname, const struct bh_prefix *gw,
 	return r;
 }
 
+int bh_net_link_del(int ns_fd, const char *ifname)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	unsigned idx = 0;
+	_cleanup_close_ int fd = open_in_ns(ns_fd, ifname, &idx);
+	struct nlmsg q;
+	int r;
+
+	if (fd < 0)
+		return fd == -ENODEV ? 0 : fd;
+	ifi.ifi_index = (int)idx;
+	nl_start(&q, RTM_DELLINK, 0, &ifi, sizeof(ifi));
+	r = nl_talk(fd, &q);
+	return r == -ENODEV ? 0 : r;
+}
+
 const struct bh_prefix *bh_net_gateway_for(const struct bh_topology *t,
 					   const struct bh_prefix *ip)
 {

@@ -143,6 +143,7 @@ static int do_change_running(struct bh_mgmt *m, int cfd, const struct bh_mgmt_re
 			     char *detail, size_t dlen)
 {
 	struct bh_svc *nd = NULL;
+	char text[256];
 	int r;
 
 	switch (req->op) {
@@ -153,7 +154,8 @@ static int do_change_running(struct bh_mgmt *m, int cfd, const struct bh_mgmt_re
 		return send_msg(cfd, 0, "every domain stopped; management server stopping\n");
 	case BH_MGMT_RESTART:
 		r = bh_sup_restart(m->sup, req->target, detail, dlen);
-		return send_msg(cfd, r, detail);
+		return send_text(cfd, r, text, (size_t)snprintf(text, sizeof(text), "%.100s: %s\n",
+								 req->target, detail));
 	default: /* BH_MGMT_POLICY: push the topology's policy again, a new generation */
 		for (size_t i = 0; i < m->sup->n_svc; i++)
 			if (m->sup->svc[i].dom->role == BH_DOM_NETDOM)

@@ -132,7 +132,7 @@ static void status_table(const struct bh_sup *s, FILE *out)
 		const struct bh_guest *g = &s->guests[i];
 
 		row(out, g->dom->name, "guest", g->hd ? "running" : "stopped",
-		    g->hd ? g->hd->pid : 0, uptime_s(g->started_ms, g->hd), 0, "-");
+		    g->hd ? g->hd->pid : 0, uptime_s(g->started_ms, g->hd), g->restarts, "-");
 		guest_detail(g, out);
 		fputc('\n', out);
 	}
@@ -181,7 +181,7 @@ static void json_svc(const struct bh_sup *s, const struct bh_svc *v, FILE *out)
 static void json_guest(const struct bh_guest *g, FILE *out)
 {
 	json_common(out, g->dom->name, "guest", g->hd ? "running" : "stopped", g->hd,
-		    uptime_s(g->started_ms, g->hd), 0, g->note);
+		    uptime_s(g->started_ms, g->hd), g->restarts, g->note);
 	fprintf(out, ",\"vifs\":[");
 	for (size_t i = 0; g->hd && i < g->hd->n_vifs; i++)
 		fprintf(out, "%s\"%s\"", i ? "," : "", g->hd->vifs[i]);

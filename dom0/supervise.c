@@ -117,11 +117,15 @@ int bh_sup_up(struct bh_sup *s, char *err, size_t errlen)
 	return 0;
 }
 
-static void guest_stop(struct bh_guest *g)
+/* The guest's tree, and its vifs at once: a namespace kept alive by anything
+ * else (or only slow to go) would keep them, and a restart needs the names. */
+static void guest_stop(struct bh_sup *s, struct bh_guest *g)
 {
 	if (!g->hd)
 		return;
 	bh_host_stop(g->hd);
+	for (size_t i = 0; s->netns_fd >= 0 && i < g->hd->n_vifs; i++)
+		bh_net_link_del(s->netns_fd, g->hd->vifs[i]);
 	bh_host_dom_free(g->hd);
 	g->hd = NULL;
 }
@@ -132,7 +136,7 @@ void bh_sup_down(struct bh_sup *s)
 		return;
 	for (size_t i = 0; i < s->n_guests; i++)
 		if (s->guests[i].hd) {
-			guest_stop(&s->guests[i]);
+			guest_stop(s, &s->guests[i]);
 			bh_sup_audit(s, "stop", s->guests[i].dom->name, "ok", "guest stopped");
 		}
 	for (size_t i = s->n_svc; i-- > 0;)
@@ -202,7 +206,7 @@ static void svc_restart(struct bh_sup *s, struct bh_svc *svc)
 	}
 	svc->restarts++;
 	bh_sup_audit(s, "restart", svc->dom->name, "ok",
-		     "serving again %llu ms after the crash (restart %u)",
+		     "serving again %llu ms after it went down (restart %u)",
 		     (unsigned long long)(svc->ready_ms - svc->crashed_ms), svc->restarts);
 	svc->backoff_ms = svc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 								  svc->backoff_ms * 2;
@@ -217,7 +221,7 @@ static void guest_exited(struct bh_sup *s, struct bh_guest *g)
 		snprintf(g->note, sizeof(g->note), "exited with status %d", g->hd->exit_status);
 	else
 		snprintf(g->note, sizeof(g->note), "killed by signal %d", g->hd->exit_status);
-	guest_stop(g);
+	guest_stop(s, g);
 	bh_sup_audit(s, "exit", g->dom->name, "failed", "guest %s", g->note);
 }
 
@@ -240,8 +244,9 @@ int bh_sup_restart(struct bh_sup *s, const char *name, char *detail, size_t dlen
 
 		if (!bh_streq(g->dom->name, name))
 			continue;
-		guest_stop(g);
+		guest_stop(s, g);
 		r = bh_guest_start(s, g);
+		g->restarts += r == 0;
 		snprintf(detail, dlen, "%s", r < 0 ? g->note : "restarted");
 		return r;
 	}

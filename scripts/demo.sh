@@ -80,7 +80,8 @@ connect "$D" 10.10.1.10 8080
 kill $SRV 2>/dev/null; SRV=
 
 say "3. disk: web's encrypted volume over NBD, from inside web (as nobody)"
-run in_guest "$W" ls -l /run/bulkhead
+echo "\$ ls -l /run/bulkhead    # in web's own mount namespace"
+in_guest "$W" ls -l /run/bulkhead
 in_guest "$W" nbdinfo 'nbd+unix:///?socket=/run/bulkhead/disk0.sock' | grep -E 'export-size|is_read_only|can_flush' | sed 's/^/  /'
 head -c 4M /dev/urandom >"$TMP/data"; chmod 644 "$TMP/data"
 echo "writing 4 MiB with nbdcopy --flush, reading them back:"

@@ -5,8 +5,10 @@
 # (make bench-supervise, as root), against the daemon's own cold start.
 #
 # ours:  kill -9 of the service daemon of a running configs/demo copy, until a
-#        client sees it serve again: netdom - `bulkhead status` shows it
-#        running with a new policy generation in force; stordom - nbdinfo
+#        client sees it serve again: netdom - the audit log holds its
+#        "restart ok" record, written once netdomd answered the policy push
+#        with the new generation in force (checked with `bulkhead status`
+#        after each round); stordom - nbdinfo
 #        answers on web's disk0.sock inside web's namespace; vtpm -
 #        tpm2_startup + tpm2_getrandom answer on web's tpm.sock. This includes
 #        the supervisor's first backoff (100 ms), the sandboxed domain's
@@ -62,13 +64,16 @@ for round in $(seq "$ROUNDS"); do
 	NBD=/run/bulkhead/disk0.sock TPM=/run/bulkhead/tpm.sock
 	gen=$(field netdom generation) p=$(field netdom pid)
 	t0=$(now); kill -9 "$p"
-	until_ok eval '[ "$(field netdom generation)" = $((gen + 1)) ]'; ms "$t0" >>"$TMP/ours.netdom"
+	until_ok grep -q '"action":"restart","target":"netdom","result":"ok"' "$TMP/audit.jsonl"
+	ms "$t0" >>"$TMP/ours.netdom"
+	[ "$(field netdom generation)" = $((gen + 1)) ] || { echo "bench-supervise: netdom generation" >&2; exit 1; }
 	p=$(field stordom pid); t0=$(now); kill -9 "$p"
 	until_ok nbd_ok nobody_in "$W"; ms "$t0" >>"$TMP/ours.stordom"
 	p=$(field vtpm pid); t0=$(now); kill -9 "$p"
 	until_ok tpm_ok nobody_in "$W"; ms "$t0" >>"$TMP/ours.vtpm"
 	"$BH" down --socket "$SOCK" >/dev/null
 	for _ in $(seq 100); do [ -e "$SOCK" ] || break; sleep 0.05; done
+	rm -f "$TMP/audit.jsonl"
 done
 
 # --- cold start: each daemon by hand, same state, same client ---
@@ -81,7 +86,7 @@ for round in $(seq "$ROUNDS"); do
 	$B/netdomd --netns bhbsup$$ --control "$C/nd.sock" 2>/dev/null & PIDS="$PIDS $!"
 	until_ok test -S "$C/nd.sock"
 	$B/tests/unit/netdom/helper-ndpolicy send "$C/nd.sock" "$TMP/policy" >/dev/null && ms "$t0" >>"$TMP/cold.netdom"
-	kill -9 $PIDS 2>/dev/null; wait 2>/dev/null; PIDS=
+	kill -9 $PIDS 2>/dev/null; wait $PIDS 2>/dev/null; PIDS=
 	ip netns del bhbsup$$
 
 	rm -f "$C/sd.sock"; t0=$(now)
@@ -108,6 +113,6 @@ done
 for s in netdom stordom vtpm; do
 	awk -v n="supervise-$s" -v o="$(median "$TMP/ours.$s")" -v p="$(median "$TMP/cold.$s")" -v t=$TARGET_MS 'BEGIN {
 		printf "bench %s ours=%dms cold-start=%dms ratio=%.3g target=<=%dms %s\n", n, o, p,
-			p > 0 ? o / p : 0, t, o <= t ? "PASS" : "FAIL"
+			(p > 0 ? o / p : 0), t, (o <= t ? "PASS" : "FAIL")
 	}'
 done

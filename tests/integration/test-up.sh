@@ -158,6 +158,14 @@ tpm "$W" tpm2_startup -c >/dev/null 2>&1
 r=$(tpm "$W" tpm2_getrandom --hex 16 2>/dev/null)
 [ ${#r} = 32 ] && ok "after vtpm's kill -9: web's vTPM answers" || bad "vtpm after restart: '$r'"
 
+# --- bulkhead restart of a guest: a new domain, re-plugged and re-bound -------------
+"$BH" restart --socket "$SOCK" web >/dev/null && W2=$(field web pid) && [ "$W2" != "$W" ] &&
+	[ ! -e /proc/$W ] && [ "$(field web restarts)" = 1 ] && ok "restart web: a new guest domain" ||
+	bad "restart web: $(json)"
+W=$W2
+tcp "$W" 10.10.2.20 5432 && ok "restarted web reaches db:5432" || bad "restarted web -> db"
+rd && ok "restarted web reads its volume" || bad "restarted web: volume"
+
 # --- down: nothing left --------------------------------------------------------
 for p in ${SERVERS:-}; do kill "$p" 2>/dev/null; done
 SERVERS=
