@@ -56,9 +56,16 @@ static int call_cli(const char *sock, const struct bh_mgmt_req *req)
 {
 	int r = bh_mgmt_call(sock, req, stdout, stderr);
 
+	struct stat st;
+
 	if (r == -EACCES) {
 		fputc('\n', stderr);
 		bh_err("%s: permission denied by the management server", bh_mgmt_op_name(req->op));
+	} else if (r < 0 && (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))) {
+		bh_err("%s: no management socket at %s: nothing is up there (bulkhead up DIR, or "
+		       "--socket PATH)", bh_mgmt_op_name(req->op), sock);
+	} else if (r == -ECONNREFUSED) {
+		bh_err("%s: no management server answers at %s", bh_mgmt_op_name(req->op), sock);
 	} else if (r < 0) {
 		fputc('\n', stderr);
 		bh_log_errno(LOG_ERR, r, "%s via %s", bh_mgmt_op_name(req->op), sock);

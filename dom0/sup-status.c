@@ -111,6 +111,23 @@ static void limits_text(const struct bh_host_dom *hd, const char *name, bool *he
 	fprintf(out, "  %s: %s\n", name, hd->limits_note);
 }
 
+/* The note every running domain has, when they all have the same one; else NULL. */
+static const char *common_note(const struct bh_sup *s)
+{
+	const char *note = NULL;
+	size_t n = s->n_svc + s->n_guests;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct bh_host_dom *hd = i < s->n_svc ? s->svc[i].hd :
+							      s->guests[i - s->n_svc].hd;
+
+		if (!hd || hd->limits_ok || (note && !bh_streq(note, hd->limits_note)))
+			return NULL;
+		note = hd->limits_note;
+	}
+	return note;
+}
+
 static void status_table(const struct bh_sup *s, FILE *out)
 {
 	bool header = false;
@@ -135,6 +152,10 @@ static void status_table(const struct bh_sup *s, FILE *out)
 		    g->hd ? g->hd->pid : 0, uptime_s(g->started_ms, g->hd), g->restarts, "-");
 		guest_detail(g, out);
 		fputc('\n', out);
+	}
+	if (common_note(s)) {
+		fprintf(out, "\nlimits not applied, in every domain: %s\n", common_note(s));
+		return;
 	}
 	for (size_t i = 0; i < s->n_svc; i++)
 		limits_text(s->svc[i].hd, s->svc[i].dom->name, &header, out);
