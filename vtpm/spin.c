@@ -14,7 +14,11 @@
  *    libtpms in-process with 5-50 us spins: ~90 us a Quote lost in the
  *    hand-off, not in the compute: the worker's TPMLIB_Process takes what
  *    in-process libtpms takes, the same instruction count under callgrind,
- *    and nothing is stored.) A command longer than the cap (RSA,
+ *    and nothing is stored. Still open: on a nearly idle machine the
+ *    scheduler kept client and worker on one CPU, the client's yield lasted
+ *    the whole Quote, Quote p10 was 336-377 us against 290 in-process and
+ *    the worker used ~65 us more CPU a Quote than TPMLIB_Process takes; the
+ *    bench read 0.79x, as before this file.) A command longer than the cap (RSA,
  *    key generation) is slept through after one capped spin. The spinner
  *    holds no more CPU than the worker is spending on the command.
  *  - A spin that ran out (SPIN_MIN_NS at least) and whose input then came
