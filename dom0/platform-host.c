@@ -160,17 +160,21 @@ static void apply_limits(struct bh_host_dom *d, const struct bh_domain *dom, con
 	apply_io(d, dom, io_path);
 }
 
-/* Create bulkhead/<name> under our cgroup; its fd for CLONE_INTO_CGROUP, or -errno. */
+/*
+ * Create bulkhead.<our pid>/<name> under our cgroup; its fd for
+ * CLONE_INTO_CGROUP, or -errno. The supervisor's pid in the name keeps two
+ * topologies (or two runs of one) on a host from taking each other's cgroups.
+ */
 static int make_cgroup(struct bh_host_dom *d, const struct bh_domain *dom, const char *io_path)
 {
-	char own[PATH_MAX], base[PATH_MAX + 16];
+	char own[PATH_MAX], base[PATH_MAX + 32];
 	int r = own_cgroup(own, sizeof(own)), fd;
 
 	if (r < 0) {
 		note(d, "no limits: no cgroup v2 hierarchy");
 		return r;
 	}
-	snprintf(base, sizeof(base), "%s/bulkhead", own);
+	snprintf(base, sizeof(base), "%s/bulkhead.%d", own, (int)getpid());
 	if (mkdir(base, 0755) < 0 && errno != EEXIST) {
 		note(d, "no limits: cannot create %s: %s", base, strerror(errno));
 		return -errno;
@@ -204,7 +208,7 @@ static void remove_cgroup(struct bh_host_dom *d)
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	slash = strrchr(d->cgroup, '/');
 	*slash = '\0';
-	rmdir(d->cgroup); /* bulkhead/, when this was its last domain */
+	rmdir(d->cgroup); /* bulkhead.<pid>/, when this was its last domain */
 	free(d->cgroup);
 	d->cgroup = NULL;
 }

@@ -104,7 +104,7 @@ wait $HPID; HPID=
 pgrep -f "$MARK" >/dev/null && bad "a process of the guest survived" || ok "no guest process left"
 ip -n $ND link show "$VIF" >/dev/null 2>&1 && bad "$VIF left in netdom's namespace" || ok "veth gone"
 [ -n "$CG" ] && { [ -e "$CG" ] && bad "cgroup $CG left" || ok "cgroup removed"; }
-[ -n "$CG" ] && { [ -e "$(dirname "$CG")" ] && bad "cgroup parent left" || ok "bulkhead/ cgroup removed"; }
+[ -n "$CG" ] && { [ -e "$(dirname "$CG")" ] && bad "cgroup parent left" || ok "bulkhead.<pid>/ cgroup removed"; }
 
 echo "$fails failure(s)"
 [ $fails = 0 ]
