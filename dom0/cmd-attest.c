@@ -15,7 +15,7 @@
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"Usage: bulkhead %s [--platform host|xen] --tpm SOCK [--event-log FILE]\n"
+		"Usage: bulkhead %s [--platform host|xen] [--tpm SOCK] [--event-log FILE]\n"
 		"                [--golden FILE] [--save-quote QDIR] DIR GUEST\n"
 		"       bulkhead %s [--platform host|xen] --quote-from QDIR [--nonce HEX]\n"
 		"                [--event-log FILE] [--golden FILE] DIR GUEST\n\n"
@@ -25,7 +25,8 @@ static void usage(FILE *out, const char *prog)
 		"with the golden values computed from the configuration. Prints \"pass\" and\n"
 		"exits 0, or \"FAIL\" with the first difference and exits 1.\n\n"
 		"  --platform host|xen  the platform the guest was measured for\n"
-		"  --tpm SOCK           the guest's vTPM: its swtpm data socket\n"
+		"  --tpm SOCK           the guest's vTPM: its swtpm data socket (default, for\n"
+		"                       a topology that is up: <bh_state_dir>/vtpm/GUEST/tpm.sock)\n"
 		"  --event-log FILE     the guest's event log (default\n"
 		"                       <bh_state_dir>/eventlog/GUEST.bin)\n"
 		"  --golden FILE        compare with this expected event log (bulkhead measure\n"
@@ -75,7 +76,7 @@ int bh_cmd_attest(int argc, char **argv)
 	uint8_t nonce[BH_NONCE_MAX];
 	const struct bh_domain *dom;
 	struct bh_topology *t = NULL;
-	char why[1024] = "";
+	char why[1024] = "", tpm_default[PATH_MAX];
 	int c, r;
 
 	optind = 1;
@@ -119,14 +120,20 @@ int bh_cmd_attest(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (argc - optind != 2 || !o.tpm_sock == !o.quote_from || (o.nonce && !o.quote_from)) {
+	if (argc - optind != 2 || (o.tpm_sock && o.quote_from) || (o.nonce && !o.quote_from)) {
 		if (argc - optind == 2)
-			bh_err("give one of --tpm or --quote-from; --nonce goes with --quote-from");
+			bh_err("give --tpm or --quote-from, not both; --nonce goes with --quote-from");
 		usage(stderr, argv[0]);
 		return 1;
 	}
 	if (bh_cmd_load_guest(argv[optind], cli, argv[optind + 1], &t, &dom, &platform) < 0)
 		return 1;
+	/* Neither: the guest's vTPM in a topology brought up with its default state directory. */
+	if (!o.tpm_sock && !o.quote_from) {
+		bh_fmt(tpm_default, sizeof(tpm_default), "%s/vtpm/%s/tpm.sock",
+		       t->state_dir ? t->state_dir : BH_STATE_DEFAULT, dom->name);
+		o.tpm_sock = tpm_default;
+	}
 	r = bh_attest_guest(t, dom, platform, &o, why, sizeof(why));
 	if (r == 0)
 		printf("attest %s: pass: %s\n", dom->name, why);

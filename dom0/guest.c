@@ -6,6 +6,10 @@
  * endpoints when the service behind them restarted. A guest keeps running
  * through any service restart; its clients reconnect to the same path.
  */
+#include <limits.h>
+#include <sys/socket.h>
+
+#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
 #include "dom0.h"
 
@@ -51,6 +55,55 @@ void bh_guest_binds(struct bh_sup *s, struct bh_guest *g)
 	}
 }
 
+/*
+ * Power-cycle the guest's vTPM over its swtpm control socket (CMD_INIT: PCRs
+ * back to zero), as a machine's TPM resets when it boots. Returns 0 or -errno.
+ */
+static int vtpm_power_cycle(const char *ctrl_path)
+{
+	static const uint8_t init[8] = { 0, 0, 0, 2 }; /* CMD_INIT, flags 0 */
+	_cleanup_close_ int fd = bh_unix_connect(ctrl_path, SOCK_STREAM);
+	uint8_t res[4];
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	if (bh_write_full(fd, init, sizeof(init)) < 0)
+		return -EIO;
+	n = bh_read_full(fd, res, sizeof(res));
+	if (n != sizeof(res))
+		return n < 0 ? (int)n : -EPIPE;
+	return res[0] | res[1] | res[2] | res[3] ? -EIO : 0;
+}
+
+/*
+ * Measured boot (bh_measure): the guest's executable, command line and
+ * canonical config go into its freshly reset vTPM, with the event log in
+ * STATE/eventlog/, before it runs. A guest whose measurement fails does not
+ * start. Returns 0 (also when there is nothing to measure) or -errno.
+ */
+static int guest_measure(struct bh_sup *s, struct bh_guest *g)
+{
+	char tpm[PATH_MAX], ctrl[PATH_MAX + 8], log[PATH_MAX], err[256] = "";
+	int r;
+
+	if (!g->dom->measure || !g->dom->vtpm || !bh_topology_service(s->t, BH_DOM_VTPM))
+		return 0;
+	bh_fmt(tpm, sizeof(tpm), "%s/vtpm/%s/tpm.sock", s->o->state, g->dom->name);
+	bh_fmt(ctrl, sizeof(ctrl), "%s.ctrl", tpm);
+	bh_fmt(log, sizeof(log), "%s/eventlog/%s.bin", s->o->state, g->dom->name);
+	r = vtpm_power_cycle(ctrl);
+	if (r < 0)
+		bh_fmt(err, sizeof(err), "vTPM reset over %s: %s", ctrl, strerror(-r));
+	else
+		r = bh_measure_guest(s->t, g->dom, BH_PLATFORM_HOST, tpm, log, err, sizeof(err));
+	bh_sup_audit(s, "measure", g->dom->name, r < 0 ? "failed" : "ok", "%s",
+		     r < 0 ? err : log);
+	if (r < 0)
+		bh_fmt(g->note, sizeof(g->note), "not started: measurement failed: %s", err);
+	return r;
+}
+
 int bh_guest_start(struct bh_sup *s, struct bh_guest *g)
 {
 	char ns[64];
@@ -64,6 +117,9 @@ int bh_guest_start(struct bh_sup *s, struct bh_guest *g)
 	ho.binds = g->binds;
 	ho.n_binds = g->n_binds;
 	g->note[0] = '\0';
+	r = guest_measure(s, g);
+	if (r < 0)
+		return r;
 	r = bh_host_spawn(s->t, g->dom, &ho, &g->hd);
 	if (r < 0) {
 		bh_fmt(g->note, sizeof(g->note), "cannot start: %s", strerror(-r));

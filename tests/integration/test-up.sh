@@ -81,6 +81,11 @@ out=$("${UP[@]}" 2>&1); rc=$?
 "${UP[@]}" >/dev/null 2>"$TMP/err" && bad "a second up of the same state was accepted" ||
 	{ grep -q "already up" "$TMP/err" && ok "second up refused: already up" || bad "second up: $(cat "$TMP/err")"; }
 
+# Measured boot: each guest was measured into its vTPM before it started.
+[ "$(audit_count measure web ok)" = 1 ] && [ "$(audit_count measure db ok)" = 1 ] &&
+	ok "web and db measured before they started (audit)" || bad "measure records: $(grep measure "$LOG")"
+out=$("$BH" attest --tpm "$ST/vtpm/web/tpm.sock" --event-log "$ST/eventlog/web.bin" "$TMP/topo" web 2>&1) &&
+	ok "attest web: $out" || bad "attest web after up: $out"
 table=$("$BH" status --socket "$SOCK")
 for d in vtpm stordom netdom web db; do
 	echo "$table" | grep -Eq "^$d +[a-z]+ +running +[0-9]+ " || bad "status table: $d not running"
@@ -164,6 +169,9 @@ r=$(tpm "$W" tpm2_getrandom --hex 16 2>/dev/null)
 	bad "restart web: $(json)"
 W=$W2
 tcp "$W" 10.10.2.20 5432 && ok "restarted web reaches db:5432" || bad "restarted web -> db"
+out=$("$BH" attest --tpm "$ST/vtpm/web/tpm.sock" --event-log "$ST/eventlog/web.bin" "$TMP/topo" web 2>&1) &&
+	[ "$(audit_count measure web ok)" = 2 ] && ok "restarted web measured afresh: $out" ||
+	bad "attest after restart: $out"
 rd && ok "restarted web reads its volume" || bad "restarted web: volume"
 
 # --- down: nothing left --------------------------------------------------------
