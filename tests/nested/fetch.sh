@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: MIT
 #
 # Fetch the Debian 12 packages the nested-Xen test boots (hypervisor, dom0
-# kernel, Xen tools and their libraries) and unpack them under the build
-# directory. Nothing is installed: `apt-get download` + `dpkg -x` only, so
-# no hypervisor or kernel ever lands in the host's /boot.
+# kernel, Xen tools, the service domains' libraries and the standard clients,
+# with their libraries) and unpack them under the build directory. Nothing is
+# installed: `apt-get download` + `dpkg -x` only, so no hypervisor or kernel
+# ever lands in the host's /boot.
 #
 #   fetch.sh DIR      leaves DIR/debs/*.deb and DIR/root/ (the unpacked tree)
 #
-# A second run finds DIR/root/.complete and does nothing. Delete DIR/root to
-# unpack again, DIR/debs as well to download again.
+# A second run finds DIR/root/.complete naming the same package list and does
+# nothing. Delete DIR/root to unpack again, DIR/debs as well to download again.
 set -euo pipefail
 
 mkdir -p "${1:?usage: fetch.sh DIR}"
@@ -17,18 +18,38 @@ dir=$(realpath "$1")
 debs=$dir/debs
 root=$dir/root
 
-if [ -e "$root/.complete" ]; then
-	exit 0
-fi
-
-# What dom0 needs to run xl/xenstored/xenconsoled/xen-init-dom0: the tools,
-# and every libxen* library they link (libxenmisc4.17 holds libxenctrl,
-# libxenguest, libxenlight, libxlutil). glibc, zlib, liblzma, libzstd and
-# libuuid come from the host, which is the same Debian release.
+# What dom0 needs to run xl/xenstored/xenconsoled/xen-init-dom0 and
+# vchan-socket-proxy: the tools, and every libxen* library they link
+# (libxenmisc4.17 holds libxenctrl, libxenguest, libxenlight, libxlutil,
+# libxenvchan).
 PKGS="xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
 	libxenmisc4.17 libxenstore4 libxencall1 libxenevtchn1 libxenforeignmemory1
 	libxengnttab1 libxentoollog1 libxendevicemodel1 libxentoolcore1 libxenhypfs1
 	libyajl2"
+# The service domains: the libraries netdomd, stordomd and vtpmd link (they
+# are built on the host, which runs the same Debian release), and the
+# standard tools the netdom domain is checked with (nft, ip).
+PKGS+=" libnftnl11 libmnl0 libssl3 libseccomp2 libtpms0
+	libcryptsetup12 libdevmapper1.02.1 libargon2-1 libjson-c5 libblkid1 libselinux1
+	libudev1 libpcre2-8-0 libuuid1 zlib1g liblzma5 libzstd1
+	nftables libnftables1 libedit2 libjansson4 libgmp10 libxtables12 libtinfo6 libbsd0
+	libmd0 iproute2 libbpf1 libelf1 libcap2"
+# dom0's standard clients of the services: libnbd's nbdinfo/nbdcopy, and
+# tpm2-tools with tpm2-tss's swtpm TCTI, with their libraries.
+PKGS+=" libnbd-bin libnbd0 libgnutls30 libxml2 libp11-kit0 libidn2-0 libunistring2
+	libtasn1-6 libnettle8 libhogweed6 libicu72 libffi8 libstdc++6
+	tpm2-tools libtss2-esys-3.0.2-0 libtss2-mu0 libtss2-rc0 libtss2-sys1 libtss2-tctildr0
+	libtss2-tcti-swtpm0 libcurl3-gnutls libnghttp2-14 librtmp1 libssh2-1 libpsl5
+	libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1
+	libldap-2.5-0 libsasl2-2 libbrotli1"
+# glibc and libgcc_s come from the host; mkimages.sh allows no other library
+# from outside this tree.
+# shellcheck disable=SC2086 # one package name per word
+want=$(printf '%s\n' $PKGS | sort)
+
+if [ -e "$root/.complete" ] && [ "$(sed 1d "$root/.complete")" = "$want" ]; then
+	exit 0
+fi
 
 mkdir -p "$debs"
 cd "$debs"
@@ -68,8 +89,13 @@ if [ -z "$kpkg" ]; then
 	exit 1
 fi
 
-# shellcheck disable=SC2086
-download $PKGS "$kpkg"
+# Download only what is not here yet (a warm cache after the list grew
+# fetches just the new packages).
+missing=()
+for p in $PKGS "$kpkg"; do
+	compgen -G "${p}_*.deb" >/dev/null || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] || download "${missing[@]}"
 
 # Unpack into a scratch tree and rename it into place only when complete,
 # so an interrupted run is redone rather than half-reused.
@@ -81,6 +107,7 @@ for p in $PKGS "$kpkg"; do
 	dpkg -x "$deb" "$root.tmp"
 done
 echo "$kpkg" >"$root.tmp/.kernel-package"
-touch "$root.tmp/.complete"
+# The kernel package, then the list this tree was unpacked from.
+{ echo "$kpkg"; echo "$want"; } >"$root.tmp/.complete"
 rm -rf "$root"
 mv "$root.tmp" "$root"

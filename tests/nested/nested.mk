@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 #
-# Nested-Xen test (tests/nested/): real Xen 4.17 + a Debian dom0 + a PV domU
-# booted under QEMU TCG, with chan-xen.c exercised between dom0 and the domU.
-# Included from the top-level Makefile.
+# Nested-Xen test (tests/nested/): real Xen 4.17 + a Debian dom0 + PV domUs
+# booted under QEMU TCG: chan-xen.c exercised between dom0 and a domU, then
+# netdomd, stordomd and vtpmd each run in a service domU of its own, driven
+# from dom0 over chan-xen. Included from the top-level Makefile.
 #
 #   make check-xen       fetch the Debian packages (cached in $(O)/nested),
 #                        build the images, boot, check the markers
@@ -12,23 +13,30 @@
 
 NESTED_OUT := $(O)/nested
 XEN_STRESS := $(NESTED_OUT)/xen-chan-stress
+XEN_SVC_CTL := $(NESTED_OUT)/xen-svc-ctl
 
 # Linked statically so one binary runs in dom0 and in a domU that carries no
 # shared libraries. Not PIE: Debian's libxen*.a are not built position-
 # independent. Only the archive members the program pulls in are linked.
-XEN_STRESS_LIBS := -lxenvchan -lxenstore -lxengnttab -lxenevtchn -lxentoollog -lxentoolcore \
+XEN_STATIC_LIBS := -lxenvchan -lxenstore -lxengnttab -lxenevtchn -lxentoollog -lxentoolcore \
 	-lpthread
 
 $(XEN_STRESS): $(BUILD)/tests/nested/xen-chan-stress.o $(LIB_COMMON)
 	@$(call quiet,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -static -o $@ $^ $(XEN_STRESS_LIBS)
+	$(Q)$(CC) -static -o $@ $^ $(XEN_STATIC_LIBS)
+
+$(XEN_SVC_CTL): $(BUILD)/tests/nested/xen-svc-ctl.o $(LIB_COMMON)
+	@$(call quiet,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -static -o $@ $^ $(XEN_STATIC_LIBS)
 
 .PHONY: check-xen
 # The host tools are not pkg-config modules, so the top-level dependency
 # check cannot see them missing: install them here (as root) when needed.
-check-xen: $(XEN_STRESS)
+# The daemons and `bulkhead` go into the images exactly as `make` built them.
+check-xen: $(XEN_STRESS) $(XEN_SVC_CTL) $(BULKHEAD) $(DAEMONS)
 	$(Q)if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null || \
 		! command -v xz >/dev/null || [ ! -x /bin/busybox ]; then \
 		scripts/install-deps.sh; fi
-	$(Q)tests/nested/run.sh $(NESTED_OUT) $(XEN_STRESS)
+	$(Q)tests/nested/run.sh $(NESTED_OUT) $(XEN_STRESS) $(BUILD)

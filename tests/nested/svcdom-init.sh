@@ -1,0 +1,209 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# /init of the nested test's service domUs (busybox ash, PID 1). The kernel
+# command line names the role (bh_role=netdom|stordom|vtpm); the domU runs
+# that daemon, unmodified from the normal build, with its control socket also
+# served over chan-xen to dom0 (--control-chan xen:0:data/bulkhead/ctl), and
+# reports on its console, which dom0 reads from xenconsoled's log:
+# "BH-NESTED-DOMU: <role>-<step>" lines, "ALL-OK" when every check of this
+# domain passed, and always "done" at the end of its checks.
+#
+# dom0 -> domU signals travel through xenstore: this domain creates
+# data/bulkhead/step (so it owns it and may read it) and dom0 writes the
+# name of the step it finished there.
+set -u
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+CTL_CHAN=xen:0:data/bulkhead/ctl
+# iproute2's ip by its path: busybox ash prefers its own applets to PATH.
+IP=/bin/ip
+
+say() {
+	echo "BH-NESTED-DOMU: $*"
+}
+
+ok=1
+bad() {
+	say "FAIL: $*"
+	ok=0
+}
+
+# The daemons' logs, for the diagnostics dom0 prints on failure.
+show_logs() {
+	for f in /run/*.log; do
+		[ -e "$f" ] || continue
+		echo "---- $f"
+		tail -n 40 "$f"
+	done
+}
+
+finish() {
+	if dmesg | grep -E 'segfault at|traps:|general protection|BUG:|Oops'; then
+		bad "crash seen in the domU kernel log"
+	fi
+	show_logs
+	[ $ok = 1 ] && say ALL-OK
+	say "done"
+	# Keep serving (dom0 may still talk to the daemon) until dom0 powers off.
+	while :; do sleep 3600; done
+}
+
+# Wait up to $1 seconds for command "$2..." to succeed.
+wait_for() {
+	n=$(($1 * 10))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+step_is() {
+	[ "$(xenstore-read data/bulkhead/step 2>/dev/null)" = "$1" ]
+}
+
+# Wait for dom0 to write STEP into data/bulkhead/step (bounded).
+wait_step() {
+	wait_for "$2" step_is "$1" || { bad "dom0 never signalled '$1'"; return 1; }
+}
+
+# ---- netdom -------------------------------------------------------------------
+# Two guests as network namespaces g1 (10.81.1.2, zone web) and g2 (10.81.2.2,
+# zone db), each joined to this domain's own network stack by a veth named
+# like a vif (vif1.0, vif2.0); this domain routes between them and netdomd's
+# nftables table filters what it forwards.
+nsx() {
+	ns=$1
+	shift
+	nsenter --net=/run/netns/"$ns" "$@"
+}
+
+# connect PORT: does g1 reach g2's server on PORT (the server answers "ok")?
+connect() {
+	nsx g1 timeout 6 nc -w 3 10.81.2.2 "$1" </dev/null 2>/dev/null | grep -q '^ok$'
+}
+
+netdom_net() {
+	echo 1 >/proc/sys/net/ipv4/ip_forward
+	$IP link set lo up
+	for i in 1 2; do
+		$IP netns add g$i || return 1
+		$IP link add vif$i.0 type veth peer name eth0 netns g$i || return 1
+		$IP -n g$i link set eth0 address 00:16:3e:00:00:0$i
+		$IP -n g$i link set lo up
+		$IP -n g$i link set eth0 up
+		$IP -n g$i addr add 10.81.$i.2/24 dev eth0
+		$IP -n g$i route add default via 10.81.$i.1
+		$IP link set vif$i.0 up
+		$IP addr add 10.81.$i.1/24 dev vif$i.0 || return 1
+	done
+	# g2 serves tcp 5432 (the policy allows g1 to reach it) and 22 (it does not).
+	for p in 5432 22; do
+		nsx g2 nc -ll -p $p -e echo ok >/dev/null 2>&1 &
+	done
+	return 0
+}
+
+role_netdom() {
+	netdom_net || { bad "netdom: network set-up"; return; }
+	# Control for what follows: with no firewall yet, both ports answer.
+	if wait_for 10 connect 5432 && connect 22; then
+		say "netdom-routing-ok (no firewall yet: g1 reaches g2 on 5432 and 22)"
+	else
+		bad "netdom: g1 cannot reach g2 before any firewall"
+		return
+	fi
+	mkdir -p /run/netdom
+	netdomd --control /run/netdom/ctl --control-chan $CTL_CHAN 2>/run/netdomd.log &
+	wait_for 30 test -S /run/netdom/ctl || { bad "netdomd did not come up"; return; }
+	# netdomd's closed policy (default drop) is in force before any policy.
+	if connect 5432; then
+		bad "netdom: g1 reached g2:5432 under the closed policy"
+	else
+		say "netdom-closed-before-policy"
+	fi
+	say "netdom-ready"
+	wait_step policy-applied 120 || return
+	nft list ruleset >/run/ruleset.txt 2>&1
+	sed 's/^/BH-NFT| /' /run/ruleset.txt
+	if grep -q 'comment "bulkhead generation 1"' /run/ruleset.txt &&
+		grep -q '"vif1.0" . 10.81.1.2' /run/ruleset.txt &&
+		grep -q 'tcp . 5432 : accept' /run/ruleset.txt; then
+		say "netdom-ruleset-ok (nft list ruleset: table inet bulkhead, generation 1)"
+	else
+		bad "netdom: nft list ruleset does not show the policy"
+	fi
+	if connect 5432; then
+		say "netdom-allowed-ok (g1 -> g2 tcp 5432 connects)"
+	else
+		bad "netdom: allowed g1 -> g2 tcp 5432 failed"
+	fi
+	if connect 22; then
+		bad "netdom: forbidden g1 -> g2 tcp 22 connected"
+	else
+		say "netdom-forbidden-ok (g1 -> g2 tcp 22 fails)"
+	fi
+}
+
+# ---- stordom ------------------------------------------------------------------
+role_stordom() {
+	mkdir -p /run/stordom
+	head -c 48 /dev/urandom >/run/stordom/key
+	chmod 600 /run/stordom/key
+	stordomd --listen /run/stordom --control /run/stordom/ctl --control-chan $CTL_CHAN \
+		--export-chan web=xen:0:data/bulkhead/nbd-web 2>/run/stordomd.log &
+	wait_for 30 test -S /run/stordom/ctl || { bad "stordomd did not come up"; return; }
+	say "stordom-ready"
+	wait_step nbd-done 180 || return
+	# What dom0 wrote through NBD is on the backing file only as ciphertext.
+	if ! head -c 4096 /run/stordom/web.img | grep -q LUKS; then
+		bad "stordom: web.img has no LUKS header"
+	elif grep -q BULKHEAD-NESTED-PLAINTEXT /run/stordom/web.img; then
+		bad "stordom: plaintext found in the backing file"
+	else
+		say "stordom-at-rest-ok (LUKS header, no plaintext in the backing file)"
+	fi
+}
+
+# ---- vtpm ---------------------------------------------------------------------
+role_vtpm() {
+	mkdir -p /run/vtpm/state
+	vtpmd --gen-key /run/vtpm/key 2>/run/vtpmd.log || { bad "vtpmd --gen-key"; return; }
+	vtpmd --state-dir /run/vtpm/state --key-file /run/vtpm/key --control /run/vtpm/ctl \
+		--control-chan $CTL_CHAN --instance-chan web=xen:0:data/bulkhead/tpm-web \
+		--instance-chan web.ctrl=xen:0:data/bulkhead/tpm-web-ctrl 2>>/run/vtpmd.log &
+	wait_for 30 test -S /run/vtpm/ctl || { bad "vtpmd did not come up"; return; }
+	say "vtpm-ready"
+	wait_step tpm-done 180 || return
+	say "vtpm-served"
+}
+
+# ---- main ---------------------------------------------------------------------
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+role=none
+for w in $(cat /proc/cmdline); do
+	case $w in bh_role=*) role=${w#bh_role=} ;; esac
+done
+say "init $role"
+
+# The vchan modules and the role's own, each after what it depends on.
+while read -r m; do
+	insmod "/modules/$m" || bad "insmod $m"
+done </modules/order
+
+xenstore-write data/bulkhead/step started || bad "cannot write data/bulkhead/step"
+
+case $role in
+netdom) role_netdom ;;
+stordom) role_stordom ;;
+vtpm) role_vtpm ;;
+*) bad "unknown role '$role'" ;;
+esac
+finish
