@@ -10,6 +10,9 @@
  *   --control-chan SPEC     also serve the control socket over a channel
  *       (bulkhead/chanproxy.h: fd:N from dom0 on the host platform,
  *       xen:DOMID:PATH on Xen)
+ *   --export-chan NAME=SPEC also serve export NAME's NBD socket (DIR/NAME.sock)
+ *       over a channel, as a raw byte stream per peer: on Xen, a guest runs
+ *       Xen's vchan-socket-proxy and any NBD client (repeatable)
  *   --channel SOCKET=NAME   also serve export NAME over bulkhead channels: each
  *       connection on SOCKET sets up one memfd channel (bulkhead/chan.h), and
  *       each mux stream on it is one NBD connection (bridge.c)
@@ -39,6 +42,13 @@ static int ctl_listen = -1, ctl_conn = -1, chan_listen = -1;
 static volatile int stopping;
 
 #define CHAN_RING (1u << 20)
+#define EXPORT_CHANS_MAX 16
+
+/* --export-chan NAME=SPEC: one proxy from a channel to DIR/NAME.sock each. */
+struct export_chan {
+	const char *arg;
+	struct bh_chanproxy *proxy;
+};
 
 struct chan_ctx {
 	struct sd_server *srv;
@@ -190,10 +200,38 @@ static int apply_file(struct sd_daemon *d, const char *path, const sigset_t *set
 	return 0;
 }
 
+/* The export's socket need not exist yet: each proxy connects when a peer arrives. */
+static int start_export_chans(const char *dir, struct export_chan *ec, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const char *eq = strchr(ec[i].arg, '=');
+		char name[BH_MSG_NAME_MAX], path[4096];
+		int r;
+
+		if (!eq || (size_t)(eq - ec[i].arg) >= sizeof(name))
+			return bh_log_errno(LOG_ERR, -EINVAL, "--export-chan '%s'", ec[i].arg);
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - ec[i].arg), ec[i].arg);
+		if (bh_check_name(name) < 0 ||
+		    snprintf(path, sizeof(path), "%s/%s.sock", dir, name) >= (int)sizeof(path))
+			return bh_log_errno(LOG_ERR, -EINVAL, "--export-chan '%s'", ec[i].arg);
+		r = bh_chanproxy_start(eq + 1, path, CHAN_RING, &ec[i].proxy);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "--export-chan '%s'", ec[i].arg);
+		bh_info("export '%s' also on %s", name, eq + 1);
+	}
+	return 0;
+}
+
+static void stop_export_chans(struct export_chan *ec, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		bh_chanproxy_stop(ec[i].proxy);
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: stordomd --listen DIR (--control SOCKET [--control-chan SPEC] | "
-			"--volumes FILE) [--workers N] [-v]\n");
+			"--volumes FILE) [--export-chan NAME=SPEC]... [--workers N] [-v]\n");
 	return 2;
 }
 
@@ -206,6 +244,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "channel", required_argument, NULL, 'C' },
 		{ "control-chan", required_argument, NULL, 'X' },
+		{ "export-chan", required_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
@@ -214,6 +253,8 @@ int main(int argc, char **argv)
 	struct chan_ctx cc = { .lfd = -1 };
 	pthread_t chan_thread;
 	struct sd_daemon d = { 0 };
+	struct export_chan export_chans[EXPORT_CHANS_MAX] = { { 0 } };
+	unsigned n_export_chans = 0;
 	uint32_t workers = 4;
 	sigset_t set;
 	pthread_t sig_thread;
@@ -223,6 +264,11 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'C': channel = optarg; break;
 		case 'X': control_chan = optarg; break;
+		case 'E':
+			if (n_export_chans == EXPORT_CHANS_MAX)
+				return usage();
+			export_chans[n_export_chans++].arg = optarg;
+			break;
 		case 'l': dir = optarg; break;
 		case 'c': control = optarg; break;
 		case 'f': volumes = optarg; break;
@@ -254,6 +300,11 @@ int main(int argc, char **argv)
 		sd_daemon_fini(&d);
 		return bh_log_errno(LOG_ERR, r, "--channel '%s'", channel), 1;
 	}
+	if (start_export_chans(dir, export_chans, n_export_chans) < 0) {
+		stop_export_chans(export_chans, n_export_chans);
+		sd_daemon_fini(&d);
+		return 1;
+	}
 	if (control) {
 		pthread_create(&sig_thread, NULL, signal_main, &set);
 		r = serve_control(&d, control, control_chan);
@@ -271,6 +322,7 @@ int main(int argc, char **argv)
 		close(cc.lfd);
 		unlink(channel);
 	}
+	stop_export_chans(export_chans, n_export_chans);
 	sd_daemon_fini(&d);
 	return r < 0 ? 1 : 0;
 }

@@ -8,6 +8,12 @@
  *   --control-chan SPEC      also serve the control socket over a channel
  *                            (bulkhead/chanproxy.h: fd:N from dom0 on the
  *                            host platform, xen:DOMID:PATH on Xen)
+ *   --instance-chan NAME=SPEC       also serve instance NAME's TPM data socket
+ *   --instance-chan NAME.ctrl=SPEC  (DIR/NAME/tpm.sock) or its control socket
+ *                            (tpm.sock.ctrl) over a channel, as a raw byte
+ *                            stream per peer: on Xen, a guest runs Xen's
+ *                            vchan-socket-proxy and tpm2-tools' swtpm TCTI
+ *                            (repeatable)
  *   vtpmd --gen-key FILE     create a new manager key (mode 0600)
  *   vtpmd --zygote ...       internal: the worker spawner vtpmd execs once
  *                            (zygote.c); workers are forked from it
@@ -22,13 +28,55 @@
 
 #include "bulkhead/chanproxy.h"
 #include "bulkhead/log.h"
+#include "bulkhead/parse.h"
 #include "vtpm.h"
+
+#define INSTANCE_CHANS_MAX 32
+
+/* --instance-chan NAME[.ctrl]=SPEC: one proxy from a channel to an instance socket each. */
+struct instance_chan {
+	const char *arg;
+	struct bh_chanproxy *proxy;
+};
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: vtpmd --state-dir DIR --key-file FILE --control SOCKET "
-			"[--control-chan SPEC] [--no-sandbox] [-v]\n       vtpmd --gen-key FILE\n");
+			"[--control-chan SPEC] [--instance-chan NAME[.ctrl]=SPEC]... "
+			"[--no-sandbox] [-v]\n       vtpmd --gen-key FILE\n");
 	return 2;
+}
+
+/* The sockets need not exist yet: each proxy connects when a peer arrives. */
+static int start_instance_chans(const char *dir, struct instance_chan *ic, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const char *eq = strchr(ic[i].arg, '='), *sock = "tpm.sock";
+		char name[BH_MSG_NAME_MAX + 5], path[PATH_MAX];
+		size_t len = eq ? (size_t)(eq - ic[i].arg) : 0;
+		int r;
+
+		if (!eq || len >= sizeof(name))
+			return bh_log_errno(LOG_ERR, -EINVAL, "--instance-chan '%s'", ic[i].arg);
+		snprintf(name, sizeof(name), "%.*s", (int)len, ic[i].arg);
+		if (len > 5 && bh_streq(name + len - 5, ".ctrl")) {
+			name[len - 5] = '\0';
+			sock = "tpm.sock.ctrl";
+		}
+		if (bh_check_name(name) < 0 ||
+		    snprintf(path, sizeof(path), "%s/%s/%s", dir, name, sock) >= (int)sizeof(path))
+			return bh_log_errno(LOG_ERR, -EINVAL, "--instance-chan '%s'", ic[i].arg);
+		r = bh_chanproxy_start(eq + 1, path, 0, &ic[i].proxy);
+		if (r < 0)
+			return bh_log_errno(LOG_ERR, r, "--instance-chan '%s'", ic[i].arg);
+	}
+	return 0;
+}
+
+static void stop_instance_chans(struct instance_chan *ic, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		bh_chanproxy_stop(ic[i].proxy);
 }
 
 static int zygote(const char *empty, int level, char **argv, int argc)
@@ -41,7 +89,8 @@ static int zygote(const char *empty, int level, char **argv, int argc)
 	_exit(vt_zygote_main(bh_streq(empty, "-") ? NULL : empty, area, (size_t)(end - area)));
 }
 
-static int manager(struct vt_manager_cfg *cfg, const char *control, const char *control_chan)
+static int manager(struct vt_manager_cfg *cfg, const char *control, const char *control_chan,
+		   struct instance_chan *ic, unsigned n_ic)
 {
 	static char self[PATH_MAX];
 	struct vt_manager *m = NULL;
@@ -60,7 +109,10 @@ static int manager(struct vt_manager_cfg *cfg, const char *control, const char *
 		vt_manager_free(m);
 		return bh_log_errno(LOG_ERR, r, "--control-chan '%s'", control_chan), 1;
 	}
-	r = vt_manager_serve(m, control);
+	r = start_instance_chans(cfg->state_dir, ic, n_ic);
+	if (r == 0)
+		r = vt_manager_serve(m, control);
+	stop_instance_chans(ic, n_ic);
 	bh_chanproxy_stop(proxy);
 	vt_manager_free(m);
 	return r < 0 ? 1 : 0;
@@ -73,6 +125,7 @@ int main(int argc, char **argv)
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "control-chan", required_argument, NULL, 'X' },
+		{ "instance-chan", required_argument, NULL, 'I' },
 		{ "gen-key", required_argument, NULL, 'g' },
 		{ "no-sandbox", no_argument, NULL, 'n' },
 		{ "zygote", no_argument, NULL, 'z' },
@@ -82,6 +135,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct vt_manager_cfg cfg = { .sandbox = true };
+	struct instance_chan instance_chans[INSTANCE_CHANS_MAX] = { { 0 } };
+	unsigned n_instance_chans = 0;
 	const char *control = NULL, *control_chan = NULL, *genkey = NULL, *empty = "-";
 	int c, r, level = LOG_NOTICE;
 	bool zyg = false;
@@ -92,6 +147,11 @@ int main(int argc, char **argv)
 		case 'k': cfg.key_file = optarg; break;
 		case 'c': control = optarg; break;
 		case 'X': control_chan = optarg; break;
+		case 'I':
+			if (n_instance_chans == INSTANCE_CHANS_MAX)
+				return usage();
+			instance_chans[n_instance_chans++].arg = optarg;
+			break;
 		case 'g': genkey = optarg; break;
 		case 'n': cfg.sandbox = false; break;
 		case 'z': zyg = true; break;
@@ -114,5 +174,5 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.state_dir || !cfg.key_file || !control)
 		return usage();
-	return manager(&cfg, control, control_chan);
+	return manager(&cfg, control, control_chan, instance_chans, n_instance_chans);
 }
