@@ -210,6 +210,7 @@ stress_phase() {
 
 # create_svc SVC: create bh-SVC from svcdom.cfg, print its domid.
 create_svc() {
+	echo "BH-NESTED-INFO: xl create bh-$1 at $(cut -d' ' -f1 /proc/uptime)s" >/dev/console
 	timeout 60 xl create /bh/svcdom.cfg "name=\"bh-$1\"" "ramdisk=\"/bh/domu/$1.cpio\"" \
 		"extra=\"console=hvc0 rdinit=/init bh_role=$1\"" >/tmp/xl-create-$1.log 2>&1 ||
 		return 1

@@ -130,7 +130,7 @@ role_netdom() {
 	sed 's/^/BH-NFT| /' /run/ruleset.txt
 	if grep -q 'comment "bulkhead generation 1"' /run/ruleset.txt &&
 		grep -q '"vif1.0" . 10.81.1.2' /run/ruleset.txt &&
-		grep -q 'tcp . 5432 : accept' /run/ruleset.txt; then
+		grep -Eq '(tcp|6) \. 5432 : accept' /run/ruleset.txt; then
 		say "netdom-ruleset-ok (nft list ruleset: table inet bulkhead, generation 1)"
 	else
 		bad "netdom: nft list ruleset does not show the policy"
