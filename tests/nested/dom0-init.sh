@@ -251,8 +251,6 @@ svc_netdom() {
 	*) fail "policy over chan-xen: ${res:-no result}" ;;
 	esac
 	signal "$netdom" policy-applied || fail "signal bh-netdom"
-	svc_ok netdom 90
-	mark netdom-enforced
 }
 
 # stordom: a new LUKS2 volume opened over the control channel, served over
@@ -289,8 +287,6 @@ svc_stordom() {
 	cmp /tmp/in.img /tmp/out.img || fail "data read back differs from what was written"
 	mark "stordom-nbd-ok (nbdinfo: 16777216 bytes; nbdcopy: 16 MiB written, read back equal)"
 	signal "$stordom" nbd-done || fail "signal bh-stordom"
-	svc_ok stordom 60
-	mark stordom-at-rest-ok
 }
 
 # vtpm: an instance created and started over the control channel, its data
@@ -327,7 +323,6 @@ svc_vtpm() {
 	grep -q "16: 0x$want" /tmp/pcr.txt || fail "PCR 16 is not sha256(0^32 || data) = $want"
 	mark "vtpm-tpm2-ok (tpm2_startup, tpm2_pcrextend, tpm2_pcrread: PCR 16 = $want)"
 	signal "$vtpm" tpm-done || fail "signal bh-vtpm"
-	svc_ok vtpm 60
 }
 
 services_phase() {
@@ -339,9 +334,16 @@ services_phase() {
 	stordom=$(create_svc stordom) || fail "xl create bh-stordom"
 	vtpm=$(create_svc vtpm) || fail "xl create bh-vtpm"
 	mark "services-created (netdom $netdom, stordom $stordom, vtpm $vtpm)"
+	# Each domU runs its own checks once signalled, while dom0 goes on with
+	# the next service; their results are collected at the end.
 	svc_netdom
 	svc_stordom
 	svc_vtpm
+	svc_ok netdom 90
+	mark netdom-enforced
+	svc_ok stordom 90
+	mark stordom-at-rest-ok
+	svc_ok vtpm 60
 }
 
 # bh_only=services on the kernel command line (NESTED_ONLY=services in run.sh):

@@ -30,8 +30,8 @@ log=$dir/serial.log
 # In order. The last one seen says where a failed run stopped.
 MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready domu-created domu-init
 	vchan-connected stress-ok peer-death-detected reconnect-ok third-domain-denied perms-ok
-	services-created netdom-policy-applied netdom-enforced stordom-volume-open stordom-nbd-ok
-	stordom-at-rest-ok vtpm-instance-started vtpm-tpm2-ok PASS)
+	services-created netdom-policy-applied stordom-volume-open stordom-nbd-ok
+	vtpm-instance-started vtpm-tpm2-ok netdom-enforced stordom-at-rest-ok PASS)
 
 if [ "${NESTED_ONLY:-}" = services ]; then
 	MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready "${MARKERS[@]:12}")

@@ -80,9 +80,14 @@ nsx() {
 	nsenter --net=/run/netns/"$ns" "$@"
 }
 
-# connect PORT: does g1 reach g2's server on PORT (the server answers "ok")?
+# connect PORT SECONDS: does g1 reach g2's server on PORT (it answers "ok")?
 connect() {
-	nsx g1 timeout 6 nc -w 3 10.81.2.2 "$1" </dev/null 2>/dev/null | grep -q '^ok$'
+	nsx g1 timeout $(($2 + 3)) nc -w "$2" 10.81.2.2 "$1" </dev/null 2>/dev/null | grep -q '^ok$'
+}
+
+# counter NAME: the packets of netdomd's named counter NAME in its table.
+counter() {
+	nft list counter inet bulkhead "$1" 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 
 netdom_net() {
@@ -109,7 +114,7 @@ netdom_net() {
 role_netdom() {
 	netdom_net || { bad "netdom: network set-up"; return; }
 	# Control for what follows: with no firewall yet, both ports answer.
-	if wait_for 10 connect 5432 && connect 22; then
+	if wait_for 20 connect 5432 10 && connect 22 10; then
 		say "netdom-routing-ok (no firewall yet: g1 reaches g2 on 5432 and 22)"
 	else
 		bad "netdom: g1 cannot reach g2 before any firewall"
@@ -119,7 +124,7 @@ role_netdom() {
 	netdomd --control /run/netdom/ctl --control-chan $CTL_CHAN 2>/run/netdomd.log &
 	wait_for 30 test -S /run/netdom/ctl || { bad "netdomd did not come up"; return; }
 	# netdomd's closed policy (default drop) is in force before any policy.
-	if connect 5432; then
+	if connect 5432 3; then
 		bad "netdom: g1 reached g2:5432 under the closed policy"
 	else
 		say "netdom-closed-before-policy"
@@ -135,15 +140,21 @@ role_netdom() {
 	else
 		bad "netdom: nft list ruleset does not show the policy"
 	fi
-	if connect 5432; then
-		say "netdom-allowed-ok (g1 -> g2 tcp 5432 connects)"
+	# The allowed flow connects and is counted by its rule's counter (r1)...
+	if connect 5432 10 && [ "$(counter r1)" -gt 0 ]; then
+		say "netdom-allowed-ok (g1 -> g2 tcp 5432 connects; rule counter r1: $(counter r1))"
 	else
-		bad "netdom: allowed g1 -> g2 tcp 5432 failed"
+		bad "netdom: allowed g1 -> g2 tcp 5432 failed (r1: $(counter r1))"
 	fi
-	if connect 22; then
+	# ...and the forbidden one fails because the table dropped it (not
+	# merely because it was slow): the default-drop counter goes up.
+	before=$(counter default-drop)
+	if connect 22 3; then
 		bad "netdom: forbidden g1 -> g2 tcp 22 connected"
+	elif [ "$(counter default-drop)" -gt "${before:-0}" ]; then
+		say "netdom-forbidden-ok (g1 -> g2 tcp 22 fails; default-drop $before -> $(counter default-drop))"
 	else
-		say "netdom-forbidden-ok (g1 -> g2 tcp 22 fails)"
+		bad "netdom: g1 -> g2 tcp 22 failed but default-drop did not count it"
 	fi
 }
 
@@ -160,7 +171,7 @@ role_stordom() {
 	# What dom0 wrote through NBD is on the backing file only as ciphertext.
 	if ! head -c 4096 /run/stordom/web.img | grep -q LUKS; then
 		bad "stordom: web.img has no LUKS header"
-	elif grep -q BULKHEAD-NESTED-PLAINTEXT /run/stordom/web.img; then
+	elif grep -qF BULKHEAD-NESTED-PLAINTEXT /run/stordom/web.img; then
 		bad "stordom: plaintext found in the backing file"
 	else
 		say "stordom-at-rest-ok (LUKS header, no plaintext in the backing file)"
