@@ -13,7 +13,7 @@
 #   DIR/img/SVC.cpio     a service domU each (netdom, stordom, vtpm): busybox,
 #                        the daemon as `make` built it with its exact shared-
 #                        library closure, the kernel modules it needs with
-#                        their dependencies, xenstore-read/-write
+#                        their dependencies, xenstore-read/-write/-watch
 #   DIR/img/dom0.cpio    dom0's initramfs: busybox, the Xen tools, bulkhead,
 #                        the standard clients (nbdinfo, nbdcopy, tpm2-tools,
 #                        vchan-socket-proxy) and their exact shared-library
@@ -44,6 +44,17 @@ die() {
 for f in "$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" "$svcctl"; do
 	[ -x "$f" ] || die "$f not built"
 done
+
+# Nothing to do when no input changed since the last build: the scripts,
+# configs and programs that go into the images, the unpacked tree and busybox.
+inputs=("$here"/*.sh "$here"/*.cfg "$here"/topo/*.cfg "$here"/topo/guests/*.cfg "$stress" \
+	"$svcctl" "$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" \
+	"$root/.complete" /bin/busybox)
+stamp=$( (cd / && sha256sum "${inputs[@]}") | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$img/.stamp" 2>/dev/null)" = "$stamp" ] && [ -e "$img/dom0.cpio" ]; then
+	exit 0
+fi
+rm -f "$img/.stamp"
 
 # Rebuild a derived file only when its source is newer.
 stale() {
@@ -203,14 +214,14 @@ install -m 0755 "$stress" "$domu/bh/xen-chan-stress"
 mkcpio "$domu" "$img/domu.cpio"
 
 # ---- the service domUs --------------------------------------------------------
-# Each: busybox, the vchan modules, xenstore-read/-write (the test's
+# Each: busybox, the vchan modules, xenstore-read/-write/-watch (the test's
 # dom0 -> domU signals), its daemon and what it needs, svcdom-init.sh as /init.
 svc_image() {
 	local svc=$1 d=$img/$1-root
 	shift
 	rm -rf "$d"
 	add_base "$d"
-	add_xenstore_tools "$d" read write
+	add_xenstore_tools "$d" read write watch
 	install -D -m 0755 "$build/${svc}d" "$d/usr/sbin/${svc}d"
 	add_libs "$d" "$build/${svc}d"
 	install -m 0755 "$here/svcdom-init.sh" "$d/init"
@@ -271,3 +282,4 @@ for svc in netdom stordom vtpm; do
 	cp "$img/$svc.cpio" "$d0/bh/domu/$svc.cpio"
 done
 mkcpio "$d0" "$img/dom0.cpio"
+echo "$stamp" >"$img/.stamp"

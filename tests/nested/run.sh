@@ -14,7 +14,7 @@
 # crashed; otherwise print the last milestone reached and the diagnostics
 # dom0 dumped, and exit 1.
 #
-# Knobs: NESTED_TIMEOUT (seconds for the QEMU run, default 480),
+# Knobs: NESTED_TIMEOUT (seconds for the QEMU run, default 540),
 #        NESTED_VERBOSE=1 (echo the whole serial console as it arrives),
 #        NESTED_ONLY=services (skip the chan-xen stress test and its markers:
 #        a quicker run while working on the service domains).
@@ -24,7 +24,7 @@ dir=${1:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 stress=${2:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 build=${3:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 here=$(dirname "$(realpath "$0")")
-qemu_timeout=${NESTED_TIMEOUT:-480}
+qemu_timeout=${NESTED_TIMEOUT:-540}
 log=$dir/serial.log
 
 # In order. The last one seen says where a failed run stopped.

@@ -60,13 +60,21 @@ wait_for() {
 	done
 }
 
-step_is() {
-	[ "$(xenstore-read data/bulkhead/step 2>/dev/null)" = "$1" ]
-}
-
-# Wait for dom0 to write STEP into data/bulkhead/step (bounded).
+# Wait for dom0 to write STEP into data/bulkhead/step, at most $2 seconds.
+# Not a polling loop of xenstore-read (each one a dynamically linked exec,
+# costly under emulation while three domains share one vCPU): read, and if
+# it is not there yet, sleep in xenstore-watch until the node changes. A
+# watch fires once when set, so -n 2 returns at the first change after it;
+# the 5 s bound covers a change between the read and the watch.
 wait_step() {
-	wait_for "$2" step_is "$1" || { bad "dom0 never signalled '$1'"; return 1; }
+	end=$(($(cut -d. -f1 /proc/uptime) + $2))
+	while [ "$(xenstore-read data/bulkhead/step 2>/dev/null)" != "$1" ]; do
+		if [ "$(cut -d. -f1 /proc/uptime)" -ge $end ]; then
+			bad "dom0 never signalled '$1'"
+			return 1
+		fi
+		timeout 5 xenstore-watch -n 2 data/bulkhead/step >/dev/null 2>&1
+	done
 }
 
 # ---- netdom -------------------------------------------------------------------
