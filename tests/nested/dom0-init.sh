@@ -235,6 +235,15 @@ svc_ok() {
 	guest_says "bh-$1" ALL-OK || fail "bh-$1 reported a failure"
 }
 
+# chan_private DOMID PATH: the channel a service domU advertises at PATH (in
+# its own xenstore home) is readable by dom0 and nobody else: "(n<domid>,r0)".
+chan_private() {
+	case $(xenstore-ls -p "/local/domain/$1/$2" 2>/dev/null | grep '^ring-ref ') in
+	*"(n$1,r0)") return 0 ;;
+	esac
+	return 1
+}
+
 # ctl SVC DOMID ARGS...: xen-svc-ctl against bh-SVC's control channel; its
 # output in /tmp/SVC-ctl.log.
 ctl() {
@@ -353,6 +362,16 @@ services_phase() {
 	svc_ok stordom 90
 	mark stordom-at-rest-ok
 	svc_ok vtpm 60
+	# Every channel the daemons serve is advertised for dom0 alone (again
+	# after each session: wait for the re-advertisement).
+	for c in "$netdom ctl" "$stordom ctl" "$stordom nbd-web" "$vtpm ctl" "$vtpm tpm-web" \
+		"$vtpm tpm-web-ctrl"; do
+		set -- $c
+		wait_for 20 chan_private "$1" "data/bulkhead/$2" ||
+			fail "channel data/bulkhead/$2 of domain $1 is not private to dom0: $(
+				xenstore-ls -p "/local/domain/$1/data/bulkhead/$2" 2>&1 | grep ring-ref)"
+	done
+	mark "service-chans-private (ctl, nbd-web, tpm-web, tpm-web-ctrl: readable by dom0 only)"
 }
 
 # bh_only=services on the kernel command line (NESTED_ONLY=services in run.sh):

@@ -31,7 +31,8 @@ log=$dir/serial.log
 MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready domu-created domu-init
 	vchan-connected stress-ok peer-death-detected reconnect-ok third-domain-denied perms-ok
 	services-created netdom-policy-applied stordom-volume-open stordom-nbd-ok
-	vtpm-instance-started vtpm-tpm2-ok netdom-enforced stordom-at-rest-ok PASS)
+	vtpm-instance-started vtpm-tpm2-ok netdom-enforced stordom-at-rest-ok service-chans-private
+	PASS)
 
 if [ "${NESTED_ONLY:-}" = services ]; then
 	MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready "${MARKERS[@]:12}")
