@@ -24,6 +24,7 @@ struct bh_chan_ops {
 	size_t (*data_ready)(struct bh_chan *c);
 	size_t (*buffer_space)(struct bh_chan *c);
 	void (*close)(struct bh_chan *c);
+	int (*withdraw)(struct bh_chan *c); /* optional: NULL when there is nothing to do */
 };
 
 struct bh_chan {

@@ -253,6 +253,15 @@ static int accept_peer(struct bh_chanproxy *p, struct bh_chan **ret)
 			return r;
 		}
 	}
+	/*
+	 * Taken: stop advertising this ring, so that the next peer waits for the
+	 * next one instead of attaching to this ring as its session ends (Xen's
+	 * vchan-socket-proxy reconnects at once, once per TPM command).
+	 */
+	r = bh_chan_withdraw(c);
+	if (r < 0)
+		bh_log_errno(LOG_WARNING, r, "channel for %s: withdrawing its advertisement",
+			     p->sock_path);
 	*ret = c;
 	return 1;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <libxenvchan.h>
 #include <xenstore.h>
@@ -25,6 +26,7 @@
 struct xen_chan {
 	struct bh_chan chan;
 	struct libxenvchan *v;
+	char *xs_path; /* a server's advertisement, for bh_chan_withdraw() */
 };
 
 static struct libxenvchan *vchan(struct bh_chan *c)
@@ -133,7 +135,30 @@ static void xen_close(struct bh_chan *c)
 
 	if (x->v)
 		libxenvchan_close(x->v);
+	free(x->xs_path);
 	free(x);
+}
+
+/*
+ * Remove the server's ring-ref and event-channel (libxenvchan_close() would,
+ * but only at the end of the session). The client has mapped the ring and
+ * bound the event channel already; they stay valid.
+ */
+static int xen_withdraw(struct bh_chan *c)
+{
+	struct xen_chan *x = (struct xen_chan *)c;
+	struct xs_handle *xs;
+	int r = 0;
+
+	if (!x->xs_path)
+		return 0;
+	xs = xs_open(0);
+	if (!xs)
+		return -EIO;
+	if (!xs_rm(xs, XBT_NULL, x->xs_path) && errno != ENOENT)
+		r = -EIO;
+	xs_close(xs);
+	return r;
 }
 
 static const struct bh_chan_ops xen_ops = {
@@ -147,6 +172,7 @@ static const struct bh_chan_ops xen_ops = {
 	.data_ready = xen_data_ready,
 	.buffer_space = xen_buffer_space,
 	.close = xen_close,
+	.withdraw = xen_withdraw,
 };
 
 /* Our own domain id, as xenstore's relative "domid" node says. */
@@ -219,6 +245,8 @@ int bh_chan_xen_server_open(int domid, const char *xs_path, size_t read_min, siz
 	if (r < 0)
 		return r;
 	r = restrict_path(domid, xs_path);
+	if (r == 0 && !(((struct xen_chan *)c)->xs_path = strdup(xs_path)))
+		r = -ENOMEM;
 	if (r < 0) {
 		bh_chan_close(c);
 		return r;

@@ -131,6 +131,11 @@ int bh_chan_is_open(struct bh_chan *c)
 	return c->ops->is_open(c);
 }
 
+int bh_chan_withdraw(struct bh_chan *c)
+{
+	return c->ops->withdraw ? c->ops->withdraw(c) : 0;
+}
+
 int bh_chan_error(const struct bh_chan *c)
 {
 	return c->error;

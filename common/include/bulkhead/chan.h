@@ -163,6 +163,16 @@ int bh_chan_fd(const struct bh_chan *c);
  */
 int bh_chan_is_open(struct bh_chan *c);
 
+/*
+ * A server whose client has attached stops advertising the channel, so that
+ * nobody else finds it. xen: removes ring-ref and event-channel from
+ * xenstore; otherwise, until this server closes, a new client (the next one
+ * of a proxy that serves peers one after another, like Xen's
+ * vchan-socket-proxy) can read them and attach to this ring just as its
+ * session ends, and be cut off. memfd: nothing to do. Returns 0 or -errno.
+ */
+int bh_chan_withdraw(struct bh_chan *c);
+
 /* The sticky error that closed the channel (-EPROTO, ...), or 0. */
 int bh_chan_error(const struct bh_chan *c);
 
