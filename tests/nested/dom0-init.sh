@@ -244,12 +244,12 @@ chan_private() {
 	return 1
 }
 
-# ctl SVC DOMID ARGS...: xen-svc-ctl against bh-SVC's control channel; its
-# output in /tmp/SVC-ctl.log.
+# ctl SVC DOMID ARGS...: xen-svc-ctl against bh-SVC's control channel (which
+# must stop being advertised while we hold it); its output in /tmp/SVC-ctl.log.
 ctl() {
 	svc=$1 id=$2
 	shift 2
-	timeout 100 $SVCCTL --domid "$id" --path data/bulkhead/ctl --timeout 90 "$@" \
+	timeout 100 $SVCCTL --domid "$id" --path data/bulkhead/ctl --timeout 90 --withdrawn "$@" \
 		>"/tmp/$svc-ctl.log" 2>&1
 }
 

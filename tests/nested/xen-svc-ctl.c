@@ -7,7 +7,7 @@
  * stands in for the part of `bulkhead` that pushes a service its
  * configuration; the data paths (NBD, TPM) are tested with standard clients.
  *
- *   xen-svc-ctl --domid D --path P [--timeout S] policy FILE
+ *   xen-svc-ctl --domid D --path P [--timeout S] [--withdrawn] policy FILE
  *	send FILE (what `bulkhead policy-export` writes) and wait for the
  *	POLICY_RESULT; prints "result gen=G status=S rule=R text"
  *   xen-svc-ctl --domid D --path P [--timeout S] volume NAME BACKING KEYFILE SIZE
@@ -17,6 +17,10 @@
  *	OP: create start stop delete; prints "OP NAME: status=S text" each
  *
  * P is relative to the service domain's xenstore home (/local/domain/D/P).
+ * --withdrawn: once connected, also check that the service stopped
+ * advertising the channel (its ring-ref is gone from xenstore within 10 s),
+ * so that no other client can attach to this ring while we hold it
+ * (bh_chan_withdraw(); the one place this program reads xenstore itself).
  * Exits 0 only if every request succeeded. The whole run is bounded by
  * --timeout (alarm; default 60 s): a hang exits 124 and names the phase.
  * Linked statically, like xen-chan-stress, so dom0 needs no extra libraries.
@@ -25,10 +29,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <xenstore.h>
 
 #include "bulkhead/chan.h"
 #include "bulkhead/msg.h"
@@ -51,7 +58,7 @@ static void on_alarm(int sig)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: xen-svc-ctl --domid D --path P [--timeout S] "
+	fprintf(stderr, "usage: xen-svc-ctl --domid D --path P [--timeout S] [--withdrawn] "
 			"policy FILE | volume NAME BACKING KEYFILE SIZE | vtpm OP NAME...\n");
 	return 2;
 }
@@ -75,6 +82,35 @@ static int connect_chan(int domid, const char *rel, struct bh_chan **ret)
 	}
 	printf("xen-svc-ctl: connected to '%s'%s\n", path, tries ? " after retries" : "");
 	return 0;
+}
+
+/* The ring-ref of the channel we hold must disappear: the server withdrew it. */
+static int check_withdrawn(int domid, const char *rel)
+{
+	char path[256];
+	struct xs_handle *xs = xs_open(XS_OPEN_READONLY);
+	int r = -EEXIST;
+
+	if (!xs)
+		return -EIO;
+	snprintf(path, sizeof(path), "/local/domain/%d/%s/ring-ref", domid, rel);
+	phase = "withdrawn";
+	for (int i = 0; i < 100; i++) {
+		unsigned len;
+		char *v = xs_read(xs, XBT_NULL, path, &len);
+
+		if (!v && errno == ENOENT) {
+			printf("xen-svc-ctl: advertisement withdrawn while connected\n");
+			r = 0;
+			break;
+		}
+		free(v);
+		usleep(100000);
+	}
+	if (r < 0)
+		printf("xen-svc-ctl: '%s' still advertised while we hold the channel\n", path);
+	xs_close(xs);
+	return r;
 }
 
 static int read_full(struct bh_chan *c, void *buf, size_t len)
@@ -232,20 +268,23 @@ int main(int argc, char **argv)
 		{ "domid", required_argument, NULL, 'd' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "withdrawn", no_argument, NULL, 'w' },
 		{ 0 },
 	};
 	const char *path = NULL, *verb;
 	uint32_t domid = 0, timeout = 60;
 	struct bh_chan *c = NULL;
+	bool withdrawn = false;
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "d:p:t:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:p:t:w", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			if (bh_parse_u32(optarg, 1, 32767, &domid) < 0)
 				return usage();
 			break;
 		case 'p': path = optarg; break;
+		case 'w': withdrawn = true; break;
 		case 't':
 			if (bh_parse_u32(optarg, 1, 3600, &timeout) < 0)
 				return usage();
@@ -265,6 +304,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	alarm(timeout);
 	r = connect_chan((int)domid, path, &c);
+	if (r == 0 && withdrawn)
+		r = check_withdrawn((int)domid, path);
 	if (r == 0) {
 		if (!strcmp(verb, "policy"))
 			r = do_policy(c, argv[0]);
