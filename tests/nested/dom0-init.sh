@@ -218,7 +218,7 @@ stress_phase() {
 create_svc() {
 	info "xl create bh-$1" >/dev/console
 	timeout 60 xl create /bh/svcdom.cfg "name=\"bh-$1\"" "ramdisk=\"/bh/domu/$1.cpio\"" \
-		"extra=\"console=hvc0 rdinit=/init bh_role=$1\"" >/tmp/xl-create-$1.log 2>&1 ||
+		"extra=\"console=hvc0 rdinit=/init bh_role=$1\"" >"/tmp/xl-create-$1.log" 2>&1 ||
 		return 1
 	timeout 10 xl domid "bh-$1"
 }
@@ -231,7 +231,7 @@ signal() {
 
 # svc_ok SVC SECONDS: the service domU finished its own checks and all passed.
 svc_ok() {
-	wait_for "$2" guest_says "bh-$1" done || fail "bh-$1 did not finish its checks"
+	wait_for "$2" guest_says "bh-$1" "done" || fail "bh-$1 did not finish its checks"
 	guest_says "bh-$1" ALL-OK || fail "bh-$1 reported a failure"
 }
 
@@ -346,7 +346,7 @@ svc_vtpm() {
 services_phase() {
 	# The stress domains are done: make room.
 	for d in $DOMU $INTRUDER; do
-		timeout 20 xl destroy $d >/dev/null 2>&1
+		timeout 20 xl destroy "$d" >/dev/null 2>&1
 	done
 	netdom=$(create_svc netdom) || fail "xl create bh-netdom"
 	stordom=$(create_svc stordom) || fail "xl create bh-stordom"
@@ -366,6 +366,7 @@ services_phase() {
 	# after each session: wait for the re-advertisement).
 	for c in "$netdom ctl" "$stordom ctl" "$stordom nbd-web" "$vtpm ctl" "$vtpm tpm-web" \
 		"$vtpm tpm-web-ctrl"; do
+		# shellcheck disable=SC2086 # "DOMID NAME": split on purpose
 		set -- $c
 		wait_for 20 chan_private "$1" "data/bulkhead/$2" ||
 			fail "channel data/bulkhead/$2 of domain $1 is not private to dom0: $(

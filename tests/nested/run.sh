@@ -87,6 +87,9 @@ timeout --kill-after=10 "$qemu_timeout" qemu-system-x86_64 \
 	-initrd "$img/vmlinux $dom0_cmdline,$img/dom0.cpio" \
 	</dev/null >"$log" 2>&1 &
 qemu=$!
+# Interrupted (or failing below): take QEMU down with us (timeout passes the
+# signal on to it).
+trap 'kill $qemu 2>/dev/null' EXIT
 # The follower's tail ends with QEMU (--pid), so the whole pipeline drains
 # and ends by itself.
 if [ "${NESTED_VERBOSE:-0}" = 1 ]; then

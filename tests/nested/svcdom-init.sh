@@ -233,6 +233,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 role=none
+# shellcheck disable=SC2013 # the command line's words
 for w in $(cat /proc/cmdline); do
 	case $w in bh_role=*) role=${w#bh_role=} ;; esac
 done
