@@ -89,7 +89,7 @@ timeout --kill-after=10 "$qemu_timeout" qemu-system-x86_64 \
 qemu=$!
 # Interrupted (or failing below): take QEMU down with us (timeout passes the
 # signal on to it).
-trap 'kill $qemu 2>/dev/null' EXIT
+trap 'kill $qemu 2>/dev/null || true' EXIT
 # The follower's tail ends with QEMU (--pid), so the whole pipeline drains
 # and ends by itself.
 if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
