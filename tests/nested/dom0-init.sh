@@ -251,6 +251,9 @@ ctl() {
 	shift 2
 	timeout 100 $SVCCTL --domid "$id" --path data/bulkhead/ctl --timeout 90 --withdrawn "$@" \
 		>"/tmp/$svc-ctl.log" 2>&1
+	rc=$?
+	sed 's/^/BH-CTL| /' "/tmp/$svc-ctl.log"
+	return $rc
 }
 
 # netdom: dom0 exports the policy of a topology and sends it over chan-xen;
