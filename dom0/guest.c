@@ -144,5 +144,10 @@ void bh_guest_rewire(struct bh_sup *s, const struct bh_svc *svc)
 				     "%s re-bound to restarted %s%s%s", g->binds[b].name,
 				     svc->dom->name, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
 		}
+		/* A restarted vtpm brought the guest's TPM up with its PCRs reset: its
+		 * measurements go in again, or its attestation would fail until it
+		 * restarted. The guest keeps running either way (audited). */
+		if (svc->dom->role == BH_DOM_VTPM && g->hd && g->hd->pid > 0)
+			guest_measure(s, g);
 	}
 }
