@@ -27,16 +27,6 @@
 #include "bulkhead/fdio.h"
 #include "dom0.h"
 
-_printf_(3, 4) static int say(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return 0;
-}
-
 int bh_ak_check_name(const struct bh_tpm_ak *ak)
 {
 	uint8_t d[BH_SHA256_LEN];
@@ -123,40 +113,40 @@ int bh_quote_verify(const struct bh_tpm_ak *ak, const struct bh_tpm_quote *q,
 	r = bh_ecdsa_p256_verify(ak->x, ak->y, q->attest, q->attest_len, q->r, q->r_len, q->s,
 				 q->s_len);
 	if (r < 0) {
-		say(why, whylen, "the quote's signature does not verify with the AK");
+		bh_fmt(why, whylen, "the quote's signature does not verify with the AK");
 		return r == -EIO ? r : -EPERM;
 	}
 	if (bh_tpm2_parse_attest(q->attest, q->attest_len, &a) < 0) {
-		say(why, whylen, "the signed data is not a TPM-generated quote (TPMS_ATTEST)");
+		bh_fmt(why, whylen, "the signed data is not a TPM-generated quote (TPMS_ATTEST)");
 		return -EBADMSG;
 	}
 	r = ak_qualified_name(ak, qname);
 	if (r < 0) {
-		say(why, whylen, "cannot compute the AK's qualified name");
+		bh_fmt(why, whylen, "cannot compute the AK's qualified name");
 		return r;
 	}
 	if (a.signer_len != sizeof(qname) || memcmp(a.signer, qname, sizeof(qname)) != 0) {
-		say(why, whylen, "the quote names another signer than the AK");
+		bh_fmt(why, whylen, "the quote names another signer than the AK");
 		return -EPERM;
 	}
 	if (a.extra_len != nonce_len || memcmp(a.extra, nonce, nonce_len) != 0) {
 		hex_short(a.extra, a.extra_len, got);
 		hex_short(nonce, nonce_len, want);
-		say(why, whylen, "the quote is for nonce %s, not this attestation's %s (an old or replayed quote)",
+		bh_fmt(why, whylen, "the quote is for nonce %s, not this attestation's %s (an old or replayed quote)",
 		    got, want);
 		return -EPERM;
 	}
 	if (!same_sel(&a.sel, sel)) {
-		say(why, whylen, "the quote covers other PCRs than those asked for");
+		bh_fmt(why, whylen, "the quote covers other PCRs than those asked for");
 		return -EPERM;
 	}
 	r = bh_pcrs_digest(expected, sel, BH_TPM_ALG_SHA256, digest, &dlen);
 	if (r < 0) {
-		say(why, whylen, "cannot compute the expected PCR digest");
+		bh_fmt(why, whylen, "cannot compute the expected PCR digest");
 		return r;
 	}
 	if (a.pcr_digest_len != dlen || memcmp(a.pcr_digest, digest, dlen) != 0) {
-		say(why, whylen, "the quoted PCRs are not those the event log replays to");
+		bh_fmt(why, whylen, "the quoted PCRs are not those the event log replays to");
 		return -EPERM;
 	}
 	return 0;
@@ -205,7 +195,7 @@ int bh_eventlog_compare(const struct bh_eventlog *golden, const struct bh_eventl
 
 	if (golden->n_algs != log->n_algs ||
 	    memcmp(golden->algs, log->algs, golden->n_algs * sizeof(golden->algs[0]))) {
-		say(why, whylen, "the event log's banks are not the ones expected");
+		bh_fmt(why, whylen, "the event log's banks are not the ones expected");
 		return -EPERM;
 	}
 	for (i = 0; i < golden->n && i < log->n; i++) {
@@ -213,31 +203,31 @@ int bh_eventlog_compare(const struct bh_eventlog *golden, const struct bh_eventl
 
 		bh_event_describe(golden, i, desc, sizeof(desc));
 		if (g->pcr != e->pcr || g->type != e->type) {
-			say(why, whylen, "%s: the log has PCR %u, type 0x%x there", desc, e->pcr,
+			bh_fmt(why, whylen, "%s: the log has PCR %u, type 0x%x there", desc, e->pcr,
 			    e->type);
 			return -EPERM;
 		}
 		if (!same_digests(g, e, &k)) {
 			hex_short(e->digests[k].d, bh_tpm_alg_size(e->digests[k].alg), got);
 			hex_short(g->digests[k].d, bh_tpm_alg_size(g->digests[k].alg), want);
-			say(why, whylen, "%s differs: %s %s measured, %s expected",
+			bh_fmt(why, whylen, "%s differs: %s %s measured, %s expected",
 			    desc, bh_tpm_alg_name(g->digests[k].alg), got, want);
 			explain_text(g, e, why, whylen);
 			return -EPERM;
 		}
 		if (g->len != e->len || memcmp(g->data, e->data, g->len) != 0) {
-			say(why, whylen, "%s: the log's event data differs", desc);
+			bh_fmt(why, whylen, "%s: the log's event data differs", desc);
 			return -EPERM;
 		}
 	}
 	if (i < log->n) {
 		bh_event_describe(log, i, desc, sizeof(desc));
-		say(why, whylen, "%s was measured but is not expected", desc);
+		bh_fmt(why, whylen, "%s was measured but is not expected", desc);
 		return -EPERM;
 	}
 	if (i < golden->n) {
 		bh_event_describe(golden, i, desc, sizeof(desc));
-		say(why, whylen, "%s is expected but missing from the log", desc);
+		bh_fmt(why, whylen, "%s is expected but missing from the log", desc);
 		return -EPERM;
 	}
 	return 0;
@@ -328,7 +318,7 @@ static int load_quote(const char *dir, struct bh_tpm_ak *ak, struct bh_tpm_quote
 	if (r == 0 && bh_tpm2_parse_signature(buf, len, q) < 0)
 		r = -EBADMSG;
 	if (r < 0)
-		say(why, whylen, "saved quote in %s: %s", dir, strerror(-r));
+		bh_fmt(why, whylen, "saved quote in %s: %s", dir, strerror(-r));
 	return r;
 }
 
@@ -341,17 +331,6 @@ struct asked {
 	struct bh_pcrs pcrs; /* read after the quote, to explain a mismatch */
 	bool have_pcrs;
 };
-
-static int tpm_fail(struct bh_tpm *t, int r, const char *what, char *why, size_t whylen)
-{
-	char rc[64];
-
-	if (r == -EREMOTEIO)
-		say(why, whylen, "%s: %s", what, bh_tpm_rc_str(t->rc, rc, sizeof(rc)));
-	else
-		say(why, whylen, "%s: %s", what, strerror(-r));
-	return r;
-}
 
 static bool same_banks(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
 {
@@ -377,27 +356,27 @@ static int ask_tpm(struct bh_tpm *t, const struct bh_eventlog *log, const uint8_
 	int r = bh_tpm_startup(t);
 
 	if (r < 0)
-		return tpm_fail(t, r, "TPM2_Startup", why, whylen);
+		return bh_tpm_why(t, r, "TPM2_Startup", why, whylen);
 	r = bh_tpm_banks(t, algs, &n_algs);
 	if (r < 0)
-		return tpm_fail(t, r, "PCR banks", why, whylen);
+		return bh_tpm_why(t, r, "PCR banks", why, whylen);
 	if (!same_banks(algs, n_algs, log->algs, log->n_algs)) {
-		say(why, whylen, "the vTPM's active PCR banks are not those of the event log");
+		bh_fmt(why, whylen, "the vTPM's active PCR banks are not those of the event log");
 		return -EPERM;
 	}
 	r = bh_tpm_create_ak(t, &a->ak);
 	if (r < 0)
-		return tpm_fail(t, r, "creating the AK", why, whylen);
+		return bh_tpm_why(t, r, "creating the AK", why, whylen);
 	r = bh_tpm_quote(t, &a->ak, nonce, nonce_len, sel, &a->q);
 	if (r < 0)
-		tpm_fail(t, r, "TPM2_Quote", why, whylen);
+		bh_tpm_why(t, r, "TPM2_Quote", why, whylen);
 	/* Transient objects outlive the connection without a resource manager. */
 	bh_tpm_flush(t, a->ak.handle);
 	if (r < 0)
 		return r;
 	r = bh_tpm_pcr_read(t, BH_PCRS_MEASURED, log->algs, log->n_algs, &a->pcrs);
 	if (r < 0)
-		return tpm_fail(t, r, "PCR_Read", why, whylen);
+		return bh_tpm_why(t, r, "PCR_Read", why, whylen);
 	a->have_pcrs = true;
 	return 0;
 }
@@ -456,12 +435,12 @@ static int get_quote(struct attesting *s)
 	if (s->o->quote_from)
 		return load_quote(s->o->quote_from, &s->asked.ak, &s->asked.q, s->why, s->whylen);
 	if (!s->o->tpm_sock) {
-		say(s->why, s->whylen, "no vTPM socket given");
+		bh_fmt(s->why, s->whylen, "no vTPM socket given");
 		return -EINVAL;
 	}
 	r = bh_tpm_open(s->o->tpm_sock, &tpm);
 	if (r < 0) {
-		say(s->why, s->whylen, "vTPM %s: %s", s->o->tpm_sock, strerror(-r));
+		bh_fmt(s->why, s->whylen, "vTPM %s: %s", s->o->tpm_sock, strerror(-r));
 		return r;
 	}
 	r = ask_tpm(tpm, s->log, s->nonce, s->nonce_len, &s->sel, &s->asked, s->why, s->whylen);
@@ -469,7 +448,7 @@ static int get_quote(struct attesting *s)
 	if (r == 0 && s->o->save_dir) {
 		r = save_quote(s->o->save_dir, &s->asked.ak, &s->asked.q, s->nonce, s->nonce_len);
 		if (r < 0)
-			say(s->why, s->whylen, "saving the quote in %s: %s", s->o->save_dir,
+			bh_fmt(s->why, s->whylen, "saving the quote in %s: %s", s->o->save_dir,
 			    strerror(-r));
 	}
 	return r;
@@ -485,7 +464,7 @@ static int prepare(struct attesting *s)
 		log_path = bh_eventlog_path(s->t, s->dom->name, path, sizeof(path));
 	r = bh_eventlog_read_file(log_path, &s->log, why, sizeof(why));
 	if (r < 0) {
-		say(s->why, s->whylen, "event log %s", why);
+		bh_fmt(s->why, s->whylen, "event log %s", why);
 		return r == -EBADMSG ? -EPERM : r;
 	}
 	if (s->o->nonce) {
@@ -495,7 +474,7 @@ static int prepare(struct attesting *s)
 		s->nonce_len = s->o->nonce_len;
 	} else {
 		if (getrandom(s->nonce, BH_NONCE_LEN, 0) != BH_NONCE_LEN) {
-			say(s->why, s->whylen, "getrandom: %s", strerror(errno));
+			bh_fmt(s->why, s->whylen, "getrandom: %s", strerror(errno));
 			return -EIO;
 		}
 		s->nonce_len = BH_NONCE_LEN;
@@ -521,7 +500,7 @@ static int golden(struct attesting *s)
 					 &s->golden, s->why, s->whylen);
 	r = bh_eventlog_read_file(s->o->golden_path, &s->golden, why, sizeof(why));
 	if (r < 0)
-		say(s->why, s->whylen, "golden event log %s", why);
+		bh_fmt(s->why, s->whylen, "golden event log %s", why);
 	return r;
 }
 
@@ -553,7 +532,7 @@ static int run(struct attesting *s)
 		r = bh_eventlog_compare(s->golden, s->log, s->why, s->whylen);
 	if (r == 0) {
 		bh_hex(s->asked.ak.name + 2, 8, name);
-		say(s->why, s->whylen,
+		bh_fmt(s->why, s->whylen,
 		    "%zu events match the golden values; quote of PCRs 1, 8, 9 (%s) verified%s (AK %s..)",
 		    s->log->n, bh_tpm_alg_name(s->sel.v[0].alg),
 		    s->asked.have_pcrs ? ", every bank as the log replays" : "", name);
@@ -569,7 +548,7 @@ int bh_attest_guest(const struct bh_topology *t, const struct bh_domain *dom,
 	int r;
 
 	if (dom->role != BH_DOM_GUEST || !dom->vtpm) {
-		say(why, whylen, "'%s' is not a guest with a vTPM (bh_vtpm)", dom->name);
+		bh_fmt(why, whylen, "'%s' is not a guest with a vTPM (bh_vtpm)", dom->name);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));

@@ -669,6 +669,8 @@ int bh_tpm_open(const char *path, struct bh_tpm **ret);
 void bh_tpm_close(struct bh_tpm *t);
 /* "TPM_RC_RETRY"-style text for t->rc into @buf. */
 const char *bh_tpm_rc_str(uint32_t rc, char *buf, size_t len);
+/* "WHAT: reason" for error @r of a call on @t (its response code for -EREMOTEIO) into @buf; returns @r. */
+int bh_tpm_why(const struct bh_tpm *t, int r, const char *what, char *buf, size_t len);
 /* TPM2_Startup(CLEAR); an already started TPM is fine. */
 int bh_tpm_startup(struct bh_tpm *t);
 /* The active banks (with any PCR allocated). -EOPNOTSUPP when one is not a bank

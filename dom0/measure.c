@@ -349,27 +349,6 @@ const char *bh_eventlog_path(const struct bh_topology *t, const char *guest, cha
 /* ------------------------------------------------------------------------
  * Measuring for real.
  */
-_printf_(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return 0;
-}
-
-static int tpm_err(struct bh_tpm *t, int r, const char *what, char *err, size_t errlen)
-{
-	char rc[64];
-
-	if (r == -EREMOTEIO)
-		fail(err, errlen, "%s: %s", what, bh_tpm_rc_str(t->rc, rc, sizeof(rc)));
-	else
-		fail(err, errlen, "%s: %s", what, strerror(-r));
-	return r;
-}
-
 /* The measured PCRs must be untouched: the log replays from zero. */
 static int check_fresh(struct bh_tpm *t, const struct bh_eventlog *log, char *err, size_t errlen)
 {
@@ -381,12 +360,12 @@ static int check_fresh(struct bh_tpm *t, const struct bh_eventlog *log, char *er
 		return -ENOMEM;
 	r = bh_tpm_pcr_read(t, BH_PCRS_MEASURED, log->algs, log->n_algs, p);
 	if (r < 0)
-		return tpm_err(t, r, "PCR_Read", err, errlen);
+		return bh_tpm_why(t, r, "PCR_Read", err, errlen);
 	for (size_t b = 0; b < p->n_banks; b++)
 		for (unsigned pcr = 0; pcr < BH_PCR_COUNT; pcr++)
 			if ((BH_PCRS_MEASURED & (1u << pcr)) &&
 			    memcmp(p->v[b][pcr], zero, bh_tpm_alg_size(p->algs[b])) != 0) {
-				fail(err, errlen,
+				bh_fmt(err, errlen,
 				     "PCR %u (%s) was extended since the vTPM started; measuring needs a freshly started vTPM",
 				     pcr, bh_tpm_alg_name(p->algs[b]));
 				return -EEXIST;
@@ -416,10 +395,10 @@ static int measure_into(struct bh_tpm *t, const struct bh_domain *dom, enum bh_p
 	int r = bh_tpm_startup(t);
 
 	if (r < 0)
-		return tpm_err(t, r, "TPM2_Startup", err, errlen);
+		return bh_tpm_why(t, r, "TPM2_Startup", err, errlen);
 	r = bh_tpm_banks(t, algs, &n_algs);
 	if (r < 0)
-		return tpm_err(t, r, "PCR banks", err, errlen);
+		return bh_tpm_why(t, r, "PCR banks", err, errlen);
 	r = bh_measure_events(dom, platform, algs, n_algs, &log, err, errlen);
 	if (r < 0)
 		return r;
@@ -427,14 +406,14 @@ static int measure_into(struct bh_tpm *t, const struct bh_domain *dom, enum bh_p
 	for (size_t i = 0; r == 0 && i < log->n; i++) {
 		r = bh_tpm_extend(t, &log->v[i]);
 		if (r < 0)
-			tpm_err(t, r, "PCR_Extend", err, errlen);
+			bh_tpm_why(t, r, "PCR_Extend", err, errlen);
 	}
 	if (r == 0) {
 		r = ensure_dir_of(log_path);
 		if (r == 0)
 			r = bh_eventlog_write_file(log, log_path);
 		if (r < 0)
-			fail(err, errlen, "event log %s: %s", log_path, strerror(-r));
+			bh_fmt(err, errlen, "event log %s: %s", log_path, strerror(-r));
 	}
 	bh_eventlog_free(log);
 	return r;
@@ -449,14 +428,14 @@ int bh_measure_guest(const struct bh_topology *t, const struct bh_domain *dom,
 	int r;
 
 	if (dom->role != BH_DOM_GUEST || !dom->vtpm) {
-		fail(err, errlen, "'%s' is not a guest with a vTPM (bh_vtpm)", dom->name);
+		bh_fmt(err, errlen, "'%s' is not a guest with a vTPM (bh_vtpm)", dom->name);
 		return -EINVAL;
 	}
 	if (!log_path)
 		log_path = bh_eventlog_path(t, dom->name, path, sizeof(path));
 	r = bh_tpm_open(tpm_sock, &tpm);
 	if (r < 0) {
-		fail(err, errlen, "vTPM %s: %s", tpm_sock, strerror(-r));
+		bh_fmt(err, errlen, "vTPM %s: %s", tpm_sock, strerror(-r));
 		return r;
 	}
 	r = measure_into(tpm, dom, platform, log_path, err, errlen);

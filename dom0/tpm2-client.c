@@ -52,6 +52,17 @@ void bh_tpm_close(struct bh_tpm *t)
 	free(t);
 }
 
+int bh_tpm_why(const struct bh_tpm *t, int r, const char *what, char *buf, size_t len)
+{
+	char rc[64];
+
+	if (r == -EREMOTEIO)
+		snprintf(buf, len, "%s: %s", what, bh_tpm_rc_str(t->rc, rc, sizeof(rc)));
+	else
+		snprintf(buf, len, "%s: %s", what, strerror(-r));
+	return r;
+}
+
 const char *bh_tpm_rc_str(uint32_t rc, char *buf, size_t len)
 {
 	static const struct {
