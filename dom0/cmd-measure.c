@@ -40,26 +40,13 @@ int bh_cmd_load_guest(const char *dir, enum bh_platform cli, const char *guest,
 		      struct bh_topology **ret_t, const struct bh_domain **ret_dom,
 		      enum bh_platform *ret_platform)
 {
-	struct bh_diags diags = { 0 };
 	struct bh_topology *t = NULL;
 	const struct bh_domain *dom;
 	enum bh_platform platform = BH_PLATFORM_AUTO;
-	int r = bh_topology_load(dir, &diags, &t);
+	int r = bh_topology_load_valid(dir, cli, stderr, &t, &platform);
 
-	if (r == 0) {
-		platform = bh_platform_resolve(cli, t);
-		bh_validate(t, platform, &diags);
-		r = diags.err;
-	}
-	if (r < 0) {
-		bh_log_errno(LOG_ERR, r, "cannot load %s", dir);
-	} else if (diags.n) {
-		bh_diags_sort(&diags);
-		bh_diags_print(&diags, stderr);
+	if (r == -EINVAL)
 		bh_err("%s: configuration not valid", dir);
-		r = -EINVAL;
-	}
-	bh_diags_clear(&diags);
 	dom = r == 0 ? bh_topology_domain(t, guest) : NULL;
 	if (r == 0 && (!dom || dom->role != BH_DOM_GUEST)) {
 		bh_err("%s: no guest named '%s'", dir, guest);

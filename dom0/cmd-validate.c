@@ -55,6 +55,36 @@ int bh_cmd_args(int argc, char **argv, enum bh_platform *ret_platform, const cha
 	return 0;
 }
 
+int bh_topology_load_valid(const char *dir, enum bh_platform cli, FILE *diag_out,
+			   struct bh_topology **ret, enum bh_platform *ret_platform)
+{
+	struct bh_diags diags = { 0 };
+	struct bh_topology *t = NULL;
+	enum bh_platform platform = cli;
+	int r = bh_topology_load(dir, &diags, &t);
+
+	if (r == 0) {
+		platform = bh_platform_resolve(cli, t);
+		bh_validate(t, platform, &diags);
+		r = diags.err;
+	}
+	if (r < 0) {
+		bh_log_errno(LOG_ERR, r, "cannot load %s", dir);
+	} else if (diags.n) {
+		bh_diags_sort(&diags);
+		bh_diags_print(&diags, diag_out);
+		r = -EINVAL;
+	}
+	bh_diags_clear(&diags);
+	if (r < 0) {
+		bh_topology_free(t);
+		return r;
+	}
+	*ret_platform = platform;
+	*ret = t;
+	return 0;
+}
+
 /*
  * Shared by validate and show: parse the arguments, load DIR and validate it.
  * Returns true with *ret (owned by the caller) when the topology is valid;
@@ -64,11 +94,8 @@ int bh_cmd_args(int argc, char **argv, enum bh_platform *ret_platform, const cha
 bool bh_cmd_load_valid(int argc, char **argv, void (*usage_fn)(FILE *out, const char *prog),
 		       enum bh_platform *ret_platform, struct bh_topology **ret, int *ret_exit)
 {
-	struct bh_diags diags = { 0 };
-	struct bh_topology *t = NULL;
 	enum bh_platform platform;
 	const char *dir;
-	bool bad;
 	int r;
 
 	r = bh_cmd_args(argc, argv, &platform, &dir, usage_fn);
@@ -76,27 +103,10 @@ bool bh_cmd_load_valid(int argc, char **argv, void (*usage_fn)(FILE *out, const 
 		*ret_exit = r > 0 ? 0 : 1;
 		return false;
 	}
-	r = bh_topology_load(dir, &diags, &t);
-	if (r == 0) {
-		platform = bh_platform_resolve(platform, t);
-		bh_validate(t, platform, &diags);
-		r = diags.err;
-	}
-	if (r < 0) {
-		bh_log_errno(LOG_ERR, r, "cannot load %s", dir);
-	} else if (diags.n) {
-		bh_diags_sort(&diags);
-		bh_diags_print(&diags, stdout);
-	}
-	bad = r < 0 || diags.n;
-	bh_diags_clear(&diags);
-	if (bad) {
-		bh_topology_free(t);
+	if (bh_topology_load_valid(dir, platform, stdout, ret, ret_platform) < 0) {
 		*ret_exit = 1;
 		return false;
 	}
-	*ret_platform = platform;
-	*ret = t;
 	return true;
 }
 

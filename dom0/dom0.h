@@ -450,6 +450,14 @@ void bh_validate_rules(const struct bh_topology *t, struct bh_diags *diags);
 /* The platform to check against: @cli if given, else host.cfg, else probe. */
 enum bh_platform bh_platform_resolve(enum bh_platform cli, const struct bh_topology *t);
 
+/*
+ * Load DIR and validate it for @cli (resolved against the topology). Returns 0
+ * with *ret (owned by the caller) and *ret_platform; -EINVAL after printing
+ * the diagnostics to @diag_out; another -errno after logging it.
+ */
+int bh_topology_load_valid(const char *dir, enum bh_platform cli, FILE *diag_out,
+			   struct bh_topology **ret, enum bh_platform *ret_platform);
+
 /* ------------------------------------------------------------------------
  * CLI (main.c and one cmd-*.c per subcommand).
  */
@@ -1047,6 +1055,8 @@ int bh_host_stop_gently(struct bh_host_dom *d, unsigned ms);
 /* Reap an exited domain (its pidfd was readable): 1 when reaped, 0 if still running. */
 int bh_host_reap(struct bh_host_dom *d);
 void bh_host_dom_free(struct bh_host_dom *d);
+/* Read the rtnetlink ACK of the one request sent on @fd: 0 or the kernel's -errno (-EPROTO: not an ACK). */
+int bh_nl_read_ack(int fd);
 /* veth pair @host_if (into netdom's namespace @netdom_ns_fd) <-> @guest_if
  * (into the namespace of @guest_pid), @mac on the guest side if not NULL. */
 int bh_host_veth_create(const char *host_if, int netdom_ns_fd, const char *guest_if,

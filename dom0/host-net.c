@@ -52,22 +52,11 @@ static void *nl_start(struct nlmsg *q, uint16_t type, uint16_t flags, const void
 static int nl_talk(int fd, struct nlmsg *q)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char untrusted_buf[4096];
-	const struct nlmsghdr *nh = (const struct nlmsghdr *)untrusted_buf;
-	const struct nlmsgerr *e;
-	ssize_t n;
 
 	((struct nlmsghdr *)q->buf)->nlmsg_len = (uint32_t)q->len;
 	if (sendto(fd, q->buf, q->len, 0, (struct sockaddr *)&sa, sizeof(sa)) != (ssize_t)q->len)
 		return -errno;
-	n = recv(fd, untrusted_buf, sizeof(untrusted_buf), 0);
-	if (n < 0)
-		return -errno;
-	if (!NLMSG_OK(nh, (size_t)n) || nh->nlmsg_type != NLMSG_ERROR ||
-	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-		return -EPROTO;
-	e = NLMSG_DATA(nh);
-	return e->error > 0 ? -EPROTO : e->error;
+	return bh_nl_read_ack(fd);
 }
 
 static size_t addr_len(const struct bh_prefix *p)

@@ -72,7 +72,7 @@ static void build(struct nlreq *q, const char *host_if, int netdom_ns_fd, const 
 }
 
 /* The kernel's answer to our one request: 0 or its -errno. */
-static int read_ack(int fd)
+int bh_nl_read_ack(int fd)
 {
 	char untrusted_buf[4096];
 	ssize_t n = recv(fd, untrusted_buf, sizeof(untrusted_buf), 0);
@@ -105,5 +105,5 @@ int bh_host_veth_create(const char *host_if, int netdom_ns_fd, const char *guest
 		return -errno;
 	if (sendto(fd, q.buf, q.len, 0, (struct sockaddr *)&sa, sizeof(sa)) != (ssize_t)q.len)
 		return -errno;
-	return read_ack(fd);
+	return bh_nl_read_ack(fd);
 }
