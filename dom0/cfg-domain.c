@@ -160,12 +160,17 @@ static int build_basics(struct builder *b)
 {
 	static const char *const types[] = { "pvh", "pv" };
 	struct bh_domain *dom = b->dom;
-	uint64_t vcpus = 1;
+	uint64_t vcpus = 1, weight = 0, cap = 0;
 	int type = 0, r;
 
 	bh_val_u64(b->f, "memory", BH_MEMORY_MIN_MIB, BH_MEMORY_MAX_MIB, b->d, &dom->memory_mib);
 	bh_val_u64(b->f, "vcpus", 1, BH_VCPUS_MAX, b->d, &vcpus);
 	dom->vcpus = (unsigned)vcpus;
+	/* xl's ranges: credit scheduler weight 1..65535, cap in % of one CPU. */
+	bh_val_u64(b->f, "cpu_weight", 1, 65535, b->d, &weight);
+	bh_val_u64(b->f, "cap", 0, 100ull * BH_VCPUS_MAX, b->d, &cap);
+	dom->cpu_weight = (unsigned)weight;
+	dom->cpu_cap = (unsigned)cap;
 	bh_val_enum(b->f, "type", types, BH_ARRAY_SIZE(types), b->d, &type);
 	dom->type = strdup(types[type]);
 	if (!dom->type)

@@ -23,6 +23,8 @@ static const struct bh_key_info keys[] = {
 	{ "root", BH_KEY_STRING, S | G },
 	{ "memory", BH_KEY_STRING, S | G },
 	{ "vcpus", BH_KEY_STRING, S | G },
+	{ "cpu_weight", BH_KEY_STRING, S | G },
+	{ "cap", BH_KEY_STRING, S | G },
 	{ "bh_io_max", BH_KEY_STRING, S | G },
 	{ "vif", BH_KEY_LIST, G },
 	{ "disk", BH_KEY_LIST, G },

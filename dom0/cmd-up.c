@@ -44,7 +44,8 @@ static void usage(FILE *out, const char *prog)
 		"  --timeout SECS    per service domain, start to ready (default %d)\n"
 		"  --foreground      stay in the foreground (logs on stderr)\n"
 		"  --verbose         daemons log at debug level\n"
-		"  --platform host   the only platform `up` runs on so far\n\n"
+		"  --platform P      host or xen (default: bh_platform, else xen when\n"
+		"                    /dev/xen/privcmd exists, else host)\n\n"
 		"Exit status: 0 when every domain is up; 1 on a configuration error, a domain\n"
 		"that did not become ready in time, or any other failure (nothing is left running).\n",
 		prog, BH_STATE_DEFAULT, BH_MGMT_SOCKET_NAME, TIMEOUT_DEFAULT_S);
@@ -127,6 +128,9 @@ static int make_opts(const struct bh_topology *t, const struct up_args *a,
 		bh_fmt(o->mgmt, sizeof(o->mgmt), "%s/%s", state, BH_MGMT_SOCKET_NAME);
 	o->timeout_ms = (a->timeout_s ? a->timeout_s : TIMEOUT_DEFAULT_S) * 1000;
 	o->verbose = a->verbose;
+	/* On Xen the daemons are in the service domains' images, not here. */
+	if (o->platform == BH_PLATFORM_XEN)
+		return 0;
 	return find_daemons(a->daemons, o->daemons, sizeof(o->daemons));
 }
 
@@ -296,11 +300,10 @@ int bh_cmd_up(int argc, char **argv)
 	}
 	if (!bh_cmd_load_valid(argc, argv, usage, &platform, &t, &status))
 		return status;
-	r = platform == BH_PLATFORM_XEN ? -EOPNOTSUPP : 0;
-	if (r < 0)
-		bh_err("up: the xen platform is not supported yet (issue 10); use --platform host");
-	else if (geteuid() != 0)
-		r = -EPERM, bh_err("up: needs root (namespaces, cgroups, veth pairs)");
+	r = 0;
+	if (geteuid() != 0)
+		r = -EPERM, bh_err("up: needs root (host: namespaces, cgroups, veth pairs; xen: libxl)");
+	o.platform = platform;
 	if (r == 0)
 		r = make_opts(t, &a, &o);
 	if (r == 0)

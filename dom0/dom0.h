@@ -339,6 +339,8 @@ struct bh_domain {
 	char *cmdline; /* xl "cmdline", or "extra" (with "root=" in front if set) */
 	uint64_t memory_mib;
 	unsigned vcpus;
+	unsigned cpu_weight; /* xl cpu_weight; 0: the scheduler's default */
+	unsigned cpu_cap;    /* xl cap, % of one CPU; 0: none */
 	char *io_max; /* bh_io_max, checked: "rbps=N wbps=N riops=N wiops=N" (any of them) */
 	struct bh_vif *vifs;
 	size_t n_vifs;
@@ -994,17 +996,24 @@ int bh_cmd_serve(int argc, char **argv);
  * namespace: a private tmpfs holding bind mounts of its service sockets. */
 #define BH_GUEST_ENDPOINT_DIR "/run/bulkhead"
 
-struct bh_host_dom {
+/*
+ * A running domain as the supervisor sees it, on either platform (the host
+ * platform's process tree or a Xen domain): the platform that started it
+ * fills it in and alone reads @priv.
+ */
+struct bh_pdom {
 	char name[64];
-	int pid;     /* pid 1 of its namespaces, as seen from here; 0 once reaped */
-	int pidfd;
-	char *cgroup; /* its cgroup v2 directory, NULL when none could be made */
+	int id;      /* host: pid 1 of its namespaces, as seen from here; xen: domid; 0 once gone */
+	int exit_fd; /* readable when it may have ended (host: pidfd; xen: a xenstore watch) */
+	char *cgroup; /* host: its cgroup v2 directory, NULL when none could be made */
 	bool limits_ok;        /* every limit written */
 	char limits_note[512]; /* why not, for status */
 	char vifs[BH_HOST_VIFS_MAX][16]; /* "vif<k>.<n>" in netdom's namespace */
 	size_t n_vifs;
 	int exit_status; /* waitid's si_status once reaped */
 	int exit_code;   /* CLD_EXITED, CLD_KILLED... */
+	const char *exit_why; /* xen: "crashed", "powered off"...; NULL: use exit_code */
+	void *priv;           /* the platform's own */
 };
 
 /* A service socket bound into a guest's endpoint directory. */
@@ -1047,14 +1056,14 @@ struct bh_host_opts {
  * left behind on failure).
  */
 int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
-		  const struct bh_host_opts *o, struct bh_host_dom **ret);
+		  const struct bh_host_opts *o, struct bh_pdom **ret);
 /* Kill the whole tree, reap it, remove its cgroup. 0 or -errno. */
-int bh_host_stop(struct bh_host_dom *d);
+int bh_host_stop(struct bh_pdom *d);
 /* SIGTERM to its pid 1, up to @ms for it to end, then bh_host_stop(). */
-int bh_host_stop_gently(struct bh_host_dom *d, unsigned ms);
+int bh_host_stop_gently(struct bh_pdom *d, unsigned ms);
 /* Reap an exited domain (its pidfd was readable): 1 when reaped, 0 if still running. */
-int bh_host_reap(struct bh_host_dom *d);
-void bh_host_dom_free(struct bh_host_dom *d);
+int bh_host_reap(struct bh_pdom *d);
+void bh_host_dom_free(struct bh_pdom *d);
 /* Read the rtnetlink ACK of the one request sent on @fd: 0 or the kernel's -errno (-EPROTO: not an ACK). */
 int bh_nl_read_ack(int fd);
 /* veth pair @host_if (into netdom's namespace @netdom_ns_fd) <-> @guest_if
@@ -1090,10 +1099,11 @@ int bh_mount_endpoints(const struct bh_host_bind *b, size_t n);
 int bh_mount_rebind(int pidfd, const struct bh_host_bind *b);
 
 /* ------------------------------------------------------------------------
- * A running topology on the host platform: `bulkhead up` (cmd-up.c), its
- * files (up-state.c), service domains and their control connections (svc.c,
- * svc-push.c), guests (guest.c), the supervisor loop (supervise.c) and what
- * `status` says about it (sup-status.c).
+ * A running topology: `bulkhead up` (cmd-up.c), its files (up-state.c),
+ * service domains and their control connections (svc.c, svc-push.c), guests
+ * (guest.c), the supervisor loop (supervise.c) and what `status` says about
+ * it (sup-status.c), the same on both platforms; what differs is behind
+ * struct bh_plat_ops (sup-host.c, platform-xen.c).
  */
 #define BH_STATE_DEFAULT "/var/lib/bulkhead"
 #define BH_SVC_MAX 3
@@ -1106,6 +1116,7 @@ struct bh_up_opts {
 	char daemons[PATH_MAX]; /* directory holding netdomd, stordomd, vtpmd */
 	unsigned timeout_ms;    /* per service: start to ready */
 	bool verbose;           /* daemons log at debug level */
+	enum bh_platform platform; /* host or xen (resolved) */
 };
 
 enum bh_svc_state {
@@ -1118,8 +1129,8 @@ enum bh_svc_state {
 
 struct bh_svc {
 	const struct bh_domain *dom;
-	struct bh_host_dom *hd; /* NULL when not running */
-	struct bh_chan *chan;   /* control channel (memfd, set up by us at spawn), or NULL */
+	struct bh_pdom *hd; /* NULL when not running */
+	struct bh_chan *chan;   /* control channel (the platform's spawn opens it), or NULL */
 	bool chan_dead;         /* the daemon's end closed it */
 	enum bh_svc_state state;
 	uint64_t started_ms, ready_ms, restart_at_ms, crashed_ms;
@@ -1133,7 +1144,7 @@ struct bh_svc {
 
 struct bh_guest {
 	const struct bh_domain *dom;
-	struct bh_host_dom *hd;
+	struct bh_pdom *hd;
 	uint64_t started_ms;
 	unsigned restarts; /* by `bulkhead restart` */
 	struct bh_host_bind binds[BH_HOST_BINDS_MAX];
@@ -1150,10 +1161,50 @@ struct bh_sup {
 	struct bh_guest *guests;
 	size_t n_guests;
 	struct bh_audit *audit;
-	int netns_fd; /* netdom's network namespace, held across its restarts */
+	int netns_fd; /* host: netdom's network namespace, held across its restarts */
+	const struct bh_plat_ops *plat;
+	void *plat_data; /* the platform's own (xen: libxl and xenstore handles) */
 	uint64_t next_generation;
 	bool stopped;
 };
+
+/*
+ * What starting, stopping and watching a domain means on one platform. The
+ * supervisor (supervise.c, svc.c, guest.c) calls only these; everything else
+ * about a domain's life (order, readiness, backoff, re-pushing, re-wiring,
+ * measurement, audit) is the same code on both platforms.
+ */
+struct bh_plat_ops {
+	const char *name;
+	/* Handles the platform needs for the whole run; 0 or -errno (logged). */
+	int (*open)(struct bh_sup *s);
+	void (*close)(struct bh_sup *s);
+	/* Start service domain svc->dom: svc->hd, and svc->chan, its control
+	 * channel (non-blocking), attached or about to be, by svc->deadline_ms.
+	 * 0 or -errno, nothing left running on failure (svc->note may say why). */
+	int (*svc_spawn)(struct bh_sup *s, struct bh_svc *svc);
+	/* Start guest g->dom with its endpoints g->binds: g->hd. 0 or -errno. */
+	int (*guest_spawn)(struct bh_sup *s, struct bh_guest *g);
+	/* Stop @d (asking it first and waiting up to @gentle_ms if not 0) and free it. */
+	void (*stop)(struct bh_sup *s, struct bh_pdom *d, unsigned gentle_ms);
+	/* After d->exit_fd polled readable: 1 when it ended (exit_* set), else 0. */
+	int (*reap)(struct bh_sup *s, struct bh_pdom *d);
+	/* Point guest endpoint @b of @g at its restarted service. 0 or -errno. */
+	int (*rebind)(struct bh_sup *s, struct bh_guest *g, size_t b);
+	/* Where dom0 reaches guest @g's vTPM (the swtpm data socket; its control
+	 * socket is the same path + ".ctrl"), for measured boot. 0 or -errno. */
+	int (*guest_tpm)(struct bh_sup *s, struct bh_guest *g, char *out, size_t len);
+};
+
+extern const struct bh_plat_ops bh_plat_host;
+extern const struct bh_plat_ops bh_plat_xen;
+/* platform-xen.c: the libxl domain configuration built for @dom (relative
+ * kernel and ramdisk paths under @dir), as libxl's JSON (what `xl create`
+ * would be given; no hypervisor needed). *ret is owned by the caller
+ * (free()). 0 or -errno. */
+int bh_xen_config_json(const char *dir, const struct bh_domain *dom, char **ret);
+/* "exited with status 1", "killed by signal 9 (Killed)", "crashed" */
+void bh_pdom_exit_text(const struct bh_pdom *d, char *out, size_t len);
 
 uint64_t bh_now_ms(void);
 /* snprintf for paths and notes: 0, or -ENAMETOOLONG when cut short. */

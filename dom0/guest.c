@@ -2,8 +2,8 @@
 /*
  * Guests of a running topology: what each finds in its endpoint directory
  * (disk<i>.sock per volume it owns, tpm.sock and tpm.sock.ctrl for its
- * vTPM), starting it joined to netdom's namespace, and re-binding its
- * endpoints when the service behind them restarted. A guest keeps running
+ * vTPM), measuring and starting it (the platform's guest_spawn), and
+ * re-binding its endpoints when the service behind them restarted. A guest keeps running
  * through any service restart; its clients reconnect to the same path.
  */
 #include <limits.h>
@@ -89,14 +89,15 @@ static int guest_measure(struct bh_sup *s, struct bh_guest *g)
 
 	if (!g->dom->measure || !g->dom->vtpm || !bh_topology_service(s->t, BH_DOM_VTPM))
 		return 0;
-	bh_fmt(tpm, sizeof(tpm), "%s/vtpm/%s/tpm.sock", s->o->state, g->dom->name);
-	bh_fmt(ctrl, sizeof(ctrl), "%s.ctrl", tpm);
 	bh_fmt(log, sizeof(log), "%s/eventlog/%s.bin", s->o->state, g->dom->name);
-	r = vtpm_power_cycle(ctrl);
+	r = s->plat->guest_tpm(s, g, tpm, sizeof(tpm));
+	bh_fmt(ctrl, sizeof(ctrl), "%s.ctrl", tpm);
 	if (r < 0)
+		bh_fmt(err, sizeof(err), "no way to its vTPM: %s", strerror(-r));
+	else if ((r = vtpm_power_cycle(ctrl)) < 0)
 		bh_fmt(err, sizeof(err), "vTPM reset over %s: %s", ctrl, strerror(-r));
 	else
-		r = bh_measure_guest(s->t, g->dom, BH_PLATFORM_HOST, tpm, log, err, sizeof(err));
+		r = bh_measure_guest(s->t, g->dom, s->o->platform, tpm, log, err, sizeof(err));
 	bh_sup_audit(s, "measure", g->dom->name, r < 0 ? "failed" : "ok", "%s",
 		     r < 0 ? err : log);
 	if (r < 0)
@@ -106,21 +107,14 @@ static int guest_measure(struct bh_sup *s, struct bh_guest *g)
 
 int bh_guest_start(struct bh_sup *s, struct bh_guest *g)
 {
-	char ns[64];
-	struct bh_host_opts ho = { .pass_fd = -1, .log_fd = -1, .netns_fd = -1 };
 	int r;
 
-	bh_fmt(ns, sizeof(ns), "/proc/self/fd/%d", s->netns_fd);
-	ho.netdom_netns = s->netns_fd >= 0 ? ns : NULL;
 	bh_guest_binds(s, g);
-	ho.io_path = s->o->state;
-	ho.binds = g->binds;
-	ho.n_binds = g->n_binds;
 	g->note[0] = '\0';
 	r = guest_measure(s, g);
 	if (r < 0)
 		return r;
-	r = bh_host_spawn(s->t, g->dom, &ho, &g->hd);
+	r = s->plat->guest_spawn(s, g);
 	if (r < 0) {
 		bh_fmt(g->note, sizeof(g->note), "cannot start: %s", strerror(-r));
 		return r;
@@ -134,12 +128,12 @@ void bh_guest_rewire(struct bh_sup *s, const struct bh_svc *svc)
 	for (size_t i = 0; i < s->n_guests; i++) {
 		struct bh_guest *g = &s->guests[i];
 
-		for (size_t b = 0; g->hd && g->hd->pid > 0 && b < g->n_binds; b++) {
+		for (size_t b = 0; g->hd && g->hd->id > 0 && b < g->n_binds; b++) {
 			int r;
 
 			if (g->bind_role[b] != svc->dom->role)
 				continue;
-			r = bh_mount_rebind(g->hd->pidfd, &g->binds[b]);
+			r = s->plat->rebind(s, g, b);
 			bh_sup_audit(s, "rewire", g->dom->name, r < 0 ? "failed" : "ok",
 				     "%s re-bound to restarted %s%s%s", g->binds[b].name,
 				     svc->dom->name, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
@@ -147,7 +141,7 @@ void bh_guest_rewire(struct bh_sup *s, const struct bh_svc *svc)
 		/* A restarted vtpm brought the guest's TPM up with its PCRs reset: its
 		 * measurements go in again, or its attestation would fail until it
 		 * restarted. The guest keeps running either way (audited). */
-		if (svc->dom->role == BH_DOM_VTPM && g->hd && g->hd->pid > 0)
+		if (svc->dom->role == BH_DOM_VTPM && g->hd && g->hd->id > 0)
 			guest_measure(s, g);
 	}
 }

@@ -48,19 +48,19 @@
 #define PIDS_DEFAULT 1024
 #define BH_HOST_GUEST_UID 65534 /* nobody/nogroup */
 
-void bh_host_dom_free(struct bh_host_dom *d)
+void bh_host_dom_free(struct bh_pdom *d)
 {
 	if (!d)
 		return;
-	if (d->pidfd >= 0)
-		close(d->pidfd);
+	if (d->exit_fd >= 0)
+		close(d->exit_fd);
 	free(d->cgroup);
 	free(d);
 }
 
-static void note(struct bh_host_dom *d, const char *fmt, ...) _printf_(2, 3);
+static void note(struct bh_pdom *d, const char *fmt, ...) _printf_(2, 3);
 
-static void note(struct bh_host_dom *d, const char *fmt, ...)
+static void note(struct bh_pdom *d, const char *fmt, ...)
 {
 	size_t used = strlen(d->limits_note);
 	va_list ap;
@@ -121,7 +121,7 @@ static void enable_controllers(const char *dir)
 		write_file(dir, "cgroup.subtree_control", ctl[i]);
 }
 
-static void set_limit(struct bh_host_dom *d, const char *file, const char *val)
+static void set_limit(struct bh_pdom *d, const char *file, const char *val)
 {
 	int r = write_file(d->cgroup, file, val);
 
@@ -132,7 +132,7 @@ static void set_limit(struct bh_host_dom *d, const char *file, const char *val)
 }
 
 /* bh_io_max on the block device that holds @path ("MAJ:MIN rbps=..."). */
-static void apply_io(struct bh_host_dom *d, const struct bh_domain *dom, const char *path)
+static void apply_io(struct bh_pdom *d, const struct bh_domain *dom, const char *path)
 {
 	char v[320];
 	struct stat st;
@@ -147,7 +147,7 @@ static void apply_io(struct bh_host_dom *d, const struct bh_domain *dom, const c
 	set_limit(d, "io.max", v);
 }
 
-static void apply_limits(struct bh_host_dom *d, const struct bh_domain *dom, const char *io_path)
+static void apply_limits(struct bh_pdom *d, const struct bh_domain *dom, const char *io_path)
 {
 	char v[64];
 
@@ -165,7 +165,7 @@ static void apply_limits(struct bh_host_dom *d, const struct bh_domain *dom, con
  * CLONE_INTO_CGROUP, or -errno. The supervisor's pid in the name keeps two
  * topologies (or two runs of one) on a host from taking each other's cgroups.
  */
-static int make_cgroup(struct bh_host_dom *d, const struct bh_domain *dom, const char *io_path)
+static int make_cgroup(struct bh_pdom *d, const struct bh_domain *dom, const char *io_path)
 {
 	char own[PATH_MAX], base[PATH_MAX + 32];
 	int r = own_cgroup(own, sizeof(own)), fd;
@@ -197,7 +197,7 @@ static int make_cgroup(struct bh_host_dom *d, const struct bh_domain *dom, const
 	return fd < 0 ? -errno : fd;
 }
 
-static void remove_cgroup(struct bh_host_dom *d)
+static void remove_cgroup(struct bh_pdom *d)
 {
 	char *slash;
 
@@ -353,7 +353,7 @@ static _Noreturn void service_child(const struct bh_domain *dom, const struct bh
 	_exit(127);
 }
 
-static int make_vifs(struct bh_host_dom *d, const struct bh_topology *t,
+static int make_vifs(struct bh_pdom *d, const struct bh_topology *t,
 		     const struct bh_domain *dom, const struct bh_host_opts *o,
 		     const struct vif_net *nets)
 {
@@ -372,7 +372,7 @@ static int make_vifs(struct bh_host_dom *d, const struct bh_topology *t,
 
 		bh_vif_ifname(t, dom, i, d->vifs[i], sizeof(d->vifs[i]));
 		snprintf(guest_if, sizeof(guest_if), "eth%u", i);
-		r = bh_host_veth_create(d->vifs[i], nsfd, guest_if, d->pid,
+		r = bh_host_veth_create(d->vifs[i], nsfd, guest_if, d->id,
 					dom->vifs[i].has_mac ? dom->vifs[i].mac : NULL);
 		if (r < 0)
 			return r;
@@ -403,25 +403,25 @@ static int clone_into(int cgfd, bool new_net, int *ret_pidfd)
 	return pid < 0 ? -errno : (int)pid;
 }
 
-static struct bh_host_dom *dom_new(const struct bh_domain *dom)
+static struct bh_pdom *dom_new(const struct bh_domain *dom)
 {
-	struct bh_host_dom *d = calloc(1, sizeof(*d));
+	struct bh_pdom *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
-	d->pidfd = -1;
+	d->exit_fd = -1;
 	d->limits_ok = true;
 	snprintf(d->name, sizeof(d->name), "%s", dom->name);
 	return d;
 }
 
 int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
-		  const struct bh_host_opts *o, struct bh_host_dom **ret)
+		  const struct bh_host_opts *o, struct bh_pdom **ret)
 {
 	bool guest = dom->role == BH_DOM_GUEST;
 	struct vif_net nets[BH_HOST_VIFS_MAX] = { 0 };
 	_cleanup_close_ int cgfd = -1;
-	struct bh_host_dom *d;
+	struct bh_pdom *d;
 	int sv[2], r;
 
 	if (guest ? !dom->host_cmd : (!o || !o->argv || !o->argv[0]))
@@ -435,7 +435,7 @@ int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
 		r = -errno;
 		goto fail;
 	}
-	r = clone_into(cgfd, guest || o->netns_fd < 0, &d->pidfd);
+	r = clone_into(cgfd, guest || o->netns_fd < 0, &d->exit_fd);
 	if (r == 0) {
 		close(sv[0]);
 		if (guest)
@@ -444,7 +444,7 @@ int bh_host_spawn(const struct bh_topology *t, const struct bh_domain *dom,
 	}
 	close(sv[1]);
 	if (r > 0) {
-		d->pid = r;
+		d->id = r;
 		r = guest ? make_vifs(d, t, dom, o, nets) : 0;
 		if (r == 0 && write(sv[0], "g", 1) != 1)
 			r = -EPIPE;
@@ -460,46 +460,46 @@ fail:
 	return r;
 }
 
-int bh_host_reap(struct bh_host_dom *d)
+int bh_host_reap(struct bh_pdom *d)
 {
 	siginfo_t si = { 0 };
 
-	if (d->pid <= 0)
+	if (d->id <= 0)
 		return 1;
-	if (waitid(P_PIDFD, (id_t)d->pidfd, &si, WEXITED | WNOHANG) < 0)
+	if (waitid(P_PIDFD, (id_t)d->exit_fd, &si, WEXITED | WNOHANG) < 0)
 		return -errno;
 	if (si.si_pid == 0)
 		return 0;
 	d->exit_code = si.si_code;
 	d->exit_status = si.si_status;
-	d->pid = 0;
+	d->id = 0;
 	return 1;
 }
 
-int bh_host_stop(struct bh_host_dom *d)
+int bh_host_stop(struct bh_pdom *d)
 {
 	siginfo_t si = { 0 };
 	int r = 0;
 
-	if (d->pid > 0) {
+	if (d->id > 0) {
 		if (!d->cgroup || write_file(d->cgroup, "cgroup.kill", "1") < 0)
-			if (syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0) < 0)
+			if (syscall(SYS_pidfd_send_signal, d->exit_fd, SIGKILL, NULL, 0) < 0)
 				r = -errno;
-		if (waitid(P_PIDFD, (id_t)d->pidfd, &si, WEXITED) < 0 && r == 0)
+		if (waitid(P_PIDFD, (id_t)d->exit_fd, &si, WEXITED) < 0 && r == 0)
 			r = -errno;
 		d->exit_code = si.si_code;
 		d->exit_status = si.si_status;
-		d->pid = 0;
+		d->id = 0;
 	}
 	remove_cgroup(d);
 	return r;
 }
 
-int bh_host_stop_gently(struct bh_host_dom *d, unsigned ms)
+int bh_host_stop_gently(struct bh_pdom *d, unsigned ms)
 {
-	struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+	struct pollfd p = { .fd = d->exit_fd, .events = POLLIN };
 
-	if (d->pid > 0 && syscall(SYS_pidfd_send_signal, d->pidfd, SIGTERM, NULL, 0) == 0 &&
+	if (d->id > 0 && syscall(SYS_pidfd_send_signal, d->exit_fd, SIGTERM, NULL, 0) == 0 &&
 	    poll(&p, 1, (int)ms) == 1)
 		bh_host_reap(d);
 	return bh_host_stop(d);

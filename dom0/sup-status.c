@@ -101,7 +101,7 @@ static void row(FILE *out, const char *name, const char *role, const char *state
 		restarts, chan);
 }
 
-static void limits_text(const struct bh_host_dom *hd, const char *name, bool *header, FILE *out)
+static void limits_text(const struct bh_pdom *hd, const char *name, bool *header, FILE *out)
 {
 	if (!hd || hd->limits_ok)
 		return;
@@ -118,7 +118,7 @@ static const char *common_note(const struct bh_sup *s)
 	size_t n = s->n_svc + s->n_guests;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct bh_host_dom *hd = i < s->n_svc ? s->svc[i].hd :
+		const struct bh_pdom *hd = i < s->n_svc ? s->svc[i].hd :
 							      s->guests[i - s->n_svc].hd;
 
 		if (!hd || hd->limits_ok || (note && !bh_streq(note, hd->limits_note)))
@@ -140,7 +140,7 @@ static void status_table(const struct bh_sup *s, FILE *out)
 		bool up = v->state == BH_SVC_RUNNING;
 
 		row(out, v->dom->name, bh_role_cfg_name(v->dom->role), bh_svc_state_name(v->state),
-		    v->hd ? v->hd->pid : 0, uptime_s(v->ready_ms, up), v->restarts,
+		    v->hd ? v->hd->id : 0, uptime_s(v->ready_ms, up), v->restarts,
 		    chan_health(v));
 		svc_detail(s, v, out);
 		fputc('\n', out);
@@ -149,7 +149,7 @@ static void status_table(const struct bh_sup *s, FILE *out)
 		const struct bh_guest *g = &s->guests[i];
 
 		row(out, g->dom->name, "guest", g->hd ? "running" : "stopped",
-		    g->hd ? g->hd->pid : 0, uptime_s(g->started_ms, g->hd), g->restarts, "-");
+		    g->hd ? g->hd->id : 0, uptime_s(g->started_ms, g->hd), g->restarts, "-");
 		guest_detail(g, out);
 		fputc('\n', out);
 	}
@@ -164,12 +164,12 @@ static void status_table(const struct bh_sup *s, FILE *out)
 }
 
 static void json_common(FILE *out, const char *name, const char *role, const char *state,
-			const struct bh_host_dom *hd, unsigned long long up, unsigned restarts,
+			const struct bh_pdom *hd, unsigned long long up, unsigned restarts,
 			const char *note)
 {
 	fprintf(out, "{\"name\":\"%s\",\"role\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
 		"\"uptime\":%llu,\"restarts\":%u,\"limits_applied\":%s,\"limits_note\":",
-		name, role, state, hd ? hd->pid : 0, up, restarts,
+		name, role, state, hd ? hd->id : 0, up, restarts,
 		!hd || hd->limits_ok ? "true" : "false");
 	bh_json_quote(out, hd ? hd->limits_note : "", hd ? strlen(hd->limits_note) : 0);
 	fprintf(out, ",\"note\":");

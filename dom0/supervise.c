@@ -4,7 +4,7 @@
  * the service domains in dependency order (vtpm, stordom, netdom: a guest's
  * disk key will come from its vTPM, and netdom's namespace is what the
  * guests plug into), then the guests; then one poll loop watching every
- * domain's pidfd, netdom's control connection (drop events), the pending
+ * domain's exit fd (pidfd, xenstore watch), netdom's control connection (drop events), the pending
  * restarts and the management socket.
  *
  * A service domain that dies is restarted after an exponential backoff (100
@@ -54,11 +54,13 @@ int bh_sup_new(const struct bh_topology *t, const struct bh_up_opts *o, struct b
 	       struct bh_sup **ret)
 {
 	struct bh_sup *s = calloc(1, sizeof(*s));
+	int r;
 
 	if (!s)
 		return -ENOMEM;
 	*s = (struct bh_sup){ .t = t, .o = o, .audit = audit, .netns_fd = -1,
-			      .next_generation = 1 };
+			      .next_generation = 1,
+			      .plat = o->platform == BH_PLATFORM_XEN ? &bh_plat_xen : &bh_plat_host };
 	for (size_t i = 0; i < BH_SVC_MAX; i++) {
 		const struct bh_domain *d = bh_topology_service(t, start_order[i]);
 
@@ -70,6 +72,12 @@ int bh_sup_new(const struct bh_topology *t, const struct bh_up_opts *o, struct b
 	if (!s->guests) {
 		free(s);
 		return -ENOMEM;
+	}
+	r = s->plat->open(s);
+	if (r < 0) {
+		free(s->guests);
+		free(s);
+		return r;
 	}
 	for (size_t i = 0; i < t->n_domains; i++)
 		if (t->domains[i].role == BH_DOM_GUEST)
@@ -117,16 +125,11 @@ int bh_sup_up(struct bh_sup *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* The guest's tree, and its vifs at once: a namespace kept alive by anything
- * else (or only slow to go) would keep them, and a restart needs the names. */
 static void guest_stop(struct bh_sup *s, struct bh_guest *g)
 {
 	if (!g->hd)
 		return;
-	bh_host_stop(g->hd);
-	for (size_t i = 0; s->netns_fd >= 0 && i < g->hd->n_vifs; i++)
-		bh_net_link_del(s->netns_fd, g->hd->vifs[i]);
-	bh_host_dom_free(g->hd);
+	s->plat->stop(s, g->hd, 0);
 	g->hd = NULL;
 }
 
@@ -144,9 +147,7 @@ void bh_sup_down(struct bh_sup *s)
 			bh_svc_stop(s, &s->svc[i]);
 			bh_sup_audit(s, "stop", s->svc[i].dom->name, "ok", "service stopped");
 		}
-	if (s->netns_fd >= 0)
-		close(s->netns_fd);
-	s->netns_fd = -1;
+	s->plat->close(s);
 	s->stopped = true;
 }
 
@@ -155,13 +156,13 @@ void bh_sup_down(struct bh_sup *s)
  */
 static bool may_restart(const struct bh_svc *svc)
 {
-	const struct bh_host_dom *hd = svc->hd;
+	const struct bh_pdom *hd = svc->hd;
 
 	switch (svc->dom->restart) {
 	case BH_RESTART_NEVER:
 		return false;
 	case BH_RESTART_ON_FAILURE:
-		return !(hd->exit_code == CLD_EXITED && hd->exit_status == 0);
+		return !(hd->exit_code == CLD_EXITED && hd->exit_status == 0 && !hd->exit_why);
 	default:
 		return true;
 	}
@@ -172,14 +173,9 @@ static void svc_exited(struct bh_sup *s, struct bh_svc *svc)
 	uint64_t now = bh_now_ms();
 	bool again;
 
-	if (bh_host_reap(svc->hd) != 1)
+	if (s->plat->reap(s, svc->hd) != 1)
 		return;
-	if (svc->hd->exit_code == CLD_EXITED)
-		snprintf(svc->note, sizeof(svc->note), "exited with status %d",
-			 svc->hd->exit_status);
-	else
-		snprintf(svc->note, sizeof(svc->note), "killed by signal %d",
-			 svc->hd->exit_status);
+	bh_pdom_exit_text(svc->hd, svc->note, sizeof(svc->note));
 	again = may_restart(svc);
 	if (now - svc->ready_ms >= STABLE_MS)
 		svc->backoff_ms = BACKOFF_MIN_MS;
@@ -215,12 +211,9 @@ static void svc_restart(struct bh_sup *s, struct bh_svc *svc)
 
 static void guest_exited(struct bh_sup *s, struct bh_guest *g)
 {
-	if (bh_host_reap(g->hd) != 1)
+	if (s->plat->reap(s, g->hd) != 1)
 		return;
-	if (g->hd->exit_code == CLD_EXITED)
-		snprintf(g->note, sizeof(g->note), "exited with status %d", g->hd->exit_status);
-	else
-		snprintf(g->note, sizeof(g->note), "killed by signal %d", g->hd->exit_status);
+	bh_pdom_exit_text(g->hd, g->note, sizeof(g->note));
 	guest_stop(s, g);
 	bh_sup_audit(s, "exit", g->dom->name, "failed", "guest %s", g->note);
 }
@@ -262,7 +255,7 @@ enum { P_MGMT, P_SIG, P_FIXED_ };
 struct pollset {
 	struct pollfd p[P_FIXED_ + 2 * BH_SVC_MAX + 256];
 	void *who[P_FIXED_ + 2 * BH_SVC_MAX + 256];
-	char kind[P_FIXED_ + 2 * BH_SVC_MAX + 256]; /* 'p' svc pidfd, 'c' svc ctl, 'g' guest */
+	char kind[P_FIXED_ + 2 * BH_SVC_MAX + 256]; /* 'p' svc exit fd, 'c' svc ctl, 'g' guest */
 	nfds_t n;
 };
 
@@ -287,7 +280,7 @@ static int ps_build(struct bh_sup *s, struct pollset *ps, int lfd, int sigfd)
 		struct bh_svc *svc = &s->svc[i];
 
 		if (svc->hd)
-			ps_add(ps, svc->hd->pidfd, 'p', svc);
+			ps_add(ps, svc->hd->exit_fd, 'p', svc);
 		if (svc->chan && !svc->chan_dead)
 			ps_add(ps, bh_chan_fd(svc->chan), 'c', svc);
 		if (svc->state == BH_SVC_BACKOFF && svc->restart_at_ms < next)
@@ -295,7 +288,7 @@ static int ps_build(struct bh_sup *s, struct pollset *ps, int lfd, int sigfd)
 	}
 	for (size_t i = 0; i < s->n_guests; i++)
 		if (s->guests[i].hd)
-			ps_add(ps, s->guests[i].hd->pidfd, 'g', &s->guests[i]);
+			ps_add(ps, s->guests[i].hd->exit_fd, 'g', &s->guests[i]);
 	return next == UINT64_MAX ? -1 : next <= now ? 0 : (int)(next - now);
 }
 
@@ -308,7 +301,7 @@ static void ps_handle(struct bh_sup *s, struct pollset *ps)
 			continue;
 		if (ps->kind[i] == 'g')
 			guest_exited(s, ps->who[i]);
-		else if (ps->kind[i] == 'p' && svc->hd && svc->hd->pidfd == ps->p[i].fd)
+		else if (ps->kind[i] == 'p' && svc->hd && svc->hd->exit_fd == ps->p[i].fd)
 			svc_exited(s, svc);
 		else if (ps->kind[i] == 'c' && svc->chan && bh_chan_fd(svc->chan) == ps->p[i].fd &&
 			 bh_ctl_drain(s, svc) < 0)

@@ -79,8 +79,12 @@ static int volume_open(struct bh_sup *s, struct bh_svc *svc, const struct bh_vol
 	return 0;
 }
 
-static int guest_socket(struct bh_svc *svc, const char *path)
+static int guest_socket(struct bh_sup *s, struct bh_svc *svc, const char *path)
 {
+	/* On Xen the sockets are the service domain's own; guests reach them
+	 * over channels the service grants to each guest alone. */
+	if (s->o->platform == BH_PLATFORM_XEN)
+		return 0;
 	if (chmod(path, 0666) < 0)
 		return NOTE(svc, "chmod %s: %s", path, strerror(errno)), -errno;
 	return 0;
@@ -96,7 +100,7 @@ int bh_push_stordom(struct bh_sup *s, struct bh_svc *svc)
 		r = volume_open(s, svc, &s->t->volumes[i]);
 		bh_fmt(sock, sizeof(sock), "%s/%s.sock", dir, s->t->volumes[i].name);
 		if (r == 0)
-			r = guest_socket(svc, sock);
+			r = guest_socket(s, svc, sock);
 		if (r == 0)
 			svc->n_items++;
 	}
@@ -132,9 +136,9 @@ static int vtpm_instance(struct bh_sup *s, struct bh_svc *svc, const char *name)
 	if (r < 0)
 		return svc->note[0] ? r : (NOTE(svc, "vTPM %s: %s", name, res.text), r);
 	bh_fmt(sock, sizeof(sock), "%s/vtpm/%s/tpm.sock", s->o->state, name);
-	r = guest_socket(svc, sock);
+	r = guest_socket(s, svc, sock);
 	strcat(sock, ".ctrl");
-	return r ? r : guest_socket(svc, sock);
+	return r ? r : guest_socket(s, svc, sock);
 }
 
 int bh_push_vtpm(struct bh_sup *s, struct bh_svc *svc)

@@ -14,7 +14,7 @@ static int run(const struct bh_topology *t, const char *guest, const char *netns
 {
 	const struct bh_domain *dom = bh_topology_domain(t, guest);
 	struct bh_host_opts o = { .netdom_netns = netns };
-	struct bh_host_dom *d = NULL;
+	struct bh_pdom *d = NULL;
 	char line[64];
 	int r;
 
@@ -23,7 +23,7 @@ static int run(const struct bh_topology *t, const char *guest, const char *netns
 	r = bh_host_spawn(t, dom, &o, &d);
 	if (r < 0)
 		return bh_log_errno(LOG_ERR, r, "spawn %s", guest);
-	printf("pid=%d\ncgroup=%s\nlimits=%s\n", d->pid, d->cgroup ? d->cgroup : "",
+	printf("pid=%d\ncgroup=%s\nlimits=%s\n", d->id, d->cgroup ? d->cgroup : "",
 	       d->limits_ok ? "applied" : d->limits_note);
 	for (size_t i = 0; i < d->n_vifs; i++)
 		printf("vif=%s\n", d->vifs[i]);

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The xen platform's translation of our domain config into libxl's
+ * (platform-xen.c), checked through the JSON libxl itself generates from
+ * the libxl_domain_config it will be given: no hypervisor needed.
+ */
+#include <string.h>
+
+#include "../bh-test.h"
+#include "../../../dom0/dom0.h"
+
+static char *json_of(const struct bh_topology *t, const char *name)
+{
+	char *json = NULL;
+
+	for (size_t i = 0; i < t->n_domains; i++)
+		if (bh_streq(t->domains[i].name, name))
+			CU_ASSERT_EQUAL(bh_xen_config_json(t->dir, &t->domains[i], &json), 0);
+	CU_ASSERT_PTR_NOT_NULL(json);
+	return json;
+}
+
+/* @json holds @want (libxl writes "key": value, one per line). */
+#define HAS(json, want)                                                                    \
+	do {                                                                               \
+		CU_ASSERT_PTR_NOT_NULL(strstr(json, want));                                \
+		if (!strstr(json, want))                                                   \
+			fprintf(stderr, "missing %s in:\n%s\n", want, json);               \
+	} while (0)
+
+static void test_demo_guest(void)
+{
+	struct bh_diags d = { 0 };
+	struct bh_topology *t = NULL;
+	char *j;
+
+	CU_ASSERT_EQUAL_FATAL(bh_topology_load("configs/demo", &d, &t), 0);
+	j = json_of(t, "web");
+	if (j) {
+		HAS(j, "\"name\": \"web\"");
+		HAS(j, "\"type\": \"pvh\"");
+		HAS(j, "\"max_memkb\": 262144");
+		HAS(j, "\"target_memkb\": 262144");
+		HAS(j, "\"kernel\": \"/usr/local/lib/bulkhead/images/guest.vmlinuz\"");
+		HAS(j, "\"ramdisk\": \"/usr/local/lib/bulkhead/images/guest.initrd\"");
+		HAS(j, "\"cmdline\": \"console=hvc0 quiet\"");
+		HAS(j, "\"backend_domname\": \"netdom\"");
+		HAS(j, "\"mac\": \"00:16:3e:0a:01:0a\"");
+		HAS(j, "\"ip\": \"10.10.1.10\"");
+		HAS(j, "\"on_crash\": \"preserve\"");
+		HAS(j, "\"on_poweroff\": \"preserve\"");
+		CU_ASSERT_PTR_NULL(strstr(j, "bh_role"));
+	}
+	free(j);
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+}
+
+static void test_service_role_and_sched(void)
+{
+	static const char svc[] = "name = \"stordom\"\nbh_role = \"stordom\"\ntype = \"pv\"\n"
+				  "kernel = \"/k\"\nramdisk = \"r.cpio\"\n"
+				  "extra = \"console=hvc0\"\nmemory = 192\nvcpus = 2\n"
+				  "cpu_weight = 512\ncap = 50\n";
+	struct bh_diags d = { 0 };
+	struct bh_topology *t = NULL;
+	char *j;
+
+	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("stordom.cfg", BH_FILE_SERVICE, svc,
+						    strlen(svc), &d, &t), 0);
+	CU_ASSERT_EQUAL(d.n, 0);
+	j = json_of(t, "stordom");
+	if (j) {
+		HAS(j, "\"type\": \"pv\"");
+		HAS(j, "\"max_vcpus\": 2");
+		HAS(j, "\"weight\": 512");
+		HAS(j, "\"cap\": 50");
+		HAS(j, "\"max_memkb\": 196608");
+		HAS(j, "\"kernel\": \"/k\"");
+		CU_ASSERT_PTR_NOT_NULL(strstr(j, "/r.cpio\""));
+		CU_ASSERT_PTR_NULL(strstr(j, "\"ramdisk\": \"r.cpio\""));
+		HAS(j, "\"cmdline\": \"console=hvc0 bh_role=stordom\"");
+		CU_ASSERT_PTR_NULL(strstr(j, "\"nics\""));
+	}
+	free(j);
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+}
+
+static void test_sched_limits(void)
+{
+	static const char svc[] = "name = \"vtpm\"\nbh_role = \"vtpm\"\ncpu_weight = 0\ncap = 20000\n";
+	struct bh_diags d = { 0 };
+	struct bh_topology *t = NULL;
+
+	bh_topology_load_data("vtpm.cfg", BH_FILE_SERVICE, svc, strlen(svc), &d, &t);
+	CU_ASSERT_EQUAL_FATAL(d.n, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.v[0].msg, "'cpu_weight' = 0 is out of range"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.v[1].msg, "'cap' = 20000 is out of range"));
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+}
+
+static const struct bh_test xen_tests[] = {
+	{ "demo guest as libxl config", test_demo_guest },
+	{ "service role on the command line, scheduler", test_service_role_and_sched },
+	{ "cpu_weight and cap ranges", test_sched_limits },
+	{ NULL, NULL },
+};
+
+int main(void)
+{
+	static const struct bh_suite suites[] = {
+		{ "platform-xen", xen_tests },
+		{ NULL, NULL },
+	};
+
+	return bh_test_main(suites);
+}
