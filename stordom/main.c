@@ -228,11 +228,22 @@ static void stop_export_chans(struct export_chan *ec, unsigned n)
 		bh_chanproxy_stop(ec[i].proxy);
 }
 
-static int usage(void)
+static void usage(FILE *out)
 {
-	fprintf(stderr, "usage: stordomd --listen DIR (--control SOCKET [--control-chan SPEC] | "
-			"--volumes FILE) [--export-chan NAME=SPEC]... [--workers N] [-v]\n");
-	return 2;
+	fprintf(out, "usage: stordomd --listen DIR (--control SOCKET [--control-chan SPEC] | "
+		     "--volumes FILE)\n"
+		     "                [--channel SOCKET=NAME]... [--export-chan NAME=SPEC]... "
+		     "[--workers N] [-v]\n"
+		     "  --listen DIR            directory for the volumes' NBD sockets (NAME.sock)\n"
+		     "  --control SOCKET        serve dom0's volume control messages on a unix socket\n"
+		     "  --control-chan SPEC     also over a channel: fd:N (host) or xen:DOMID:PATH\n"
+		     "  --volumes FILE          standalone: apply the control messages in FILE\n"
+		     "  --channel SOCKET=NAME   serve export NAME over channels set up on SOCKET\n"
+		     "  --export-chan NAME=SPEC serve export NAME's NBD socket over channel SPEC\n"
+		     "  --workers N             encryption and I/O threads (1..64, default 4)\n"
+		     "  -v, --verbose           debug logging\n"
+		     "  -h, --help              this text\n"
+		     "See stordomd(8).\n");
 }
 
 int main(int argc, char **argv)
@@ -246,6 +257,7 @@ int main(int argc, char **argv)
 		{ "control-chan", required_argument, NULL, 'X' },
 		{ "export-chan", required_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dir = NULL, *control = NULL, *volumes = NULL, *control_chan = NULL;
@@ -260,13 +272,16 @@ int main(int argc, char **argv)
 	pthread_t sig_thread;
 	int c, r, level = LOG_NOTICE;
 
-	while ((c = getopt_long(argc, argv, "l:c:f:w:vC:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:c:f:w:vhC:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'C': channel = optarg; break;
 		case 'X': control_chan = optarg; break;
 		case 'E':
-			if (n_export_chans == EXPORT_CHANS_MAX)
-				return usage();
+			if (n_export_chans == EXPORT_CHANS_MAX) {
+				fprintf(stderr, "stordomd: at most %u --export-chan\n",
+					EXPORT_CHANS_MAX);
+				return 2;
+			}
 			export_chans[n_export_chans++].arg = optarg;
 			break;
 		case 'l': dir = optarg; break;
@@ -280,12 +295,13 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'v': level = LOG_DEBUG; break;
-		default: return usage();
+		case 'h': return usage(stdout), 0;
+		default: return usage(stderr), 2;
 		}
 	}
 	bh_log_init("stordomd", BH_LOG_STDERR, level);
 	if (!dir || !control == !volumes || (control_chan && !control) || optind != argc)
-		return usage();
+		return usage(stderr), 2;
 	signal(SIGPIPE, SIG_IGN);
 	/* Every thread inherits the blocked set; only sigwait() takes these signals. */
 	sigemptyset(&set);

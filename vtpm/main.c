@@ -39,12 +39,23 @@ struct instance_chan {
 	struct bh_chanproxy *proxy;
 };
 
-static int usage(void)
+static void usage(FILE *out)
 {
-	fprintf(stderr, "usage: vtpmd --state-dir DIR --key-file FILE --control SOCKET "
-			"[--control-chan SPEC] [--instance-chan NAME[.ctrl]=SPEC]... "
-			"[--no-sandbox] [-v]\n       vtpmd --gen-key FILE\n");
-	return 2;
+	fprintf(out, "usage: vtpmd --state-dir DIR --key-file FILE --control SOCKET "
+		     "[--control-chan SPEC]\n"
+		     "             [--instance-chan NAME[.ctrl]=SPEC]... [--no-sandbox] [-v]\n"
+		     "       vtpmd --gen-key FILE\n"
+		     "  --state-dir DIR          one directory per instance (state file, sockets)\n"
+		     "  --key-file FILE          the manager key that seals every state file\n"
+		     "  --control SOCKET         serve dom0's control messages on a unix socket\n"
+		     "  --control-chan SPEC      also over a channel: fd:N (host) or xen:DOMID:PATH\n"
+		     "  --instance-chan NAME=SPEC serve instance NAME's tpm.sock (NAME.ctrl: its\n"
+		     "                           tpm.sock.ctrl) over channel SPEC\n"
+		     "  --no-sandbox             workers without namespaces and seccomp (debugging)\n"
+		     "  --gen-key FILE           write a new random manager key to FILE and exit\n"
+		     "  -v, --verbose            debug logging\n"
+		     "  -h, --help               this text\n"
+		     "See vtpmd(8).\n");
 }
 
 /* The sockets need not exist yet: each proxy connects when a peer arrives. */
@@ -132,6 +143,7 @@ int main(int argc, char **argv)
 		{ "title", required_argument, NULL, 't' },
 		{ "empty", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct vt_manager_cfg cfg = { .sandbox = true };
@@ -141,15 +153,18 @@ int main(int argc, char **argv)
 	int c, r, level = LOG_NOTICE;
 	bool zyg = false;
 
-	while ((c = getopt_long(argc, argv, "d:k:c:g:nzt:e:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:k:c:g:nzt:e:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': cfg.state_dir = optarg; break;
 		case 'k': cfg.key_file = optarg; break;
 		case 'c': control = optarg; break;
 		case 'X': control_chan = optarg; break;
 		case 'I':
-			if (n_instance_chans == INSTANCE_CHANS_MAX)
-				return usage();
+			if (n_instance_chans == INSTANCE_CHANS_MAX) {
+				fprintf(stderr, "vtpmd: at most %u --instance-chan\n",
+					INSTANCE_CHANS_MAX);
+				return 2;
+			}
 			instance_chans[n_instance_chans++].arg = optarg;
 			break;
 		case 'g': genkey = optarg; break;
@@ -158,11 +173,12 @@ int main(int argc, char **argv)
 		case 't': break; /* room for the workers' titles */
 		case 'e': empty = optarg; break;
 		case 'v': level = LOG_DEBUG; break;
-		default: return usage();
+		case 'h': return usage(stdout), 0;
+		default: return usage(stderr), 2;
 		}
 	}
 	if (optind != argc)
-		return usage();
+		return usage(stderr), 2;
 	if (zyg)
 		return zygote(empty, level, argv, argc);
 	bh_log_init("vtpmd", BH_LOG_STDERR, level);
@@ -173,6 +189,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!cfg.state_dir || !cfg.key_file || !control)
-		return usage();
+		return usage(stderr), 2;
 	return manager(&cfg, control, control_chan, instance_chans, n_instance_chans);
 }

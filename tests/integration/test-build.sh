@@ -51,3 +51,25 @@ for page in docs/*.[1-8]; do
 	[ -z "$out" ] || { echo "$out"; fail "groff warnings in $page"; }
 done
 echo "ok: man pages render without warnings"
+
+# 4. every daemon: --help on stdout with exit 0, each long option it lists
+#    documented in its man page, an unknown option exit 2 with the usage.
+for d in netdomd stordomd vtpmd; do
+	bin="$O/$d"
+	[ -x "$bin" ] || continue
+	help=$("$bin" --help) || fail "$d --help exit $?"
+	grep -q "^usage: $d " <<<"$help" || fail "$d --help: no usage line"
+	grep -q "See $d(8)" <<<"$help" || fail "$d --help does not point at $d(8)"
+	page=$(groff -man -Tutf8 "docs/$d.8" 2>/dev/null | col -bx)
+	for opt in $(grep -o -- '^ *--[a-z-]*' <<<"$help" | sort -u); do
+		[ "$opt" = --help ] && continue
+		grep -q -- "$opt" <<<"$page" || fail "$d: $opt in --help but not in $d(8)"
+	done
+	set +e
+	"$bin" --no-such-option >/dev/null 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "$d --no-such-option: exit $rc, want 2"
+	grep -q "^usage: $d " "$tmp/err" || fail "$d: no usage on stderr after a bad option"
+done
+echo "ok: daemons' --help, man pages and bad options"
