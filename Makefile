@@ -12,6 +12,10 @@
 #   make fuzz-run        run each libFuzzer target for FUZZ_TIME seconds
 #   make bench           run every benchmark (bench-<name> runs one)
 #   make install         DESTDIR, PREFIX honoured; daemons in libexec/bulkhead
+#   make images          Xen domain images into $(O)/images: vmlinuz, netdom,
+#                        stordom, vtpm and guest .cpio, SHA256SUMS (Debian
+#                        packages cached in $(O)/nested, shared with check-xen)
+#   make check-xen       real Xen under QEMU (tests/nested/README.md)
 #
 # Knobs: O=dir  V=1 (show commands)  WERROR=1  SAN=address,undefined
 #        CC=... (gcc by default; clang is used for `make fuzz` only)
@@ -85,7 +89,11 @@ ifeq ($(WERROR),1)
 CFLAGS_WARN += -Werror
 endif
 
-BH_CFLAGS := -std=gnu11 -g -O2 -fPIE -fstack-protector-strong $(CFLAGS_WARN) -MMD -MP
+# -ffile-prefix-map: the checkout's path stays out of the programs (debug info,
+# __FILE__), so the same sources give the same bytes wherever they are built
+# (make images is reproducible; tests/images/repro.sh).
+BH_CFLAGS := -std=gnu11 -g -O2 -fPIE -fstack-protector-strong $(CFLAGS_WARN) -MMD -MP \
+	     -ffile-prefix-map=$(CURDIR)=.
 BH_CPPFLAGS := -D_GNU_SOURCE -Icommon/include
 BH_LDFLAGS := -pie -Wl,-z,relro,-z,now
 
@@ -236,6 +244,25 @@ $(BENCH_BINS): %: %.o $(LIB_COMMON)
 include tests/nested/nested.mk
 
 # ---------------------------------------------------------------------------
+# Xen domain images (scripts/mkimages.sh): the Debian kernel and one initramfs
+# per service domain and a test guest, from Debian packages (apt-get download
+# + dpkg -x into DEB_CACHE, nothing installed) and the daemons built here.
+
+IMAGES_OUT := $(O)/images
+DEB_CACHE ?= $(O)/nested
+
+.PHONY: images check-images
+images: $(DAEMONS)
+	$(Q)if ! command -v cpio >/dev/null || ! command -v xz >/dev/null; then \
+		scripts/install-deps.sh; fi
+	$(Q)scripts/mkimages.sh $(IMAGES_OUT) $(DEB_CACHE) $(BUILD)
+
+# Reproducibility: two builds (daemons included) from two checkout paths into
+# two build dirs give the same bytes. Part of check-xen (it shares the cache).
+check-images:
+	$(Q)tests/images/repro.sh $(O)/repro $(DEB_CACHE)
+
+# ---------------------------------------------------------------------------
 # Top-level targets
 
 .PHONY: all check check-run demo fuzz fuzz-build fuzz-run bench install clean deps help \
@@ -293,10 +320,11 @@ clean:
 	rm -rf $(O)
 
 help:
-	@sed -n '3,17s/^# \{0,1\}//p' Makefile
+	@sed -n '3,21s/^# \{0,1\}//p' Makefile
 
 # Dependency files of this variant only: the plain build dir holds the
-# others (san/, fuzz/) and the nested test's unpacked Debian tree.
-DEP_PRUNE := $(filter-out $(BUILD),$(O)/san $(O)/fuzz $(O)/nested)
+# others (san/, fuzz/), the unpacked Debian tree (nested/), the images and
+# the reproducibility test's builds (repro/).
+DEP_PRUNE := $(filter-out $(BUILD),$(O)/san $(O)/fuzz $(O)/nested $(O)/images $(O)/repro)
 -include $(shell find $(BUILD) \( $(foreach d,$(DEP_PRUNE),-path $(d) -o) -false \) -prune -o \
 	-name '*.d' -print 2>/dev/null)

@@ -20,10 +20,11 @@ FUZZ_PKGS="clang libclang-rt-14-dev"
 # Tests: the man page renderer used by the docs test.
 TEST_PKGS="groff-base man-db"
 
-# Nested Xen test (make check-xen): QEMU to boot Xen under TCG, a static
-# busybox and cpio for the dom0/domU initramfs. Xen and the guest kernel are
-# fetched with `apt-get download` into the build dir, never installed here.
-NESTED_PKGS="qemu-system-x86 busybox-static cpio xz-utils"
+# Nested Xen test (make check-xen) and make images: QEMU to boot Xen under
+# TCG, cpio for the initramfs images, xz to unpack the kernel. Xen, the
+# kernel, busybox and every library in the images are fetched with
+# `apt-get download` into the build dir, never installed here.
+NESTED_PKGS="qemu-system-x86 cpio xz-utils"
 
 # netdom tests and bench: nft (kernel state checked with `nft -j`), iperf3,
 # conntrack, iproute2 (namespaces, veths), python3 (test clients/servers).

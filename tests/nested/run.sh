@@ -46,21 +46,16 @@ elapsed() {
 	echo "$(($(date +%s) - start))s"
 }
 
-for tool in qemu-system-x86_64 cpio /bin/busybox apt-get dpkg xz objcopy; do
+for tool in qemu-system-x86_64 cpio apt-get dpkg xz objcopy; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "nested: $tool missing; run scripts/install-deps.sh" >&2
 		exit 1
 	fi
 done
-if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' &&
-	! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then
-	echo "nested: /bin/busybox is not static; install busybox-static" >&2
-	exit 1
-fi
 
 mkdir -p "$dir"
 echo "nested: fetching Debian packages into $dir ($(elapsed))"
-timeout 600 "$here/fetch.sh" "$dir"
+timeout 600 "$here/../../scripts/fetch-debs.sh" "$dir"
 echo "nested: building images ($(elapsed))"
 timeout 300 "$here/mkimages.sh" "$dir" "$stress" "$build"
 
@@ -84,7 +79,7 @@ timeout --kill-after=10 "$qemu_timeout" qemu-system-x86_64 \
 	-machine q35 -accel tcg -cpu qemu64,+rdrand -smp 1 -m 2048 \
 	-nographic -monitor none -serial stdio -no-reboot -nic none \
 	-kernel "$img/xen" -append "$xen_cmdline" \
-	-initrd "$img/vmlinux $dom0_cmdline,$img/dom0.cpio" \
+	-initrd "$img/kernel/vmlinux $dom0_cmdline,$img/dom0.cpio" \
 	</dev/null >"$log" 2>&1 &
 qemu=$!
 # Interrupted (or failing below): take QEMU down with us (timeout passes the

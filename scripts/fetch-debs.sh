@@ -1,19 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# Fetch the Debian 12 packages the nested-Xen test boots (hypervisor, dom0
-# kernel, Xen tools, the service domains' libraries and the standard clients,
+# Fetch the Debian 12 packages that `make images` and the nested-Xen test
+# (`make check-xen`) put into domain images (hypervisor, kernel, busybox,
+# glibc, Xen tools, the service domains' libraries and the standard clients,
 # with their libraries) and unpack them under the build directory. Nothing is
 # installed: `apt-get download` + `dpkg -x` only, so no hypervisor or kernel
 # ever lands in the host's /boot.
 #
-#   fetch.sh DIR      leaves DIR/debs/*.deb and DIR/root/ (the unpacked tree)
+#   fetch-debs.sh DIR   leaves DIR/debs/*.deb and DIR/root/ (the unpacked tree)
 #
 # A second run finds DIR/root/.complete naming the same package list and does
 # nothing. Delete DIR/root to unpack again, DIR/debs as well to download again.
 set -euo pipefail
 
-mkdir -p "${1:?usage: fetch.sh DIR}"
+mkdir -p "${1:?usage: fetch-debs.sh DIR}"
 dir=$(realpath "$1")
 debs=$dir/debs
 root=$dir/root
@@ -42,8 +43,11 @@ PKGS+=" libnbd-bin libnbd0 libgnutls30 libxml2 libp11-kit0 libidn2-0 libunistrin
 	libtss2-tcti-swtpm0 libcurl3-gnutls libnghttp2-14 librtmp1 libssh2-1 libpsl5
 	libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1
 	libldap-2.5-0 libsasl2-2 libbrotli1"
-# glibc and libgcc_s come from the host; mkimages.sh allows no other library
-# from outside this tree.
+# Every image's userland comes from this tree, glibc and the shell included:
+# busybox (static), and glibc's loader and libraries with libgcc_s (glibc
+# dlopens it for pthread_cancel). scripts/imagelib.sh takes no library from
+# the host.
+PKGS+=" busybox-static libc6 libgcc-s1"
 # shellcheck disable=SC2086 # one package name per word
 want=$(printf '%s\n' $PKGS | sort)
 
@@ -67,10 +71,10 @@ download() {
 	if timeout 300 apt-get -q "${apt_opts[@]}" download "$@" >download.log 2>&1; then
 		return 0
 	fi
-	echo "nested: apt-get download failed, running apt-get update once" >&2
+	echo "fetch-debs: apt-get download failed, running apt-get update once" >&2
 	if [ "$(id -u)" != 0 ]; then
 		cat download.log >&2
-		echo "nested: not root: run 'apt-get update' as root, then retry" >&2
+		echo "fetch-debs: not root: run 'apt-get update' as root, then retry" >&2
 		return 1
 	fi
 	timeout 300 apt-get -q update >update.log 2>&1 || { cat update.log >&2; return 1; }
@@ -85,7 +89,7 @@ rm -f linux-image-amd64_*.deb
 download linux-image-amd64
 kpkg=$(dpkg-deb -f linux-image-amd64_*.deb Depends | sed -n 's/^\(linux-image-[^ ,]*\).*/\1/p')
 if [ -z "$kpkg" ]; then
-	echo "nested: cannot tell which kernel linux-image-amd64 depends on" >&2
+	echo "fetch-debs: cannot tell which kernel linux-image-amd64 depends on" >&2
 	exit 1
 fi
 

@@ -1,0 +1,157 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# /init of a bulkhead service domain (busybox ash as PID 1), built into
+# netdom.cpio, stordom.cpio and vtpm.cpio by `make images`.
+#
+# Kernel command line:
+#   bh_role=netdom|stordom|vtpm   which daemon this domain runs (required)
+#   bh_verbose=1                  the daemon logs at debug level (-v)
+#   bh_args=BASE64                more daemon options, base64 of a
+#                                 space-separated list (e.g. stordomd's
+#                                 --export-chan NAME=SPEC, vtpmd's
+#                                 --instance-chan NAME=SPEC)
+#
+# What it does: mounts /proc, /sys, /dev, /run and /tmp; loads the kernel
+# modules of this image in dependency order (/modules/order); mounts the
+# domain's persistent state on /var/lib/bulkhead: the second disk xvdb when
+# the domain has one (formatted with mke2fs only when it is blank: its
+# first MiB all zeros), else a tmpfs (state lost at shutdown, said on the
+# console). Then it runs the role's daemon in the foreground with its control
+# socket under /run/<role> served to dom0 over a channel,
+# `--control-chan xen:0:data/bulkhead/ctl` (the daemon advertises it at
+# /local/domain/<own domid>/data/bulkhead/ctl; dom0 connects as client):
+#
+#   netdom   netdomd --control /run/netdom/ctl
+#   stordom  stordomd --listen /run/stordom --control /run/stordom/ctl
+#            (volumes' backing files are wherever dom0's control messages
+#            say; /var/lib/bulkhead/volumes is made for them)
+#   vtpm     vtpmd --state-dir /var/lib/bulkhead/vtpm
+#                  --key-file /var/lib/bulkhead/vtpm.key --control /run/vtpm/ctl
+#            (the key is made with vtpmd --gen-key on first boot)
+#
+# When the daemon exits, for any reason, the domain powers itself off
+# (poweroff -f), so dom0's supervisor sees it gone and restarts it. A
+# shutdown request (xl shutdown: the kernel runs /sbin/poweroff, which
+# signals PID 1) stops the daemon with SIGTERM first. Everything is logged
+# to the console (hvc0; dom0's xenconsoled keeps it).
+set -u
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+STATE=/var/lib/bulkhead
+CTL_CHAN=xen:0:data/bulkhead/ctl
+
+log() {
+	echo "bulkhead-init: $*"
+}
+
+# The end of the domain: unmount the state disk cleanly, then power off.
+halt_domain() {
+	log "$1; powering off"
+	sync
+	umount "$STATE" 2>/dev/null
+	poweroff -f
+	# Not reached; PID 1 must never exit.
+	while :; do sleep 3600; done
+}
+
+# Mount the second disk on $STATE. A blank disk (first MiB all zeros) is
+# formatted; a disk with anything else on it that does not mount is never
+# touched: the domain stops rather than run without its state.
+mount_state() {
+	mkdir -p "$STATE"
+	if [ ! -b /dev/xvdb ]; then
+		# blkfront may still be probing the disk xl gave it.
+		n=20
+		while [ ! -b /dev/xvdb ] && [ -e /sys/bus/xen/devices/vbd-51728 ] && [ $n -gt 0 ]; do
+			sleep 0.1
+			n=$((n - 1))
+		done
+	fi
+	if [ ! -b /dev/xvdb ]; then
+		log "no state disk (xvdb): state on tmpfs, lost at shutdown"
+		mount -t tmpfs -o mode=0700 tmpfs "$STATE"
+		return 0
+	fi
+	if mount -t ext4 /dev/xvdb "$STATE" 2>/dev/null; then
+		log "state disk xvdb mounted on $STATE"
+		return 0
+	fi
+	if [ "$(head -c 1048576 /dev/xvdb | tr -d '\000' | wc -c)" != 0 ]; then
+		log "state disk xvdb holds data but no filesystem that mounts: refusing to format it"
+		return 1
+	fi
+	log "state disk xvdb is blank: formatting it"
+	mke2fs -q /dev/xvdb >/dev/null || { log "mke2fs /dev/xvdb failed"; return 1; }
+	mount -t ext4 /dev/xvdb "$STATE" || { log "cannot mount the new filesystem"; return 1; }
+	log "state disk xvdb formatted and mounted on $STATE"
+}
+
+# The daemon's command line for $role, in "$@" order for `set --`.
+daemon_args() {
+	case $role in
+	netdom)
+		mkdir -p /run/netdom
+		echo "netdomd --control /run/netdom/ctl"
+		;;
+	stordom)
+		mkdir -p /run/stordom "$STATE/volumes"
+		echo "stordomd --listen /run/stordom --control /run/stordom/ctl"
+		;;
+	vtpm)
+		mkdir -p /run/vtpm "$STATE/vtpm"
+		if [ ! -e "$STATE/vtpm.key" ]; then
+			vtpmd --gen-key "$STATE/vtpm.key" || return 1
+			log "made a new vtpmd manager key"
+		fi
+		echo "vtpmd --state-dir $STATE/vtpm --key-file $STATE/vtpm.key --control /run/vtpm/ctl"
+		;;
+	*)
+		return 1
+		;;
+	esac
+}
+
+# ---- main ---------------------------------------------------------------------
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs tmpfs /tmp
+ln -sf /run /var/run
+
+role="" verbose="" extra=""
+# shellcheck disable=SC2013 # the command line's words
+for w in $(cat /proc/cmdline); do
+	case $w in
+	bh_role=*) role=${w#bh_role=} ;;
+	bh_verbose=1) verbose=-v ;;
+	bh_args=*) extra=$(echo "${w#bh_args=}" | base64 -d) || halt_domain "bh_args is not base64" ;;
+	esac
+done
+hostname "${role:-bulkhead}"
+log "role '$role'"
+
+while read -r m; do
+	insmod "/modules/$m" || log "insmod $m failed"
+done </modules/order
+
+mount_state || halt_domain "no usable state disk"
+cmd=$(daemon_args) || halt_domain "unknown role '$role' (bh_role=netdom|stordom|vtpm) or set-up failed"
+
+# shellcheck disable=SC2086 # split into words on purpose
+set -- $cmd --control-chan "$CTL_CHAN" $extra $verbose
+log "starting: $*"
+"$@" &
+daemon=$!
+# Shutdown requests reach PID 1 as signals (busybox poweroff, halt, reboot:
+# USR2, USR1, TERM): stop the daemon; the wait below then returns.
+trap 'log "shutdown requested"; kill -TERM $daemon 2>/dev/null' TERM USR1 USR2
+# A trapped signal interrupts wait; wait again until the daemon is gone.
+while :; do
+	wait $daemon
+	rc=$?
+	kill -0 $daemon 2>/dev/null || break
+done
+halt_domain "$1 exited with status $rc"
