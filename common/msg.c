@@ -63,6 +63,7 @@ static const struct msg_type_info msg_types[BH_MSG_TYPE_MAX_] = {
 				 4 + STR_MAX(NAME_MAX_LEN) + STR_MAX(BH_MSG_ERROR_TEXT_MAX - 1) },
 	[BH_MSG_VTPM_STATE_LOAD] = { "VTPM_STATE_LOAD", 0, BH_MSG_BODY_MAX },
 	[BH_MSG_VTPM_STATE_STORE] = { "VTPM_STATE_STORE", 1, BH_MSG_BODY_MAX },
+	[BH_MSG_VTPM_RESET] = { "VTPM_RESET", STR_MAX(1), STR_MAX(NAME_MAX_LEN) },
 };
 
 static const char *const role_names[BH_ROLE_MAX_] = {

@@ -1231,6 +1231,12 @@ void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, cha
 int bh_svc_start(struct bh_sup *s, struct bh_svc *svc);
 void bh_svc_stop(struct bh_sup *s, struct bh_svc *svc);
 
+/* svc-push.c: the running service of @role with a control channel, or NULL. */
+struct bh_svc *bh_sup_service(struct bh_sup *s, enum bh_dom_role role);
+/* One VTPM_* request (e.g. VTPM_RESET) about instance @name to the running
+ * vtpm, bounded by the start timeout; its status, and why in @err. */
+int bh_vtpm_request(struct bh_sup *s, uint16_t type, const char *name, char *err, size_t errlen);
+
 /* svc-ctl.c: control messages over a service's channel, each call bounded
  * by svc->deadline_ms. */
 /* One request and its reply of type @want (messages in between that no one

@@ -7,10 +7,9 @@
  * through any service restart; its clients reconnect to the same path.
  */
 #include <limits.h>
-#include <sys/socket.h>
 
-#include "bulkhead/fdio.h"
 #include "bulkhead/log.h"
+#include "bulkhead/msg.h"
 #include "dom0.h"
 
 static void add_bind(struct bh_guest *g, enum bh_dom_role role, const char *name,
@@ -56,27 +55,6 @@ void bh_guest_binds(struct bh_sup *s, struct bh_guest *g)
 }
 
 /*
- * Power-cycle the guest's vTPM over its swtpm control socket (CMD_INIT: PCRs
- * back to zero), as a machine's TPM resets when it boots. Returns 0 or -errno.
- */
-static int vtpm_power_cycle(const char *ctrl_path)
-{
-	static const uint8_t init[8] = { 0, 0, 0, 2 }; /* CMD_INIT, flags 0 */
-	_cleanup_close_ int fd = bh_unix_connect(ctrl_path, SOCK_STREAM);
-	uint8_t res[4];
-	ssize_t n;
-
-	if (fd < 0)
-		return fd;
-	if (bh_write_full(fd, init, sizeof(init)) < 0)
-		return -EIO;
-	n = bh_read_full(fd, res, sizeof(res));
-	if (n != sizeof(res))
-		return n < 0 ? (int)n : -EPIPE;
-	return res[0] | res[1] | res[2] | res[3] ? -EIO : 0;
-}
-
-/*
  * Measured boot (bh_measure): the guest's executable, command line and
  * canonical config go into its freshly reset vTPM, with the event log in
  * STATE/eventlog/, before it runs. A guest whose measurement fails does not
@@ -84,19 +62,24 @@ static int vtpm_power_cycle(const char *ctrl_path)
  */
 static int guest_measure(struct bh_sup *s, struct bh_guest *g)
 {
-	char tpm[PATH_MAX], ctrl[PATH_MAX + 8], log[PATH_MAX], err[256] = "";
+	char tpm[PATH_MAX], log[PATH_MAX], why[200] = "", err[256] = "";
 	int r;
 
 	if (!g->dom->measure || !g->dom->vtpm || !bh_topology_service(s->t, BH_DOM_VTPM))
 		return 0;
 	bh_fmt(log, sizeof(log), "%s/eventlog/%s.bin", s->o->state, g->dom->name);
 	r = s->plat->guest_tpm(s, g, tpm, sizeof(tpm));
-	bh_fmt(ctrl, sizeof(ctrl), "%s.ctrl", tpm);
-	if (r < 0)
+	if (r < 0) {
 		bh_fmt(err, sizeof(err), "no way to its vTPM: %s", strerror(-r));
-	else if ((r = vtpm_power_cycle(ctrl)) < 0)
-		bh_fmt(err, sizeof(err), "vTPM reset over %s: %s", ctrl, strerror(-r));
-	else
+	} else {
+		/* Power-cycle it first (PCRs back to zero), as a machine's TPM resets
+		 * when it boots: through vtpmd, since the guest's own control socket
+		 * may not (it could reset its PCRs and replay its log). */
+		r = bh_vtpm_request(s, BH_MSG_VTPM_RESET, g->dom->name, why, sizeof(why));
+		if (r < 0)
+			bh_fmt(err, sizeof(err), "vTPM reset: %s", why);
+	}
+	if (r == 0)
 		r = bh_measure_guest(s->t, g->dom, s->o->platform, tpm, log, err, sizeof(err));
 	bh_sup_audit(s, "measure", g->dom->name, r < 0 ? "failed" : "ok", "%s",
 		     r < 0 ? err : log);

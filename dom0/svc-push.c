@@ -123,6 +123,29 @@ static int vtpm_call(struct bh_sup *s, struct bh_svc *svc, uint16_t type, const 
 	return res->status;
 }
 
+struct bh_svc *bh_sup_service(struct bh_sup *s, enum bh_dom_role role)
+{
+	for (size_t i = 0; i < s->n_svc; i++)
+		if (s->svc[i].dom->role == role && s->svc[i].state == BH_SVC_RUNNING && s->svc[i].chan)
+			return &s->svc[i];
+	return NULL;
+}
+
+int bh_vtpm_request(struct bh_sup *s, uint16_t type, const char *name, char *err, size_t errlen)
+{
+	struct bh_svc *svc = bh_sup_service(s, BH_DOM_VTPM);
+	struct bh_msg_vtpm_result res = { .text = "" };
+	int r;
+
+	if (!svc)
+		return bh_fmt(err, errlen, "vtpm is not running"), -ESRCH;
+	svc->deadline_ms = bh_now_ms() + s->o->timeout_ms;
+	svc->note[0] = '\0';
+	r = vtpm_call(s, svc, type, name, &res);
+	bh_fmt(err, errlen, "%s", r < 0 && svc->note[0] ? svc->note : res.text);
+	return r;
+}
+
 static int vtpm_instance(struct bh_sup *s, struct bh_svc *svc, const char *name)
 {
 	struct bh_msg_vtpm_result res;

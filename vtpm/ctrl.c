@@ -19,6 +19,16 @@
  * BAD_ORDINAL in its own response layout and the stream goes on;
  * SET_STATEBLOB carries a blob of peer-chosen length and is refused as
  * unknown (BAD_ORDINAL, then the stream closes).
+ * INIT / STOP / SHUTDOWN: every control stream of a worker is the guest's,
+ * and a guest that could power-cycle its TPM could reset its PCRs and replay
+ * its event log: attestation would pass (and a volume sealed to its PCRs
+ * unseal) for a guest that did not boot as measured. Only dom0 power-cycles
+ * an instance, through vtpmd (VTPM_RESET), before it measures the guest. The
+ * requests are fixed-size, so they are answered with BAD_ORDINAL and the
+ * stream goes on. tpm2-tss's swtpm TCTI sends only SET_LOCALITY (and INIT
+ * in Tss2_Tcti_Swtpm_Reset, which then fails); QEMU's tpm-emulator, which
+ * stops and inits the TPM itself at every VM reset, needs a VMM that dom0
+ * trusts with power (not offered by this socket).
  * Not implemented (refused as unknown): HASH_* (TIS locality-4 hashing,
  * TPM 1.2 DRTM), STORE_VOLATILE (volatile state is never persisted: a
  * restart is a power cycle), GET_INFO.
@@ -104,9 +114,9 @@ static uint32_t result(int r)
 size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *ops, void *ctx,
 		      uint8_t *out)
 {
-	uint32_t caps = VT_CAP_INIT | VT_CAP_SHUTDOWN | VT_CAP_GET_TPMESTABLISHED |
-			VT_CAP_SET_LOCALITY | VT_CAP_CANCEL_TPM_CMD | VT_CAP_RESET_TPMESTABLISHED |
-			VT_CAP_STOP | VT_CAP_GET_CONFIG | VT_CAP_SET_BUFFERSIZE | VT_CAP_SET_DATAFD;
+	uint32_t caps = VT_CAP_GET_TPMESTABLISHED | VT_CAP_SET_LOCALITY | VT_CAP_CANCEL_TPM_CMD |
+			VT_CAP_RESET_TPMESTABLISHED | VT_CAP_GET_CONFIG | VT_CAP_SET_BUFFERSIZE |
+			VT_CAP_SET_DATAFD;
 	uint32_t min = 0, max = 0, cur;
 	bool est = false;
 	int r;
@@ -118,14 +128,11 @@ size_t vt_ctrl_handle(const struct vt_ctrl_req *req, const struct vt_ctrl_ops *o
 		vt_put_be32(out + 4, caps);
 		return 8;
 	case VT_CMD_INIT:
-		r = ops->init(ctx, req->arg);
-		break;
 	case VT_CMD_SHUTDOWN:
-		r = ops->shutdown(ctx);
-		break;
 	case VT_CMD_STOP:
-		r = ops->stop(ctx);
-		break;
+		/* Power is dom0's (VTPM_RESET through vtpmd), see above. */
+		vt_put_be32(out, VT_PTM_BAD_ORDINAL);
+		return 4;
 	case VT_CMD_SET_LOCALITY:
 		r = ops->set_locality(ctx, (uint8_t)req->arg);
 		break;

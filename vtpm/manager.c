@@ -2,7 +2,7 @@
 /*
  * vtpmd's manager: the privileged parent. It holds the state key and the
  * instance files, serves dom0's control messages (VTPM_CREATE/START/STOP/
- * DELETE), and runs one worker per started instance, forked by the spawner
+ * DELETE/RESET), and runs one worker per started instance, forked by the spawner
  * it exec'ed at start (zygote.c), so that no worker's address space ever
  * held the key or another instance's state.
  *
@@ -474,6 +474,22 @@ static void stop(struct vt_manager *m, struct instance *in)
 	reap(in);
 }
 
+/* Power-cycle a running instance's TPM (VTPM_RESET): the worker answers once it is back on. */
+static int reset(struct vt_manager *m, struct instance *in, char *err, size_t errlen)
+{
+	uint8_t body[BH_MSG_NAME_MAX + 8];
+	long n = bh_msg_name_body_encode(in->name, body, sizeof(body));
+	int r;
+
+	if (in->sock < 0)
+		return snprintf(err, errlen, "not running"), -ESRCH;
+	r = n < 0 ? (int)n : vt_ipc_send(in->sock, BH_MSG_VTPM_RESET, body, (size_t)n);
+	if (r == 0)
+		r = wait_ready(m, in);
+	snprintf(err, errlen, "%s", r < 0 ? strerror(-r) : "power-cycled");
+	return r;
+}
+
 /* ---- control messages ---- */
 
 static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8_t *body,
@@ -500,6 +516,8 @@ static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8
 	case BH_MSG_VTPM_STOP:
 		stop(m, in);
 		return snprintf(err, errlen, "stopped"), 0;
+	case BH_MSG_VTPM_RESET:
+		return reset(m, in, err, errlen);
 	default: /* DELETE */
 		stop(m, in);
 		vt_store_close(&in->st);
@@ -521,7 +539,8 @@ static int control_request(struct vt_manager *m, int fd)
 
 	if (r == 0 || r == -EPIPE)
 		return -EPIPE; /* the peer hung up */
-	if (r < 0 || h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE)
+	if (r < 0 || ((h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE) &&
+		      h.type != BH_MSG_VTPM_RESET))
 		return bh_log_errno(LOG_ERR, r < 0 ? r : -EBADMSG, "control: bad request");
 	r = control(m, &h, body, err, sizeof(err), &name);
 	if (r < 0)

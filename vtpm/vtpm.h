@@ -173,9 +173,6 @@ int vt_ctrl_req_size(uint32_t cmd);
 
 /* What the control handler may do to the TPM; worker.c passes tpm.c's. */
 struct vt_ctrl_ops {
-	int (*init)(void *ctx, uint32_t flags);
-	int (*stop)(void *ctx);
-	int (*shutdown)(void *ctx);
 	int (*set_locality)(void *ctx, uint8_t loc);
 	int (*cancel)(void *ctx);
 	int (*get_established)(void *ctx, bool *ret);
@@ -208,9 +205,9 @@ typedef int (*vt_store_fn)(void *ctx, const uint8_t *blob, size_t len);
  * Returns 0 or -EIO (libtpms refused, e.g. a corrupt state), -ENOMEM.
  */
 int vt_tpm_start(const uint8_t *state, size_t len, vt_store_fn store, void *ctx);
-/* Power cycle: terminate and start again from the last stored state. */
+/* Power cycle (VTPM_RESET from vtpmd): terminate and start again from the last stored state. */
 int vt_tpm_restart(void);
-/* Power off (CMD_STOP, CMD_SHUTDOWN); commands then fail until a restart. */
+/* Power off; commands then fail until a restart. */
 void vt_tpm_stop(void);
 bool vt_tpm_running(void);
 /* Free everything (the kept state copy is wiped). */
@@ -372,6 +369,7 @@ struct vt_worker {
 	struct vt_ctrl_parser cp;
 	uint32_t bufsize;
 	bool shutdown;
+	bool reset_pending; /* a VTPM_RESET came while a state store was waiting */
 	uint8_t msg[BH_MSG_HDR_SIZE + 1024]; /* manager replies to a store */
 	uint8_t rsp[VT_TPM_RSP_MAX];
 };

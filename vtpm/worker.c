@@ -47,7 +47,10 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* libtpms changed the permanent state: the manager seals and writes it, then answers. */
+/*
+ * libtpms changed the permanent state: the manager seals and writes it, then
+ * answers. A VTPM_RESET the manager sent meanwhile waits for its turn.
+ */
 static int store_state(void *ctx, const uint8_t *blob, size_t len)
 {
 	struct vt_worker *w = ctx;
@@ -56,8 +59,12 @@ static int store_state(void *ctx, const uint8_t *blob, size_t len)
 	struct bh_msg_hdr h;
 	int r = vt_ipc_send(VT_FD_MGR, BH_MSG_VTPM_STATE_STORE, blob, len);
 
-	if (r == 0)
+	while (r == 0) {
 		r = vt_ipc_recv(VT_FD_MGR, w->msg, sizeof(w->msg), &h, &body);
+		if (r < 0 || h.type != BH_MSG_VTPM_RESET)
+			break;
+		w->reset_pending = true;
+	}
 	if (r == 0 && (h.type != BH_MSG_VTPM_RESULT ||
 		       bh_msg_vtpm_result_decode(body, h.length, &res) < 0))
 		r = -EPROTO;
@@ -68,32 +75,45 @@ static int store_state(void *ctx, const uint8_t *blob, size_t len)
 	return r;
 }
 
-/* ---- control channel ---- */
+/* ---- the manager's requests ---- */
 
-static int op_init(void *ctx, uint32_t flags)
+/*
+ * VTPM_RESET: power-cycle (PCRs reset, NV kept), as when the guest's machine
+ * reboots. An orderly one: TPM2_Shutdown(CLEAR) first, or the TPM counts
+ * every reset as a possible dictionary attack (failedTries) and soon locks
+ * out its DA-protected keys. A TPM that was not started answers an error,
+ * which changes nothing.
+ */
+static int power_cycle(struct vt_worker *w)
 {
-	struct vt_worker *w = ctx;
+	static const uint8_t shutdown_clear[12] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x45, 0, 0 };
+	int r;
 
-	(void)flags; /* DELETE_VOLATILE: there never is volatile state */
+	w->reset_pending = false;
+	if (vt_tpm_running())
+		vt_tpm_process(shutdown_clear, sizeof(shutdown_clear), w->rsp, sizeof(w->rsp));
 	vt_framer_init(&w->data_fr, w->bufsize);
-	return vt_tpm_restart();
+	r = vt_tpm_restart();
+	if (r < 0)
+		bh_err("power cycle: %s", strerror(-r));
+	return vt_ipc_result(VT_FD_MGR, 0, r, w->name, "%s", r < 0 ? strerror(-r) : "reset");
 }
 
-static int op_stop(void *ctx)
+/* The manager spoke: a request, or its end of the socket closed (0: go on). */
+static int manager_input(struct vt_worker *w)
 {
-	(void)ctx;
-	vt_tpm_stop();
-	return 0;
+	const uint8_t *body;
+	struct bh_msg_hdr h;
+	int r = vt_ipc_recv(VT_FD_MGR, w->msg, sizeof(w->msg), &h, &body);
+
+	if (r < 0)
+		return r;
+	if (h.type == BH_MSG_VTPM_RESET)
+		return power_cycle(w);
+	return -EPROTO;
 }
 
-static int op_shutdown(void *ctx)
-{
-	struct vt_worker *w = ctx;
-
-	vt_tpm_stop();
-	w->shutdown = true;
-	return 0;
-}
+/* ---- control channel ---- */
 
 static int op_locality(void *ctx, uint8_t loc)
 {
@@ -154,9 +174,6 @@ static int op_datafd(void *ctx)
 }
 
 static const struct vt_ctrl_ops ctrl_ops = {
-	.init = op_init,
-	.stop = op_stop,
-	.shutdown = op_shutdown,
 	.set_locality = op_locality,
 	.cancel = op_cancel,
 	.get_established = op_get_est,
@@ -288,6 +305,11 @@ static int accept_sock(int lfd)
 	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 }
 
+static int manager_input_or_reset(struct vt_worker *w)
+{
+	return w->reset_pending ? power_cycle(w) : manager_input(w);
+}
+
 /*
  * The loop; returns when the manager goes away or the guest sends SHUTDOWN.
  * While the channel is busy, poll() only looks at the rest (timeout 0) and
@@ -303,13 +325,13 @@ static void serve(struct vt_worker *w)
 			{ w->wc ? vt_wchan_fd(w) : VT_FD_CHAN, POLLIN, 0 },
 		};
 
-		if (poll(p, 4, w->chan_busy ? 0 : -1) < 0) {
+		if (poll(p, 4, w->chan_busy || w->reset_pending ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		if (p[0].revents)
-			return; /* the manager never writes unasked: closed or gone */
+		if ((p[0].revents || w->reset_pending) && manager_input_or_reset(w) < 0)
+			return; /* the manager closed or misbehaved */
 		if (p[1].revents && w->data < 0) {
 			w->data = accept_sock(VT_FD_DATA);
 			vt_framer_init(&w->data_fr, w->bufsize);

@@ -49,11 +49,6 @@ static void fuzz_framer(const uint8_t *in, size_t len, size_t chunk, uint32_t ma
 	}
 }
 
-static int nop_int(void *ctx, uint32_t v)
-{
-	(void)ctx;
-	return v & 1 ? -EINVAL : 0;
-}
 static int nop(void *ctx)
 {
 	(void)ctx;
@@ -85,7 +80,7 @@ static int nop_fd(void *ctx)
 }
 
 static const struct vt_ctrl_ops ops = {
-	.init = nop_int, .stop = nop, .shutdown = nop, .set_locality = nop_u8, .cancel = nop,
+	.set_locality = nop_u8, .cancel = nop,
 	.get_established = nop_est, .reset_established = nop_u8, .set_buffersize = nop_buf,
 	.set_datafd = nop_fd,
 };

@@ -11,7 +11,9 @@
 # and leaves no transient object; tpm2_checkquote accepts the same quote; an
 # old quote (old nonce) is refused; one byte changed in the executable or in
 # the config fails naming that event, a comment does not; a tampered log, an
-# extension behind bulkhead's back (SHA-256 bank, or SHA-1 only) fail.
+# extension behind bulkhead's back (SHA-256 bank, or SHA-1 only) fail; the
+# guest's own control socket cannot power-cycle the vTPM to replay its log
+# (dom0's VTPM_RESET through vtpmd can).
 set -u
 B=$(cd "${BH_BUILD:-build}" && pwd)
 BH=${BH_BULKHEAD:-$B/bulkhead}
@@ -109,6 +111,27 @@ check "the saved quote verifies offline with its own nonce" \
 fails_saying "a quote with an old nonce is refused" "old or replayed" "$BH" attest --quote-from q1 "$DIR" web
 fails_saying "--quote-from with another quote's nonce is refused" "old or replayed" \
 	"$BH" attest --quote-from q1 --nonce "$(xxd -p -c 64 q2/nonce)" "$DIR" web
+
+# --- the guest cannot power-cycle its vTPM (PCRs reset) and replay its log ---
+R=$(python3 - "$SOCK.ctrl" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+out = []
+for req in ("0000000200000000", "0000000e", "00000003"):  # INIT, STOP, SHUTDOWN
+    s.sendall(bytes.fromhex(req)); out.append(s.recv(64).hex())
+print(" ".join(out))
+PY
+)
+[ "$R" = "0000000a 0000000a 0000000a" ] && ok "the guest's CMD_INIT/STOP/SHUTDOWN on tpm.sock.ctrl refused" ||
+	bad "guest power commands: '$R'"
+check "attest still passes (the PCRs were not reset)" "$BH" attest --tpm "$SOCK" "$DIR" web
+# What a guest replaying its log would extend: without the reset it only piles up.
+tpm2_pcrextend -T "$T" "9:sha256=$(sha256sum guest-bin | cut -d' ' -f1)" >/dev/null
+fails_saying "a guest's replay on top of its PCRs fails attestation" "replays to (PCR 9 sha256" \
+	"$BH" attest --tpm "$SOCK" "$DIR" web
+check "dom0 power-cycles it through vtpmd (VTPM_RESET)" "$CTL" "$TMP/ctl" reset web
+check "dom0 measures it again" "$BH" measure --extend --tpm "$SOCK" "$DIR" web
+check "attest passes after dom0's re-measure" "$BH" attest --tpm "$SOCK" "$DIR" web
 
 # --- changes to what was measured ---
 cp guest-bin guest-bin.orig

@@ -80,13 +80,13 @@ check "tpm2_createprimary + flush over tpm.chan" bash -c \
 # --- control stream over the channel ---
 R=$(ctrlc "$TMP/br.sock.ctrl" 00000001 0000000503 0000000505 0000001100000000)
 set -- $R
-[ "$1" = 0000000000003caf ] && ok "CMD_GET_CAPABILITY over tpm.chan" || bad "caps '$1'"
+[ "$1" = 00000000000038ac ] && ok "CMD_GET_CAPABILITY over tpm.chan" || bad "caps '$1'"
 [ "${2:-}" = 00000000 ] && [ "${3:-}" = 00000003 ] && ok "CMD_SET_LOCALITY 3 ok, 5 refused over tpm.chan" ||
 	bad "locality '$2' '$3'"
 [ "${4:-}" != "" ] && [ "${4:0:16}" = 0000000000001000 ] && ok "CMD_SET_BUFFERSIZE query = 4096 over tpm.chan" || bad "bufsize '$4'"
 R=$(ctrlc "$TMP/br.sock.ctrl" 0000000c000000000000000100000000 00000001)
 set -- $R
-[ "$1" = 0000000a000000000000000000000000 ] && [ "${2:-}" = 0000000000003caf ] &&
+[ "$1" = 0000000a000000000000000000000000 ] && [ "${2:-}" = 00000000000038ac ] &&
 	ok "CMD_GET_STATEBLOB refused (BAD_ORDINAL, no blob), stream goes on" || bad "get stateblob '$R'"
 R=$(ctrlc "$TMP/br.sock.ctrl" 0000000d00000000000000010000000400000000 00000001)
 set -- $R
@@ -94,11 +94,14 @@ set -- $R
 	bad "set stateblob '$R'"
 R=$(ctrlc "$TMP/br.sock.ctrl" 00000010)
 [ "$R" = 00000003 ] && ok "CMD_SET_DATAFD over the channel (no fd) -> BAD_PARAMETER" || bad "datafd '$R'"
-R=$(ctrlc "$TMP/br.sock.ctrl" 0000000200000000)
-[ "$R" = 00000000 ] && ok "CMD_INIT over tpm.chan" || bad "init '$R'"
-check "tpm2_startup after CMD_INIT" t startup -c
-[ "$(pcr16)" = "$(printf '%064d' 0)" ] && ok "CMD_INIT over the channel power-cycled: PCR 16 reset" ||
-	bad "PCR 16 after INIT '$(pcr16)'"
+R=$(ctrlc "$TMP/br.sock.ctrl" 0000000200000000 0000000e 00000003)
+[ "$(echo $R)" = "0000000a 0000000a 0000000a" ] && ok "CMD_INIT, CMD_STOP, CMD_SHUTDOWN refused over tpm.chan" ||
+	bad "power '$R'"
+[ "$(pcr16)" = "$WANT" ] && ok "the refused CMD_INIT left PCR 16 as it was" || bad "PCR 16 after INIT '$(pcr16)'"
+check "dom0's power cycle through vtpmd (VTPM_RESET)" "$CTL" "$TMP/ctl" reset g
+check "tpm2_startup after VTPM_RESET" t startup -c
+[ "$(pcr16)" = "$(printf '%064d' 0)" ] && ok "VTPM_RESET power-cycled: PCR 16 reset" ||
+	bad "PCR 16 after VTPM_RESET '$(pcr16)'"
 
 # --- the guest's bridge goes away and comes back: a new channel ---
 bridge_down

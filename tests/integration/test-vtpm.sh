@@ -145,18 +145,28 @@ R=$(raw 80010000000c0000017b0008)
 
 # --- control channel ---
 R=$(ctrlc 00000001)
-[ "$R" = 0000000000003caf ] && ok "CMD_GET_CAPABILITY (with SET_DATAFD)" || bad "capabilities '$R'"
+[ "$R" = 00000000000038ac ] && ok "CMD_GET_CAPABILITY (with SET_DATAFD; no INIT, STOP, SHUTDOWN)" || bad "capabilities '$R'"
 R=$(ctrlc 0000000503 0000000505 0000001100000000)
 [ "$(echo $R | cut -d' ' -f1)" = 00000000 ] && [ "$(echo $R | cut -d' ' -f2)" = 00000003 ] &&
 	[ "$(echo $R | cut -d' ' -f3 | cut -c1-16)" = 0000000000001000 ] &&
 	ok "CMD_SET_LOCALITY 3 ok, 5 refused; CMD_SET_BUFFERSIZE query = 4096" || bad "ctrl: '$R'"
 R=$(ctrlc 000000ff)
 [ "$R" = 0000000a ] && ok "unknown control command -> BAD_ORDINAL" || bad "unknown ctrl: '$R'"
-R=$(ctrlc 0000000200000000)
-[ "$R" = 00000000 ] && ok "CMD_INIT (power cycle)" || bad "init: '$R'"
-check "after CMD_INIT: tpm2_startup again" t startup -c
-check "after CMD_INIT: PCR 16 is reset" bash -c "tpm2_pcrread -T swtpm:path=$ST/web/tpm.sock sha256:16 | grep -q 0x0000000000000000000000000000000000000000000000000000000000000000"
-check "after CMD_INIT: NV kept" bash -c "tpm2_nvread -T swtpm:path=$ST/web/tpm.sock -C o -s 16 0x1500016 | grep -qx 0123456789abcdef"
+# The guest may not power-cycle its TPM (it could reset its PCRs and replay its log).
+R=$(ctrlc 0000000200000000 0000000e 00000003 00000001)
+[ "$(echo $R)" = "0000000a 0000000a 0000000a 00000000000038ac" ] &&
+	ok "guest's CMD_INIT, CMD_STOP, CMD_SHUTDOWN refused (BAD_ORDINAL), stream goes on" || bad "power: '$R'"
+check "after the refused power commands: PCR 16 kept" bash -c "tpm2_pcrread -T swtpm:path=$ST/web/tpm.sock sha256:16 | grep -q 0x$WANT"
+check "tpm2-tss's Tss2_Tcti_Swtpm_Reset (CMD_INIT) fails through the guest's socket" \
+	python3 -c "import ctypes, sys
+t = ctypes.CDLL('libtss2-tcti-swtpm.so.0'); n = ctypes.c_size_t(0)
+t.Tss2_Tcti_Swtpm_Init(None, ctypes.byref(n), None); ctx = ctypes.create_string_buffer(n.value)
+assert t.Tss2_Tcti_Swtpm_Init(ctx, ctypes.byref(n), b'path=$ST/web/tpm.sock') == 0
+sys.exit(0 if t.Tss2_Tcti_Swtpm_Reset(ctx) != 0 else 1)"
+check "dom0's power cycle through vtpmd (VTPM_RESET)" ctl reset web
+check "after VTPM_RESET: tpm2_startup again" t startup -c
+check "after VTPM_RESET: PCR 16 is reset" bash -c "tpm2_pcrread -T swtpm:path=$ST/web/tpm.sock sha256:16 | grep -q 0x0000000000000000000000000000000000000000000000000000000000000000"
+check "after VTPM_RESET: NV kept" bash -c "tpm2_nvread -T swtpm:path=$ST/web/tpm.sock -C o -s 16 0x1500016 | grep -qx 0123456789abcdef"
 check "PCR 16 extended again" t pcrextend "16:sha256=$DATA"
 
 # --- restart: worker, then vtpmd itself. Saved contexts of transient objects
@@ -203,14 +213,16 @@ cp "$TMP/new-state" "$ST/web/state"
 check "newest state accepted again" ctl start web
 check "newest NV contents" bash -c "tpm2_startup -T swtpm:path=$ST/web/tpm.sock -c && tpm2_nvread -T swtpm:path=$ST/web/tpm.sock -C o -s 16 0x1500016 | grep -qx fedcba9876543210"
 
-# --- shutdown over control ends the worker; delete erases the instance ---
+# --- the guest's CMD_SHUTDOWN does not end the worker; dom0's stop does; delete erases ---
 # Wait for the worker to go for up to 5 s: ASan and a loaded machine are slow.
 worker_alive() { [ -n "$(worker_pid web)" ]; }
 check "worker web running before CMD_SHUTDOWN" worker_alive
 R=$(ctrlc 00000003)
-[ "$R" = 00000000 ] && ok "CMD_SHUTDOWN" || bad "shutdown: '$R'"
+[ "$R" = 0000000a ] && ok "the guest's CMD_SHUTDOWN refused" || bad "shutdown: '$R'"
+check "worker web still running after the refused CMD_SHUTDOWN" worker_alive
+check "stop web" ctl stop web
 for _ in $(seq 100); do worker_alive || break; sleep 0.05; done
-check_fails "worker gone after CMD_SHUTDOWN" worker_alive
+check_fails "worker gone after VTPM_STOP" worker_alive
 check "delete web" ctl delete web
 check_fails "web's directory is gone" test -e "$ST/web"
 check_fails "start of a deleted instance fails" ctl start web

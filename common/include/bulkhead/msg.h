@@ -28,6 +28,8 @@
  *               VTPM_DELETE, VTPM_RESULT, VTPM_STATE_LOAD, VTPM_STATE_STORE.
  *      2026-11  (still version 1) POLICY_RULE endpoint kind 4, "self" (the
  *               netdom domain: its input chain), appended to the enum.
+ *      2026-11  (still version 1) vtpm: VTPM_RESET (the power cycle a guest
+ *               may no longer do through its swtpm control socket).
  *
  * HELLO and HELLO_ACK are frozen: every version encodes them the same way
  * and sends them with version = 1, so two peers can always negotiate.
@@ -80,6 +82,8 @@ enum bh_msg_type {
 	/* inside vtpm only: vtpmd <-> its per-guest worker, over a socketpair */
 	BH_MSG_VTPM_STATE_LOAD = 27,  /* vtpmd -> worker: permanent state (empty: new TPM) */
 	BH_MSG_VTPM_STATE_STORE = 28, /* worker -> vtpmd: new permanent state; VTPM_RESULT */
+	/* dom0 -> vtpmd (and vtpmd -> worker): power-cycle an instance's TPM; VTPM_RESULT */
+	BH_MSG_VTPM_RESET = 29,
 	BH_MSG_TYPE_MAX_, /* not a type: one past the last */
 };
 
@@ -352,7 +356,11 @@ int bh_msg_volume_result_decode(const void *untrusted_body, size_t len,
  * vtpm (DESIGN.md section 6). CREATE makes a new instance (its TPM is
  * manufactured at the first START), START forks its worker and answers once
  * the TPM is up and its sockets listen, STOP ends the worker (the TPM is
- * powered off; NV and persistent objects stay), DELETE erases the instance.
+ * powered off; NV and persistent objects stay), DELETE erases the instance,
+ * RESET power-cycles a running instance's TPM (PCRs back to their reset
+ * values, NV kept): only dom0 may, before it measures a guest that
+ * (re)starts; a guest's own swtpm control socket refuses CMD_INIT, CMD_STOP
+ * and CMD_SHUTDOWN (or it could reset its PCRs and replay its event log).
  * STATE_LOAD / STATE_STORE bodies are the libtpms permanent-state blob,
  * opaque to the manager (sealed and written, never parsed).
  */

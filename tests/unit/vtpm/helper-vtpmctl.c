@@ -4,7 +4,7 @@
  * sends VTPM_CREATE/START/STOP/DELETE requests to a vtpmd control socket and
  * prints each VTPM_RESULT.
  *
- *   helper-vtpmctl SOCKET OP NAME [OP NAME]...   OP: create start stop delete
+ *   helper-vtpmctl SOCKET OP NAME [OP NAME]...   OP: create start stop delete reset
  *
  * Prints "OP NAME: status=S text" per request; exits 1 if any failed.
  */
@@ -52,6 +52,8 @@ static int op_type(const char *op)
 	for (int i = 0; i < 4; i++)
 		if (!strcmp(op, ops[i]))
 			return BH_MSG_VTPM_CREATE + i;
+	if (!strcmp(op, "reset"))
+		return BH_MSG_VTPM_RESET;
 	fprintf(stderr, "unknown op '%s'\n", op);
 	exit(2);
 }
