@@ -14,13 +14,18 @@
  *    libtpms in-process with 5-50 us spins: ~90 us a Quote lost in the
  *    hand-off, not in the compute: the worker's TPMLIB_Process takes what
  *    in-process libtpms takes, the same instruction count under callgrind,
- *    and nothing is stored. Still open: on a nearly idle machine the
- *    scheduler kept client and worker on one CPU, the client's yield lasted
- *    the whole Quote, Quote p10 was 336-377 us against 290 in-process and
- *    the worker used ~65 us more CPU a Quote than TPMLIB_Process takes; the
- *    bench read 0.79x, as before this file.) A command longer than the cap (RSA,
- *    key generation) is slept through after one capped spin. The spinner
- *    holds no more CPU than the worker is spending on the command.
+ *    and nothing is stored.) Only a call that waited teaches anything: input
+ *    found at the first look leaves the budget (and yield_first) as it was.
+ *    A caller that slept looks once more after its wake-up (the client's
+ *    stream read finds the response still in the ring; the worker's
+ *    vt_wchan_run() after vt_wchan_event()), and that look used to learn a
+ *    zero wait, i.e. SPIN_MIN_NS: with client and worker on two CPUs every
+ *    Quote then slept on both sides, ~85 us each (traced per Quote: the
+ *    worker's eventfd write to the sleeping client 31 us, the client's
+ *    wake-up 40, the worker's own wake-up for the next command 14) and the
+ *    bench read 0.77x. A command longer than the cap (RSA, key generation)
+ *    is slept through after one capped spin. The spinner holds no more CPU
+ *    than the worker is spending on the command.
  *  - A spin that ran out (SPIN_MIN_NS at least) and whose input then came
  *    within SPIN_USELESS_NS of falling asleep was useless: the peer was waiting
  *    for our CPU (both on one CPU, or preempted). The next spin is
@@ -123,6 +128,11 @@ int vt_spin(struct vt_spin *s, int (*ready)(void *ctx), void *ctx)
 	for (unsigned i = 1;; i++) {
 		int r = ready(ctx);
 
+		if (r != 0 && i == 1) {
+			/* Not a wait: nothing learnt, nothing forgotten (see above). */
+			s->start_ns = 0;
+			return r;
+		}
 		if (r != 0) {
 			if (r > 0)
 				learn(s, bh_now_ns());
