@@ -416,8 +416,9 @@ int vt_mux_pull(struct bh_mux *mux, struct bh_chan *chan, uint8_t *buf, size_t c
  * it): the budget is twice what the last wait took, between 20 us and a cap
  * the caller sets; short after a spin that could not have succeeded (the
  * peer needed our CPU); yields hand the CPU to a peer on the same CPU; a
- * spinner that finds a third task wanting its CPU sleeps, and spins little
- * and never yields for a while.
+ * spinner that finds a third task wanting its CPU (the kernel switched it
+ * out; not the hypervisor) sleeps, and spins little and never yields for a
+ * while.
  */
 struct vt_spin {
 	uint32_t cap_ns;
@@ -427,6 +428,7 @@ struct vt_spin {
 	uint64_t busy_until_ns; /* a third task wanted our CPU lately: until then, */
 	uint64_t busy_ns;	/* ... for this long */
 	bool yield_first;	/* the peer answered in our last yield: it shares our CPU */
+	uint64_t switches;	/* this thread's context switches when last counted */
 };
 /* Client waiting for a response: ECC commands (Quote ~300 us), not RSA or key generation. */
 #define VT_SPIN_CLIENT_NS 1000000u
