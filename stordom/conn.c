@@ -89,34 +89,61 @@ static const struct sd_nbd_exports_ops exp_ops = { exp_lookup, exp_list };
 /* ------------------------------------------------------------------------
  * Workers.
  */
-static void queue_push(struct sd_server *srv, struct sd_slot *s)
+static void queue_push(struct sd_server *srv, struct sd_job *j)
 {
 	pthread_mutex_lock(&srv->qlock);
-	s->next = NULL;
+	j->next = NULL;
 	if (srv->qtail)
-		srv->qtail->next = s;
+		srv->qtail->next = j;
 	else
-		srv->qhead = s;
-	srv->qtail = s;
-	pthread_cond_signal(&srv->qcond);
+		srv->qhead = j;
+	srv->qtail = j;
+	/*
+	 * A wake-up costs a context switch, dear on these CPUs: a piece wakes a
+	 * worker only when it is the only one queued. The woken worker drains
+	 * the queue, and readers run queued pieces rather than sleep (sock_help).
+	 */
+	if (!j->piece || !atomic_fetch_add_explicit(&srv->n_pieces, 1, memory_order_relaxed))
+		pthread_cond_signal(&srv->qcond);
 	pthread_mutex_unlock(&srv->qlock);
 }
 
-static struct sd_slot *queue_pop(struct sd_server *srv)
+/* Take the queue's head if it is a WRITE piece (a reader helping, see sock_read), else NULL. */
+static struct sd_job *queue_pop_piece(struct sd_server *srv)
 {
-	struct sd_slot *s;
+	struct sd_job *j = NULL;
+
+	if (!atomic_load_explicit(&srv->n_pieces, memory_order_relaxed))
+		return NULL;
+	pthread_mutex_lock(&srv->qlock);
+	if (srv->qhead && srv->qhead->piece) {
+		j = srv->qhead;
+		srv->qhead = j->next;
+		if (!srv->qhead)
+			srv->qtail = NULL;
+		atomic_fetch_sub_explicit(&srv->n_pieces, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&srv->qlock);
+	return j;
+}
+
+static struct sd_job *queue_pop(struct sd_server *srv)
+{
+	struct sd_job *j;
 
 	pthread_mutex_lock(&srv->qlock);
 	while (!srv->qhead && !srv->stopping)
 		pthread_cond_wait(&srv->qcond, &srv->qlock);
-	s = srv->qhead;
-	if (s) {
-		srv->qhead = s->next;
+	j = srv->qhead;
+	if (j) {
+		srv->qhead = j->next;
 		if (!srv->qhead)
 			srv->qtail = NULL;
+		if (j->piece)
+			atomic_fetch_sub_explicit(&srv->n_pieces, 1, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&srv->qlock);
-	return s;
+	return j;
 }
 
 static void slot_release(struct sd_slot *s)
@@ -185,6 +212,19 @@ static void cork_add(struct sd_conn *c, struct sd_slot *s, int err)
 }
 
 /*
+ * Small READs run in the reader, and WRITEs (already stored by read_write)
+ * unless FUA's fdatasync is left: the reader need not wait for the disk.
+ */
+static bool run_inline(const struct sd_nbd_req *r)
+{
+	if (r->error)
+		return true;
+	if (r->type == SD_NBD_CMD_WRITE)
+		return !(r->flags & SD_NBD_CMD_FLAG_FUA);
+	return r->type == SD_NBD_CMD_READ && r->len <= SD_INLINE_MAX;
+}
+
+/*
  * Execute a slot's request. A WRITE was encrypted and stored as it arrived
  * (read_write): what is left is FUA's fdatasync.
  */
@@ -205,19 +245,78 @@ static void slot_run(struct sd_slot *s, struct sd_xts *x, uint64_t *keyed)
 	slot_release(s);
 }
 
+/*
+ * A WRITE whose pieces are all stored (read_write_split), on the thread that
+ * dropped the last reference: answer it (after FUA's fdatasync, which a
+ * worker may wait for but the reader hands back to the pool), or only free
+ * the slot if the reader gave up on the connection.
+ */
+static void split_done(struct sd_slot *s, struct sd_xts *x, uint64_t *keyed, bool worker)
+{
+	struct sd_conn *c = s->conn;
+
+	s->req.error = atomic_load(&s->piece_err);
+	if (atomic_load(&s->abandoned))
+		slot_release(s);
+	else if (worker)
+		slot_run(s, x, keyed);
+	else if (run_inline(&s->req))
+		cork_add(c, s, slot_exec(s, x, keyed));
+	else {
+		cork_flush(c);
+		queue_push(c->exp->srv, &s->job);
+	}
+}
+
+/* Drop one reference to a split WRITE: true if it was the last. */
+static bool split_put(struct sd_slot *s)
+{
+	return atomic_fetch_sub(&s->pending, 1) == 1;
+}
+
+/*
+ * A piece of a split WRITE: encrypt and store it, keep the first error. Run
+ * by a worker (@reader NULL) or by a connection's reader helping the pool;
+ * a reader finishes only its own connection's requests (the cork is its), and
+ * hands another's to the pool.
+ */
+static void piece_run(struct sd_job *j, struct sd_xts *x, uint64_t *keyed, struct sd_conn *reader)
+{
+	struct sd_slot *s = j->slot;
+	struct sd_volume *v = s->conn->exp->v;
+	int err = sd_io_seal(v, x, keyed, &s->req, s->buf, j->from, j->to), none = 0;
+
+	if (!err)
+		err = sd_io_store(v, &s->req, s->buf, j->from, j->to);
+	if (err)
+		atomic_compare_exchange_strong(&s->piece_err, &none, err);
+	if (!split_put(s))
+		return;
+	if (!reader || reader == s->conn) {
+		split_done(s, x, keyed, !reader);
+	} else {
+		s->req.error = atomic_load(&s->piece_err);
+		queue_push(s->conn->exp->srv, &s->job);
+	}
+}
+
 void *sd_worker_main(void *arg)
 {
 	struct sd_server *srv = arg;
 	struct sd_xts *x = NULL;
 	uint64_t keyed = 0;
-	struct sd_slot *s;
+	struct sd_job *j;
 
 	if (sd_xts_new(&x) < 0) {
 		bh_err("worker: no cipher context");
 		return NULL;
 	}
-	while ((s = queue_pop(srv)) != NULL)
-		slot_run(s, x, &keyed);
+	while ((j = queue_pop(srv)) != NULL) {
+		if (j->piece)
+			piece_run(j, x, &keyed, NULL);
+		else
+			slot_run(j->slot, x, &keyed);
+	}
 	sd_xts_free(x);
 	return NULL;
 }
@@ -268,9 +367,14 @@ static struct sd_conn *conn_new(struct sd_export *e, int fd)
 	pthread_cond_init(&c->cond, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
 	for (int i = 0; i < SD_SLOTS; i++) {
-		c->slots[i].conn = c;
-		c->slots[i].next = c->free;
-		c->free = &c->slots[i];
+		struct sd_slot *s = &c->slots[i];
+
+		s->conn = c;
+		s->job.slot = s;
+		for (unsigned k = 0; k < SD_PIECES_MAX; k++)
+			s->pieces[k] = (struct sd_job){ .slot = s, .piece = true };
+		s->next = c->free;
+		c->free = s;
 	}
 	sd_nbd_session_init(&c->s, &exp_ops, e);
 	c->rbuf = malloc(SD_RBUF);
@@ -384,11 +488,44 @@ static ssize_t sock_poll(struct sd_conn *c, void *dst, size_t len)
 	}
 }
 
+/*
+ * Nothing to read yet, but WRITE pieces wait in the pool's queue: run them
+ * here rather than sleep (and wake a worker for them), as long as the client
+ * sends nothing. Bytes read, 0 at EOF, -errno; -EAGAIN: no piece left.
+ */
+static ssize_t sock_help(struct sd_conn *c, void *dst, size_t len)
+{
+	struct sd_job *j;
+
+	while ((j = queue_pop_piece(c->exp->srv)) != NULL) {
+		ssize_t got;
+
+		piece_run(j, c->xts, &c->keyed, c);
+		got = recv(c->fd, dst, len, MSG_DONTWAIT);
+		if (got >= 0)
+			return got;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
 /* Bytes read (> 0), 0 at EOF, -errno. */
 static ssize_t sock_read(struct sd_conn *c, void *dst, size_t len)
 {
 	uint64_t t0;
 	ssize_t got;
+
+	if (atomic_load_explicit(&c->exp->srv->n_pieces, memory_order_relaxed)) {
+		got = recv(c->fd, dst, len, MSG_DONTWAIT);
+		if (got >= 0)
+			return got;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		got = sock_help(c, dst, len);
+		if (got != -EAGAIN)
+			return got;
+	}
 
 	if (c->busy && c->poll_skip) {
 		c->poll_skip--;
@@ -422,6 +559,8 @@ static ssize_t conn_read_some(struct sd_conn *c, uint8_t *dst, size_t len)
 	ssize_t got;
 
 	if (!n) {
+		/* Never sleep on the socket with replies corked (a split WRITE may have added one). */
+		cork_flush(c);
 		got = sock_read(c, len >= SD_RBUF ? dst : c->rbuf, len >= SD_RBUF ? len : SD_RBUF);
 		if (got <= 0 || len >= SD_RBUF)
 			return got;
@@ -486,16 +625,52 @@ static int read_write(struct sd_conn *c, struct sd_slot *s)
 }
 
 /*
- * Small READs run in the reader, and WRITEs (already stored by read_write)
- * unless FUA's fdatasync is left: the reader need not wait for the disk.
+ * Read a large WRITE's payload and hand each SD_STORE_CHUNK of it to the pool
+ * as soon as it is in: the workers encrypt and store the pieces (each with its
+ * own cipher context) while the reader reads on, so one connection's cipher
+ * work runs on every CPU. The slot is finished by whoever drops its last
+ * reference (split_done): its reply waits for every piece (and FUA's
+ * fdatasync after them). Returns 1, or -errno: hang up (the slot is freed
+ * once the pieces already queued are done, without a reply).
  */
-static bool run_inline(const struct sd_nbd_req *r)
+static int read_write_split(struct sd_conn *c, struct sd_slot *s)
 {
-	if (r->error)
-		return true;
-	if (r->type == SD_NBD_CMD_WRITE)
-		return !(r->flags & SD_NBD_CMD_FLAG_FUA);
-	return r->type == SD_NBD_CMD_READ && r->len <= SD_INLINE_MAX;
+	uint32_t len = s->req.payload, got = 0, queued = 0;
+	unsigned n = 0;
+	int r = 1;
+
+	atomic_store(&s->piece_err, 0);
+	atomic_store(&s->abandoned, false);
+	atomic_store(&s->pending, 1); /* the reader's */
+	while (got < len) {
+		ssize_t m = conn_read_some(c, s->buf + got, len - got);
+
+		if (m <= 0) {
+			r = m < 0 ? (int)m : -EPIPE;
+			atomic_store(&s->abandoned, true);
+			break;
+		}
+		got += (uint32_t)m;
+		while (got - queued >= SD_STORE_CHUNK || (got == len && queued < len)) {
+			struct sd_job *j = &s->pieces[n++];
+
+			j->from = queued;
+			j->to = len - queued < SD_STORE_CHUNK ? len : queued + SD_STORE_CHUNK;
+			queued = j->to;
+			atomic_fetch_add(&s->pending, 1);
+			queue_push(c->exp->srv, j);
+		}
+	}
+	/* After this the slot may be a worker's: touch it only if it is ours again. */
+	if (split_put(s))
+		split_done(s, c->xts, &c->keyed, false);
+	return r;
+}
+
+/* A WRITE worth spreading over the pool: more than one piece. */
+static bool split_write(const struct sd_nbd_req *r)
+{
+	return !r->error && r->type == SD_NBD_CMD_WRITE && r->payload > SD_STORE_CHUNK;
 }
 
 /* One request: 1 to go on, 0 at a clean end (EOF or DISC), -errno to hang up. */
@@ -518,6 +693,8 @@ static int read_request(struct sd_conn *c)
 	s->req = req;
 	need = sd_io_bufsize(&req);
 	r = slot_reserve(s, need > req.payload ? need : req.payload);
+	if (r == 0 && split_write(&req))
+		return read_write_split(c, s);
 	if (r == 0 && req.payload) /* a WRITE's, even a refused one */
 		r = read_write(c, s);
 	if (r < 0) {
@@ -528,7 +705,7 @@ static int read_request(struct sd_conn *c)
 		cork_add(c, s, slot_exec(s, c->xts, &c->keyed));
 	} else {
 		cork_flush(c);
-		queue_push(c->exp->srv, s);
+		queue_push(c->exp->srv, &s->job);
 	}
 	return 1;
 }

@@ -24,6 +24,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -330,20 +331,49 @@ int sd_server_serve_fd(struct sd_server *srv, const char *name, int fd);
  * READs up to this size are executed by the connection's reader itself:
  * handing 4 KiB to a worker costs more in wake-ups than the work (measured:
  * bench/stordom, random 4 KiB). Larger ones go to the pool to run in
- * parallel. WRITEs of any size are encrypted and stored by the reader as they
- * arrive (conn.c: read_write), SD_STORE_CHUNK at a time.
+ * parallel. WRITEs up to SD_STORE_CHUNK are encrypted and stored by the
+ * reader as they arrive (conn.c: read_write); larger ones are cut into
+ * SD_STORE_CHUNK pieces that the pool encrypts and stores in parallel while
+ * the reader reads the rest (read_write_split): one connection's cipher work
+ * spreads over every CPU.
  */
 #define SD_INLINE_MAX (64u << 10)
 #define SD_STORE_CHUNK (256u << 10)
 
 struct sd_conn;
+struct sd_slot;
+
+/*
+ * Work for the pool: a whole request (a slot's own job), or one piece of a
+ * large WRITE's payload to encrypt and store (conn.c: read_write_split).
+ */
+struct sd_job {
+	struct sd_job *next; /* work queue */
+	struct sd_slot *slot;
+	bool piece;
+	uint32_t from, to; /* a piece: payload bytes [from, to) */
+};
+
+/* Pieces of one WRITE: the largest payload in SD_STORE_CHUNK steps. */
+#define SD_PIECES_MAX (SD_NBD_MAX_PAYLOAD / SD_STORE_CHUNK)
 
 struct sd_slot {
 	struct sd_conn *conn;
 	struct sd_nbd_req req;
 	uint8_t *buf;
 	size_t cap;
-	struct sd_slot *next; /* free list or work queue */
+	struct sd_slot *next; /* free list */
+	struct sd_job job;    /* the whole request */
+	/*
+	 * A WRITE spread over the pool: its pieces, the references still held
+	 * (the reader's until the payload is in, one per queued piece; whoever
+	 * drops the last finishes the request), the first error a piece met,
+	 * and whether the reader gave up on the stream (no reply then).
+	 */
+	struct sd_job pieces[SD_PIECES_MAX];
+	_Atomic unsigned pending;
+	_Atomic int piece_err;
+	_Atomic bool abandoned;
 };
 
 struct sd_conn {
@@ -399,7 +429,8 @@ struct sd_server {
 	struct sd_export *exports;
 	pthread_mutex_t qlock; /* work queue */
 	pthread_cond_t qcond;
-	struct sd_slot *qhead, *qtail;
+	struct sd_job *qhead, *qtail;
+	_Atomic unsigned n_pieces; /* WRITE pieces in the queue (a hint for readers) */
 	bool stopping;
 	unsigned n_workers;
 	pthread_t *workers;
