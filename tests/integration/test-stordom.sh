@@ -7,7 +7,7 @@
 # and back out unchanged; the raw backing file, decrypted with the key from
 # `cryptsetup luksDump --dump-volume-key` and Python's AES-XTS, is that same
 # data (dom0 sees only ciphertext); fio's nbd engine passes verify=crc32c;
-# FUA writes (qemu-io) read back;
+# FUA writes (qemu-io) read back, 4 MiB ones (spread over threads) after kill -9 too;
 # malformed requests get errors or a hang-up; data acknowledged after FLUSH
 # survives kill -9 of stordomd; GROW and crypto-ERASE work; SIGTERM exits 0.
 set -u
@@ -114,14 +114,28 @@ fi
 /usr/bin/python3 "$HERE/nbd-raw.py" "$TMP/vol1.sock" || bad "malformed requests"
 nbdinfo --size "$URI" >/dev/null && ok "still serving after the abuse" || bad "server died"
 
-# --- durability: acknowledged after FLUSH, then kill -9 ---
+# --- durability: acknowledged after FLUSH, or written with FUA, then kill -9 ---
 head -c 64M /dev/urandom >"$TMP/d.bin"
 nbdcopy --flush "$TMP/d.bin" "$URI" || bad "nbdcopy before kill"
+# 4 MiB FUA writes are spread over stordomd's threads: acknowledged means all pieces are stored.
+QIO="qemu-io --image-opts driver=nbd,server.type=unix,server.path=$TMP/vol1.sock"
+fua=0
+if command -v qemu-io >/dev/null; then
+	$QIO -c 'aio_write -f -P 0x3c 100M 4M' -c 'aio_write -f -P 0xc3 104M 4M' -c aio_flush \
+		>"$TMP/qio.out" 2>&1 && ! grep -q 'failed' "$TMP/qio.out" && fua=1 ||
+		{ bad "FUA 4 MiB writes"; cat "$TMP/qio.out"; }
+fi
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 start
 $CTL "$TMP/ctl" open vol1 "$TMP/v.img" "$TMP/key" >/dev/null || bad "reopen after kill -9"
 nbdcopy "$URI" - | head -c 64M | cmp -s - "$TMP/d.bin" &&
 	ok "data flushed before kill -9 reads back after restart" || bad "data lost after kill -9"
+if [ $fua = 1 ]; then
+	$QIO -c 'read -P 0x3c 100M 4M' -c 'read -P 0xc3 104M 4M' >"$TMP/qio.out" 2>&1 &&
+		! grep -q 'failed' "$TMP/qio.out" &&
+		ok "4 MiB FUA writes (in flight together) read back after kill -9" ||
+		{ bad "FUA writes lost after kill -9"; cat "$TMP/qio.out"; }
+fi
 
 # --- grow, close, erase ---
 $CTL "$TMP/ctl" grow vol1 512M | grep -q 'size=536870912' || bad "grow"
