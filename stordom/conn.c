@@ -559,7 +559,7 @@ static ssize_t conn_read_some(struct sd_conn *c, uint8_t *dst, size_t len)
 	ssize_t got;
 
 	if (!n) {
-		/* Never sleep on the socket with replies corked (a split WRITE may have added one). */
+		/* Never sleep on the socket with replies corked (a split WRITE may add one). */
 		cork_flush(c);
 		got = sock_read(c, len >= SD_RBUF ? dst : c->rbuf, len >= SD_RBUF ? len : SD_RBUF);
 		if (got <= 0 || len >= SD_RBUF)

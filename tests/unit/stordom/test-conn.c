@@ -153,8 +153,8 @@ static long cli_sync(int fd, uint16_t type, uint16_t flags, uint64_t off, uint32
 	uint64_t cookie;
 	uint32_t err;
 
-	if (cli_send(fd, type, flags, 42, off, len, payload) < 0 || cli_reply(fd, &cookie, &err) < 0 ||
-	    cookie != 42)
+	if (cli_send(fd, type, flags, 42, off, len, payload) < 0 ||
+	    cli_reply(fd, &cookie, &err) < 0 || cookie != 42)
 		return -1;
 	if (type == T_READ && !err && xread(fd, rdata, len) < 0)
 		return -1;
@@ -202,7 +202,8 @@ static bool stored(uint64_t off, const uint8_t *want, size_t len)
 {
 	uint8_t *buf = malloc(len);
 	struct sd_xts *x = NULL;
-	bool ok = buf && sd_xts_new(&x) == 0 && sd_xts_set_key(x, vol->key->data, vol->key->len) == 0 &&
+	bool ok = buf && sd_xts_new(&x) == 0 &&
+		  sd_xts_set_key(x, vol->key->data, vol->key->len) == 0 &&
 		  pread(vol->fd, buf, len, (off_t)(vol->data_offset + off)) == (ssize_t)len &&
 		  memcmp(buf, want, len) != 0 && /* ciphertext at rest */
 		  sd_xts_decrypt(x, buf, len, vol->sector_size, sd_volume_iv(vol, off),
