@@ -89,8 +89,20 @@ static const struct sd_nbd_exports_ops exp_ops = { exp_lookup, exp_list };
 /* ------------------------------------------------------------------------
  * Workers.
  */
+/*
+ * A wake-up costs a context switch, dear on these CPUs (a PVM guest): a WRITE
+ * piece wakes a worker only when none is awake, or when pieces pile up beyond
+ * what one worker keeps up with. An awake worker drains the queue before it
+ * sleeps, and readers run queued pieces rather than sleep (sock_help), so on
+ * two CPUs one reader and one worker share the cipher work of a connection.
+ * Other work (a FLUSH, a large READ) always wakes a worker: it may block.
+ */
+#define SD_PIECES_BACKLOG 8u
+
 static void queue_push(struct sd_server *srv, struct sd_job *j)
 {
+	unsigned queued = 0;
+
 	pthread_mutex_lock(&srv->qlock);
 	j->next = NULL;
 	if (srv->qtail)
@@ -98,12 +110,9 @@ static void queue_push(struct sd_server *srv, struct sd_job *j)
 	else
 		srv->qhead = j;
 	srv->qtail = j;
-	/*
-	 * A wake-up costs a context switch, dear on these CPUs: a piece wakes a
-	 * worker only when it is the only one queued. The woken worker drains
-	 * the queue, and readers run queued pieces rather than sleep (sock_help).
-	 */
-	if (!j->piece || !atomic_fetch_add_explicit(&srv->n_pieces, 1, memory_order_relaxed))
+	if (j->piece)
+		queued = atomic_fetch_add_explicit(&srv->n_pieces, 1, memory_order_relaxed);
+	if (!j->piece || !srv->n_awake || queued >= SD_PIECES_BACKLOG)
 		pthread_cond_signal(&srv->qcond);
 	pthread_mutex_unlock(&srv->qlock);
 }
@@ -132,8 +141,11 @@ static struct sd_job *queue_pop(struct sd_server *srv)
 	struct sd_job *j;
 
 	pthread_mutex_lock(&srv->qlock);
-	while (!srv->qhead && !srv->stopping)
+	while (!srv->qhead && !srv->stopping) {
+		srv->n_awake--;
 		pthread_cond_wait(&srv->qcond, &srv->qlock);
+		srv->n_awake++;
+	}
 	j = srv->qhead;
 	if (j) {
 		srv->qhead = j->next;
@@ -309,6 +321,9 @@ void *sd_worker_main(void *arg)
 
 	if (sd_xts_new(&x) < 0) {
 		bh_err("worker: no cipher context");
+		pthread_mutex_lock(&srv->qlock);
+		srv->n_awake--; /* never to take work: do not count on it */
+		pthread_mutex_unlock(&srv->qlock);
 		return NULL;
 	}
 	while ((j = queue_pop(srv)) != NULL) {

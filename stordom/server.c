@@ -223,9 +223,14 @@ int sd_server_new(const char *listen_dir, unsigned n_workers, struct sd_server *
 	if (!srv->workers)
 		r = -ENOMEM;
 	for (unsigned i = 0; r == 0 && i < (n_workers ? n_workers : 1); i++) {
+		pthread_mutex_lock(&srv->qlock);
+		srv->n_awake++; /* until it first waits */
+		pthread_mutex_unlock(&srv->qlock);
 		r = -pthread_create(&srv->workers[i], NULL, sd_worker_main, srv);
 		if (r == 0)
 			srv->n_workers++;
+		else
+			srv->n_awake--;
 	}
 	if (r < 0) {
 		sd_server_free(srv);

@@ -431,6 +431,7 @@ struct sd_server {
 	pthread_cond_t qcond;
 	struct sd_job *qhead, *qtail;
 	_Atomic unsigned n_pieces; /* WRITE pieces in the queue (a hint for readers) */
+	unsigned n_awake;          /* workers not waiting for work */
 	bool stopping;
 	unsigned n_workers;
 	pthread_t *workers;
