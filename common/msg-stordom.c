@@ -18,15 +18,20 @@
 #include "bulkhead/util.h"
 
 /* An absolute path of printable ASCII (no control bytes, which logs would carry). */
+static bool path_ok(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	for (; *p; p++)
+		if (*p < ' ' || *p >= 0x7f)
+			return false;
+	return true;
+}
+
 static void get_path(struct bh_cursor *c, char out[BH_VOLUME_PATH_MAX])
 {
-	if (bh_cursor_str(c, out, BH_VOLUME_PATH_MAX) < 0)
-		return;
-	if (out[0] != '/')
+	if (bh_cursor_str(c, out, BH_VOLUME_PATH_MAX) == 0 && !path_ok(out))
 		bh_cursor_fail(c);
-	for (const char *p = out; *p; p++)
-		if (*p < ' ' || *p >= 0x7f)
-			bh_cursor_fail(c);
 }
 
 long bh_msg_volume_open_encode(const struct bh_msg_volume_open *m, void *out, size_t cap)
@@ -39,6 +44,7 @@ long bh_msg_volume_open_encode(const struct bh_msg_volume_open *m, void *out, si
 	bh_wcursor_str(&w, m->keyfile);
 	bh_wcursor_u8(&w, m->flags);
 	bh_wcursor_u64(&w, m->size);
+	bh_wcursor_str(&w, m->guest);
 	return bh_wcursor_finish(&w);
 }
 
@@ -57,10 +63,15 @@ int bh_msg_volume_open_decode(const void *untrusted_body, size_t len,
 	bh_cursor_init(&c, untrusted_body, len);
 	bh_msg_get_name(&c, m.name, false);
 	get_path(&c, m.path);
-	get_path(&c, m.keyfile);
+	bh_cursor_str(&c, m.keyfile, sizeof(m.keyfile));
 	bh_cursor_u8(&c, &m.flags);
 	bh_cursor_u64(&c, &m.size);
+	bh_msg_get_name(&c, m.guest, true);
 	if (bh_cursor_finish(&c) < 0 || (m.flags & ~(uint8_t)BH_VOLUME_FLAGS_ALL_))
+		return -EBADMSG;
+	/* A sealed volume names its guest and has no key file; any other, the reverse. */
+	if ((m.flags & BH_VOLUME_SEALED) ? !m.guest[0] || m.keyfile[0] :
+					   m.guest[0] || !path_ok(m.keyfile))
 		return -EBADMSG;
 	/* A size only with CREATE; a test KDF only when creating. */
 	if ((m.flags & BH_VOLUME_CREATE) ? !volume_size_ok(m.size) : m.size != 0)

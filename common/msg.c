@@ -47,8 +47,9 @@ static const struct msg_type_info msg_types[BH_MSG_TYPE_MAX_] = {
 	[BH_MSG_COUNTERS] = { "COUNTERS", 20, 20 + 20 * BH_COUNTERS_PER_MSG },
 	[BH_MSG_DROP_EVENT] = { "DROP_EVENT", 45, 43 + STR_MAX(NAME_MAX_LEN) },
 	/* stordom: sizes spelled out in msg-stordom.c */
-	[BH_MSG_VOLUME_OPEN] = { "VOLUME_OPEN", 3 * STR_MAX(1) + 9,
-				 STR_MAX(NAME_MAX_LEN) + 2 * STR_MAX(BH_VOLUME_PATH_MAX - 1) + 9 },
+	[BH_MSG_VOLUME_OPEN] = { "VOLUME_OPEN", 2 * STR_MAX(1) + STR_MAX(0) + 9 + STR_MAX(0),
+				 2 * STR_MAX(NAME_MAX_LEN) + 2 * STR_MAX(BH_VOLUME_PATH_MAX - 1) +
+					 9 },
 	[BH_MSG_VOLUME_CLOSE] = { "VOLUME_CLOSE", STR_MAX(1), STR_MAX(NAME_MAX_LEN) },
 	[BH_MSG_VOLUME_GROW] = { "VOLUME_GROW", STR_MAX(1) + 8, STR_MAX(NAME_MAX_LEN) + 8 },
 	[BH_MSG_VOLUME_ERASE] = { "VOLUME_ERASE", STR_MAX(1), STR_MAX(NAME_MAX_LEN) },
@@ -64,6 +65,13 @@ static const struct msg_type_info msg_types[BH_MSG_TYPE_MAX_] = {
 	[BH_MSG_VTPM_STATE_LOAD] = { "VTPM_STATE_LOAD", 0, BH_MSG_BODY_MAX },
 	[BH_MSG_VTPM_STATE_STORE] = { "VTPM_STATE_STORE", 1, BH_MSG_BODY_MAX },
 	[BH_MSG_VTPM_RESET] = { "VTPM_RESET", STR_MAX(1), STR_MAX(NAME_MAX_LEN) },
+	[BH_MSG_VTPM_RESEAL] = { "VTPM_RESEAL", 2 * STR_MAX(1) + 1, 2 * STR_MAX(NAME_MAX_LEN) + 1 },
+	[BH_MSG_UNSEAL] = { "UNSEAL", 2 * STR_MAX(1) + 1, 2 * STR_MAX(NAME_MAX_LEN) + 1 },
+	[BH_MSG_UNSEAL_RESULT] = { "UNSEAL_RESULT", 4 + 2 + STR_MAX(0),
+				   4 + 2 + BH_UNSEAL_SECRET_MAX + STR_MAX(BH_MSG_ERROR_TEXT_MAX - 1) },
+	/* vtpm/keyseal.c spells these out */
+	[BH_MSG_VTPM_KEY_OP] = { "VTPM_KEY_OP", 2, 2048 },
+	[BH_MSG_VTPM_KEY_RESULT] = { "VTPM_KEY_RESULT", 4, 2048 },
 };
 
 static const char *const role_names[BH_ROLE_MAX_] = {

@@ -213,8 +213,14 @@ static int volume_field(struct bh_volume *vol, const char *k, const char *v, cha
 			return fail(err, errlen, "backing '%s' must be a plain absolute path", v);
 		return set_once(&vol->backing, k, v, err, errlen);
 	}
+	if (bh_streq(k, "seal")) {
+		if (!bh_streq(v, "1") && !bh_streq(v, "0"))
+			return fail(err, errlen, "seal '%s' must be 1 or 0", v);
+		vol->sealed = bh_streq(v, "1");
+		return 0;
+	}
 	if (!bh_streq(k, "size"))
-		return fail(err, errlen, "unknown field '%s' (expected name, size, backing)", k);
+		return fail(err, errlen, "unknown field '%s' (expected name, size, backing, seal)", k);
 	if (vol->size)
 		return fail(err, errlen, "'size' given twice");
 	r = bh_parse_size(v, 1, BH_CFG_VOLUME_SIZE_MIN, BH_CFG_VOLUME_SIZE_MAX, &vol->size);
@@ -328,8 +334,8 @@ void bh_zone_clear(struct bh_zone *z)
  * "user=audit:auditor": permissions, or roles naming sets of them ----
  */
 
-static const char *const perm_names[] = { "status", "logs", "up", "down",
-					  "attest", "policy", "measure", "restart" };
+static const char *const perm_names[] = { "status", "logs", "up", "down", "attest",
+					  "policy", "measure", "restart", "reseal" };
 
 static const struct {
 	const char *name;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bulkhead status|down|restart: clients of the management socket; and
+ * bulkhead status|down|restart|reseal: clients of the management socket; and
  * bulkhead serve DIR: the management socket in the foreground.
  */
 #include <getopt.h>
@@ -77,12 +77,18 @@ static void usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "Usage: bulkhead %s [--socket PATH]%s%s\n\n", cmd,
 		bh_streq(cmd, "status") ? " [--json]" : "",
-		bh_streq(cmd, "restart") ? " DOMAIN" : "");
+		bh_streq(cmd, "restart") ? " DOMAIN" : bh_streq(cmd, "reseal") ? " GUEST" : "");
 	fprintf(out, "Ask the management server (bulkhead serve / up) to %s. The server\n"
 		"decides by your uid and groups (bh_manage in host.cfg) and audit-logs it.\n\n"
 		"  --socket PATH  the management socket (default %s)\n",
 		bh_streq(cmd, "status") ? "print the state of every domain" :
-		bh_streq(cmd, "down") ? "stop everything" : "restart DOMAIN",
+		bh_streq(cmd, "down") ? "stop everything" :
+		bh_streq(cmd, "reseal") ?
+			"seal the secrets of GUEST's sealed volumes (seal=1) again, to the\n"
+			"measurements GUEST booted with now, and restart it with its volumes.\n"
+			"For an admin who changed GUEST's executable, command line or config on\n"
+			"purpose: until then vtpm refuses to unseal them and GUEST gets no volume" :
+			"restart DOMAIN",
 		BH_MGMT_DEFAULT_SOCKET);
 }
 
@@ -131,4 +137,9 @@ int bh_cmd_down(int argc, char **argv)
 int bh_cmd_restart(int argc, char **argv)
 {
 	return client_cmd(argc, argv, BH_MGMT_RESTART, true);
+}
+
+int bh_cmd_reseal(int argc, char **argv)
+{
+	return client_cmd(argc, argv, BH_MGMT_RESEAL, true);
 }

@@ -164,6 +164,10 @@ static void remove_run(const struct bh_topology *t, const struct bh_up_opts *o)
 		bh_up_root_dir(o, &t->domains[i], dir, sizeof(dir));
 		rmdir(dir);
 	}
+	bh_up_unseal_path(o, path, sizeof(path));
+	unlink(path);
+	bh_fmt(dir, sizeof(dir), "%s/unseal", o->run);
+	rmdir(dir);
 	rmdir(o->run);
 }
 

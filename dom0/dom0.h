@@ -290,6 +290,7 @@ struct bh_volume {
 	char *backing; /* absolute path; NULL means <state dir>/volumes/<name>.luks */
 	const char *cipher;
 	unsigned sector_size;
+	bool sealed; /* seal=1: its keyslot secret is sealed in the owner's vTPM, not in a key file */
 };
 
 struct bh_zone {
@@ -308,7 +309,8 @@ enum bh_perm {
 	BH_PERM_POLICY = 1 << 5,
 	BH_PERM_MEASURE = 1 << 6,
 	BH_PERM_RESTART = 1 << 7,
-	BH_PERM_ALL = (1 << 8) - 1,
+	BH_PERM_RESEAL = 1 << 8, /* seal a guest's volume secrets to its changed measurements */
+	BH_PERM_ALL = (1 << 9) - 1,
 	/* The roles of bh_manage, names for sets of the above. */
 	BH_ROLE_ADMIN = BH_PERM_ALL,
 	BH_ROLE_OPERATOR = BH_PERM_STATUS | BH_PERM_RESTART | BH_PERM_POLICY,
@@ -927,6 +929,7 @@ enum bh_mgmt_op {
 	BH_MGMT_DOWN = 3,
 	BH_MGMT_RESTART = 4,
 	BH_MGMT_POLICY = 5,
+	BH_MGMT_RESEAL = 6,
 	BH_MGMT_OP_MAX_,
 };
 
@@ -983,6 +986,7 @@ int bh_mgmt_call(const char *path, const struct bh_mgmt_req *req, FILE *out, FIL
 int bh_cmd_status(int argc, char **argv);
 int bh_cmd_down(int argc, char **argv);
 int bh_cmd_restart(int argc, char **argv);
+int bh_cmd_reseal(int argc, char **argv);
 int bh_cmd_serve(int argc, char **argv);
 
 
@@ -1151,6 +1155,8 @@ struct bh_guest {
 	enum bh_dom_role bind_role[BH_HOST_BINDS_MAX]; /* the service serving each */
 	size_t n_binds;
 	char note[128];
+	uint64_t locked;     /* sealed volumes (bit: index in t->volumes) vtpm would not unseal */
+	char lock_note[384]; /* why, for status; "" when none is locked */
 };
 
 struct bh_sup {
@@ -1217,6 +1223,8 @@ int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o)
 /* Paths of a volume's backing file and key file. */
 void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
 			const struct bh_volume *v, char *backing, char *key, size_t len);
+/* <run>/unseal/unseal.sock: vtpmd's UNSEAL socket, for stordom. */
+void bh_up_unseal_path(const struct bh_up_opts *o, char *out, size_t len);
 /* <run>/<service>/, its control socket, and <run>/<service>.root (its root). */
 void bh_up_root_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
 		    size_t len);
@@ -1230,6 +1238,18 @@ void bh_up_ctl_path(const struct bh_up_opts *o, const struct bh_domain *dom, cha
  * On failure svc->note says why and nothing is left running. 0 or -errno. */
 int bh_svc_start(struct bh_sup *s, struct bh_svc *svc);
 void bh_svc_stop(struct bh_sup *s, struct bh_svc *svc);
+
+/* seal.c: sealed volumes (seal=1). Open @g's in stordom (@sd, or the running
+ * one) once @g was measured: stordom unseals each secret from vtpm itself. A
+ * volume vtpm refuses stays closed, marked in g->locked and g->lock_note,
+ * audit-logged. 0 or the last failure. */
+int bh_seal_open_guest(struct bh_sup *s, struct bh_guest *g, struct bh_svc *sd);
+/* The same for every running guest, after stordom (@sd) (re)started. */
+void bh_seal_push_running(struct bh_sup *s, struct bh_svc *sd);
+bool bh_seal_locked(const struct bh_sup *s, const struct bh_guest *g, const struct bh_volume *v);
+/* `bulkhead reseal GUEST`: vtpm seals each of its secrets again to its PCRs
+ * now (admin branch, in vtpm), then the guest restarts with its volumes. */
+int bh_seal_reseal(struct bh_sup *s, const char *name, char *detail, size_t dlen);
 
 /* svc-push.c: the running service of @role with a control channel, or NULL. */
 struct bh_svc *bh_sup_service(struct bh_sup *s, enum bh_dom_role role);

@@ -44,6 +44,8 @@ void bh_guest_binds(struct bh_sup *s, struct bh_guest *g)
 		if (!v->owner || !bh_streq(v->owner, g->dom->name))
 			continue;
 		bh_fmt(name, sizeof(name), "disk%u.sock", disk++);
+		if (bh_seal_locked(s, g, v))
+			continue; /* vtpm would not unseal it: the guest gets no volume */
 		add_bind(g, BH_DOM_STORDOM, name, "%s/%s/%s.sock", s->o->run, sd->name, v->name);
 	}
 	if (g->dom->vtpm && bh_topology_service(s->t, BH_DOM_VTPM)) {
@@ -92,11 +94,14 @@ int bh_guest_start(struct bh_sup *s, struct bh_guest *g)
 {
 	int r;
 
-	bh_guest_binds(s, g);
 	g->note[0] = '\0';
 	r = guest_measure(s, g);
 	if (r < 0)
 		return r;
+	/* Measured: stordom may now unseal its sealed volumes' secrets from vtpm. */
+	if (g->dom->measure)
+		bh_seal_open_guest(s, g, NULL);
+	bh_guest_binds(s, g);
 	r = s->plat->guest_spawn(s, g);
 	if (r < 0) {
 		bh_fmt(g->note, sizeof(g->note), "cannot start: %s", strerror(-r));

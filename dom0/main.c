@@ -28,6 +28,8 @@ static const struct {
 	{ "status", bh_cmd_status, "Ask the management server for the state of every domain" },
 	{ "down", bh_cmd_down, "Stop every domain of a running topology (via its management socket)" },
 	{ "restart", bh_cmd_restart, "Ask the management server to restart a domain" },
+	{ "reseal", bh_cmd_reseal,
+	  "Seal a guest's volume secrets to its measurements now, unlocking them (admin)" },
 	{ "measure", bh_cmd_measure, "Print a guest's golden PCR values, or measure it into its vTPM" },
 	{ "attest", bh_cmd_attest, "Verify a guest's vTPM quote and event log against its config" },
 };

@@ -21,13 +21,13 @@
 
 static const char *const op_names[] = {
 	[BH_MGMT_STATUS] = "status", [BH_MGMT_LOGS] = "logs", [BH_MGMT_DOWN] = "down",
-	[BH_MGMT_RESTART] = "restart", [BH_MGMT_POLICY] = "policy",
+	[BH_MGMT_RESTART] = "restart", [BH_MGMT_POLICY] = "policy", [BH_MGMT_RESEAL] = "reseal",
 };
 
 static const unsigned op_perms[] = {
 	[BH_MGMT_STATUS] = BH_PERM_STATUS, [BH_MGMT_LOGS] = BH_PERM_LOGS,
 	[BH_MGMT_DOWN] = BH_PERM_DOWN, [BH_MGMT_RESTART] = BH_PERM_RESTART,
-	[BH_MGMT_POLICY] = BH_PERM_POLICY,
+	[BH_MGMT_POLICY] = BH_PERM_POLICY, [BH_MGMT_RESEAL] = BH_PERM_RESEAL,
 };
 
 const char *bh_mgmt_op_name(unsigned op)

@@ -143,7 +143,7 @@ static int do_change_running(struct bh_mgmt *m, int cfd, const struct bh_mgmt_re
 			     char *detail, size_t dlen)
 {
 	struct bh_svc *nd = NULL;
-	char text[256];
+	char text[768];
 	int r;
 
 	switch (req->op) {
@@ -155,6 +155,10 @@ static int do_change_running(struct bh_mgmt *m, int cfd, const struct bh_mgmt_re
 	case BH_MGMT_RESTART:
 		r = bh_sup_restart(m->sup, req->target, detail, dlen);
 		return send_text(cfd, r, text, (size_t)snprintf(text, sizeof(text), "%.100s: %s\n",
+								 req->target, detail));
+	case BH_MGMT_RESEAL:
+		r = bh_seal_reseal(m->sup, req->target, detail, dlen);
+		return send_text(cfd, r, text, (size_t)snprintf(text, sizeof(text), "%.60s: %.500s\n",
 								 req->target, detail));
 	default: /* BH_MGMT_POLICY: push the topology's policy again, a new generation */
 		for (size_t i = 0; i < m->sup->n_svc; i++)
@@ -184,6 +188,7 @@ static int do_change(struct bh_mgmt *m, int cfd, const struct bh_mgmt_req *req, 
 		snprintf(detail, dlen, "no domain was running; server stopping");
 		return send_msg(cfd, 0, "nothing was running; management server stopping\n");
 	case BH_MGMT_RESTART:
+	case BH_MGMT_RESEAL:
 		d = bh_topology_domain(m->t, req->target);
 		snprintf(detail, dlen, "%s", d ? "not running" : "no such domain");
 		return send_msg(cfd, d ? -ESRCH : -ENOENT,
@@ -209,7 +214,7 @@ static int dispatch(struct bh_mgmt *m, int cfd, const struct bh_peer *p,
 		    const struct bh_mgmt_req *req)
 {
 	const char *op = bh_mgmt_op_name(req->op);
-	char detail[128] = "";
+	char detail[512] = "";
 	int r;
 
 	if (req->op == BH_MGMT_STATUS || req->op == BH_MGMT_LOGS) {

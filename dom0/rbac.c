@@ -84,8 +84,8 @@ unsigned bh_rbac_perms(const struct bh_grant *grants, size_t n_grants, const str
 	return perms;
 }
 
-static const char *const perm_names[] = { "status", "logs", "up", "down",
-					  "attest", "policy", "measure", "restart" };
+static const char *const perm_names[] = { "status", "logs", "up", "down", "attest",
+					  "policy", "measure", "restart", "reseal" };
 
 const char *bh_perm_name(unsigned perm)
 {

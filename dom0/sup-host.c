@@ -43,8 +43,9 @@ static void arg(struct args *a, const char *fmt, ...)
 static void build_argv(const struct bh_sup *s, const struct bh_domain *dom, struct args *a)
 {
 	const struct bh_up_opts *o = s->o;
-	char ctl[PATH_MAX], dir[PATH_MAX];
+	char ctl[PATH_MAX], dir[PATH_MAX], unseal[PATH_MAX];
 
+	bh_up_unseal_path(o, unseal, sizeof(unseal));
 	bh_up_ctl_path(o, dom, ctl, sizeof(ctl));
 	bh_up_svc_dir(o, dom, dir, sizeof(dir));
 	switch (dom->role) {
@@ -55,6 +56,9 @@ static void build_argv(const struct bh_sup *s, const struct bh_domain *dom, stru
 		arg(a, "%s/stordomd", o->daemons);
 		arg(a, "--listen");
 		arg(a, "%s", dir);
+		/* Sealed volumes' secrets come from vtpm, never through us. */
+		arg(a, "--unseal");
+		arg(a, "%s", unseal);
 		break;
 	default:
 		arg(a, "%s/vtpmd", o->daemons);
@@ -62,6 +66,8 @@ static void build_argv(const struct bh_sup *s, const struct bh_domain *dom, stru
 		arg(a, "%s/vtpm", o->state);
 		arg(a, "--key-file");
 		arg(a, "%s/keys/vtpm.key", o->state);
+		arg(a, "--unseal");
+		arg(a, "%s", unseal);
 		break;
 	}
 	/* The daemon still listens on its control socket (in its root-only run
@@ -116,7 +122,8 @@ static void stordom_mnts(const struct bh_sup *s, struct mnts *m)
 		char *slash;
 
 		bh_up_volume_paths(s->t, s->o, v, backing, key, sizeof(key));
-		mnt(m, true, "%s", key);
+		if (!v->sealed) /* a sealed volume has no key file */
+			mnt(m, true, "%s", key);
 		slash = strrchr(backing, '/');
 		*slash = '\0';
 		if (v->backing) /* its directory: a new volume's file is created there */
@@ -131,6 +138,10 @@ static void build_mnts(const struct bh_sup *s, const struct bh_domain *dom, stru
 	bh_up_svc_dir(s->o, dom, dir, sizeof(dir));
 	mnt(m, true, "%s", s->o->daemons);
 	mnt(m, false, "%s", dir);
+	/* vtpmd's unseal socket: the channel between vtpm and stordom (a directory,
+	 * so a restarted vtpmd's new socket shows through). */
+	if (dom->role == BH_DOM_STORDOM || dom->role == BH_DOM_VTPM)
+		mnt(m, false, "%s/unseal", s->o->run);
 	if (dom->role == BH_DOM_STORDOM)
 		stordom_mnts(s, m);
 	if (dom->role == BH_DOM_VTPM) {

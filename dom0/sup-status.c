@@ -27,18 +27,43 @@ static const char *chan_health(const struct bh_svc *v)
 	}
 }
 
+/* A sealed volume's state: "closed" (its guest does not run), "locked", or "unsealed". */
+static const char *sealed_state(const struct bh_sup *s, const struct bh_volume *v)
+{
+	for (size_t i = 0; v->sealed && i < s->n_guests; i++) {
+		const struct bh_guest *g = &s->guests[i];
+
+		if (bh_streq(g->dom->name, v->owner))
+			return !g->hd ? "closed" : bh_seal_locked(s, g, v) ? "locked" : "unsealed";
+	}
+	return "";
+}
+
+/* The volumes stordom serves: the unsealed ones with the others (svc->n_items). */
+static unsigned volumes_open(const struct bh_sup *s, const struct bh_svc *svc)
+{
+	unsigned n = svc->n_items;
+
+	for (size_t i = 0; i < s->t->n_volumes; i++)
+		n += bh_streq(sealed_state(s, &s->t->volumes[i]), "unsealed");
+	return n;
+}
+
 static void volumes_text(const struct bh_sup *s, FILE *out, bool json)
 {
 	for (size_t i = 0; i < s->t->n_volumes; i++) {
 		const struct bh_volume *v = &s->t->volumes[i];
+		const char *st = sealed_state(s, v);
 
 		if (json)
-			fprintf(out, "%s{\"name\":\"%s\",\"owner\":\"%s\",\"size\":%llu}",
+			fprintf(out, "%s{\"name\":\"%s\",\"owner\":\"%s\",\"size\":%llu,"
+				"\"sealed\":\"%s\"}",
 				i ? "," : "", v->name, v->owner ? v->owner : "",
-				(unsigned long long)v->size);
+				(unsigned long long)v->size, st);
 		else
-			fprintf(out, "%s%s %lluM", i ? ", " : "", v->name,
-				(unsigned long long)(v->size >> 20));
+			fprintf(out, "%s%s %lluM%s%s%s", i ? ", " : "", v->name,
+				(unsigned long long)(v->size >> 20), st[0] ? " (sealed, " : "", st,
+				st[0] ? ")" : "");
 	}
 }
 
@@ -68,7 +93,7 @@ static void svc_detail(const struct bh_sup *s, const struct bh_svc *svc, FILE *o
 			(unsigned long long)svc->generation, (unsigned long long)svc->drops);
 		break;
 	case BH_DOM_STORDOM:
-		fprintf(out, "%u volumes: ", svc->n_items);
+		fprintf(out, "%u volumes: ", volumes_open(s, svc));
 		volumes_text(s, out, false);
 		break;
 	default:
@@ -88,6 +113,8 @@ static void guest_detail(const struct bh_guest *g, FILE *out)
 		fprintf(out, "%s%s", i ? "," : "", g->hd->vifs[i]);
 	for (size_t i = 0; i < g->n_binds; i++)
 		fprintf(out, "%s%s", i ? " " : " | ", g->binds[i].name);
+	if (g->lock_note[0])
+		fprintf(out, " | %s", g->lock_note);
 }
 
 static void row(FILE *out, const char *name, const char *role, const char *state, int pid,
@@ -209,7 +236,9 @@ static void json_guest(const struct bh_guest *g, FILE *out)
 	fprintf(out, "],\"endpoints\":[");
 	for (size_t i = 0; i < g->n_binds; i++)
 		fprintf(out, "%s\"%s/%s\"", i ? "," : "", BH_GUEST_ENDPOINT_DIR, g->binds[i].name);
-	fprintf(out, "]}");
+	fprintf(out, "],\"volumes_locked\":");
+	bh_json_quote(out, g->lock_note, strlen(g->lock_note));
+	fprintf(out, "}");
 }
 
 void bh_sup_status(const struct bh_sup *s, bool json, FILE *out)

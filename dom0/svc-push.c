@@ -97,6 +97,8 @@ int bh_push_stordom(struct bh_sup *s, struct bh_svc *svc)
 
 	bh_up_svc_dir(s->o, svc->dom, dir, sizeof(dir));
 	for (size_t i = 0; r == 0 && i < s->t->n_volumes; i++) {
+		if (s->t->volumes[i].sealed)
+			continue; /* opened once its guest was measured (seal.c) */
 		r = volume_open(s, svc, &s->t->volumes[i]);
 		bh_fmt(sock, sizeof(sock), "%s/%s.sock", dir, s->t->volumes[i].name);
 		if (r == 0)
@@ -104,6 +106,8 @@ int bh_push_stordom(struct bh_sup *s, struct bh_svc *svc)
 		if (r == 0)
 			svc->n_items++;
 	}
+	if (r == 0) /* a restart: the running guests' sealed volumes, unsealed again */
+		bh_seal_push_running(s, svc);
 	return r;
 }
 

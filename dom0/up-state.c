@@ -9,9 +9,13 @@
  *   <state>/log/<domain>.log      each service daemon's log, appended
  *   <state>/run/<service>/        its sockets, root only; removed by down
  *   <state>/run/<service>.root/   empty: where its own root (a tmpfs) is mounted
+ *   <state>/run/unseal/           vtpmd's unseal socket: bound into the vtpm and
+ *                                 stordom domains only
  *
- * Until measured boot seals volume keys to the vTPM (issue 9), dom0 creates
- * the key file once and hands stordom its path, never its bytes.
+ * A volume with seal=1 has no key file: its secret is sealed in its guest's
+ * vTPM, and stordom gets it from vtpm (UNSEAL), never through dom0. For any
+ * other volume dom0 creates the key file once and hands stordom its path,
+ * never its bytes.
  */
 #include <fcntl.h>
 #include <sys/random.h>
@@ -100,6 +104,11 @@ void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
 	bh_fmt(key, len, "%s/keys/%s.key", o->state, v->name);
 }
 
+void bh_up_unseal_path(const struct bh_up_opts *o, char *out, size_t len)
+{
+	bh_fmt(out, len, "%s/unseal/unseal.sock", o->run);
+}
+
 void bh_up_svc_dir(const struct bh_up_opts *o, const struct bh_domain *dom, char *out,
 		   size_t len)
 {
@@ -129,6 +138,8 @@ static int make_dirs(const struct bh_topology *t, const struct bh_up_opts *o)
 		r = mkdir_mode(o->logs, 0700);
 	if (r == 0)
 		r = mkdir_mode(o->run, 0700);
+	if (r == 0)
+		r = sub_dir(o->run, "unseal", 0700);
 	for (size_t i = 0; r == 0 && i < t->n_domains; i++) {
 		char root[PATH_MAX];
 
@@ -151,6 +162,8 @@ int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o)
 	int r = make_dirs(t, o);
 
 	for (size_t i = 0; r == 0 && i < t->n_volumes; i++) {
+		if (t->volumes[i].sealed)
+			continue;
 		bh_up_volume_paths(t, o, &t->volumes[i], backing, key, sizeof(key));
 		if (access(backing, F_OK) == 0 && access(key, F_OK) < 0) {
 			bh_err("volume %s: %s exists but its key file %s does not", t->volumes[i].name,

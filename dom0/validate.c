@@ -103,7 +103,16 @@ static void check_volumes(const struct bh_topology *t, struct bh_diags *d)
 {
 	for (size_t i = 0; i < t->n_volumes; i++) {
 		const struct bh_volume *a = &t->volumes[i];
+		const struct bh_domain *g = a->owner ? bh_topology_domain(t, a->owner) : NULL;
 
+		/* Its secret is sealed to the owner's measured boot, in the owner's vTPM. */
+		if (a->sealed && g && (!g->vtpm || !g->measure))
+			bh_diag_add(d, a->src.file, a->src.line,
+				    "volume '%s': seal=1 needs 'bh_vtpm = 1' and 'bh_measure = 1' "
+				    "(its secret is sealed to the guest's measurements)", a->name);
+		if (a->sealed && i >= 64)
+			bh_diag_add(d, a->src.file, a->src.line,
+				    "volume '%s': seal=1 only for the first 64 volumes", a->name);
 		for (size_t j = 0; j < i; j++) {
 			const struct bh_volume *b = &t->volumes[j];
 

@@ -5,8 +5,9 @@
  * answered by one VOLUME_RESULT; PING answered by PONG. stordomd never parses
  * config text: these typed messages are all it is told.
  *
- * A message carries a key file's path, never a key; results and logs carry
- * names, paths and errors, never key material.
+ * A message carries a key file's path, never a key (a sealed volume's secret
+ * comes from vtpm, unseal.c); results and logs carry names, paths and errors,
+ * never key material.
  */
 #include <errno.h>
 #include <poll.h>
@@ -63,17 +64,46 @@ static int send_result(int fd, uint32_t req, const char *name, int status, uint6
 	uint8_t body[512];
 
 	snprintf(m.name, sizeof(m.name), "%s", name);
-	if (status)
+	/* "what: error", unless @what already says why (vtpm's reason for a refusal). */
+	if (status && strchr(what, ':'))
+		snprintf(m.text, sizeof(m.text), "%s", what);
+	else if (status)
 		snprintf(m.text, sizeof(m.text), "%s: %s", what, strerror(-status));
 	if (status)
-		bh_err("volume '%s': %s: %s", name, what, strerror(-status));
+		bh_err("volume '%s': %s", name, m.text);
 	else
 		bh_notice("volume '%s': %s, %llu bytes", name, what, (unsigned long long)size);
 	return reply(fd, BH_MSG_VOLUME_RESULT, req, body,
 		     bh_msg_volume_result_encode(&m, body, sizeof(body)));
 }
 
-static int vol_open(struct sd_daemon *d, const struct bh_msg_volume_open *m, uint64_t *ret_size)
+/*
+ * A sealed volume: its keyslot secret from vtpm (UNSEAL over vtpmd's socket,
+ * never through dom0); a new one when the volume is being created. vtpm's
+ * reason for a refusal goes into @why, for the VOLUME_RESULT and the log.
+ */
+static int open_sealed(struct sd_daemon *d, const struct bh_msg_volume_open *m,
+		       const struct sd_volume_params *p, struct sd_volume **ret, char *why,
+		       size_t whylen)
+{
+	struct sd_secret *pass = NULL;
+	bool create = m->flags & BH_VOLUME_CREATE;
+	int r = sd_unseal(d->unseal_path, m->guest, m->name, create, &pass, why, whylen);
+
+	if (r < 0)
+		return r;
+	if (create)
+		r = sd_volume_create_secret(m->path, pass, p, ret);
+	else
+		r = sd_volume_open_secret(m->path, pass, p->readonly, ret);
+	sd_secret_free(pass);
+	if (r < 0)
+		snprintf(why, whylen, "unsealed, but the keyslot did not open: %s", strerror(-r));
+	return r;
+}
+
+static int vol_open(struct sd_daemon *d, const struct bh_msg_volume_open *m, uint64_t *ret_size,
+		    char *why, size_t whylen)
 {
 	struct sd_volume_params p = { .size = m->size,
 				      .test_kdf = m->flags & BH_VOLUME_TEST_KDF,
@@ -83,7 +113,9 @@ static int vol_open(struct sd_daemon *d, const struct bh_msg_volume_open *m, uin
 
 	if (entry_find(d, m->name))
 		return -EEXIST;
-	if (m->flags & BH_VOLUME_CREATE)
+	if (m->flags & BH_VOLUME_SEALED)
+		r = open_sealed(d, m, &p, &v, why, whylen);
+	else if (m->flags & BH_VOLUME_CREATE)
 		r = sd_volume_create(m->path, m->keyfile, &p, &v);
 	else
 		r = sd_volume_open(m->path, m->keyfile, p.readonly, &v);
@@ -140,9 +172,15 @@ static int handle_volume(struct sd_daemon *d, int fd, const struct bh_msg_hdr *h
 		r = bh_msg_volume_open_decode(untrusted_body, h->length, &o);
 		if (r < 0)
 			return send_result(fd, h->request_id, "", r, 0, "VOLUME_OPEN");
-		r = vol_open(d, &o, &size);
-		return send_result(fd, h->request_id, o.name, r, size,
-				   (o.flags & BH_VOLUME_CREATE) ? "created" : "opened");
+		char what[BH_MSG_ERROR_TEXT_MAX - 64] = "";
+
+		r = vol_open(d, &o, &size, what, sizeof(what));
+		if (r < 0 && !what[0])
+			snprintf(what, sizeof(what), "%s", (o.flags & BH_VOLUME_CREATE) ? "create" : "open");
+		else if (r == 0)
+			snprintf(what, sizeof(what), "%s%s", (o.flags & BH_VOLUME_CREATE) ? "created" : "opened",
+				 (o.flags & BH_VOLUME_SEALED) ? " with the secret vtpm unsealed" : "");
+		return send_result(fd, h->request_id, o.name, r, size, what);
 	}
 	r = bh_msg_volume_ref_decode(h->type, untrusted_body, h->length, &m);
 	if (r == 0)

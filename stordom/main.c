@@ -13,6 +13,8 @@
  *   --export-chan NAME=SPEC also serve export NAME's NBD socket (DIR/NAME.sock)
  *       over a channel, as a raw byte stream per peer: on Xen, a guest runs
  *       Xen's vchan-socket-proxy and any NBD client (repeatable)
+ *   --unseal SOCKET         vtpmd's unseal socket: sealed volumes' secrets come
+ *       from there (UNSEAL), never from dom0
  *   --channel SOCKET=NAME   also serve export NAME over bulkhead channels: each
  *       connection on SOCKET sets up one memfd channel (bulkhead/chan.h), and
  *       each mux stream on it is one NBD connection (bridge.c)
@@ -240,6 +242,8 @@ static void usage(FILE *out)
 		     "  --volumes FILE          standalone: apply the control messages in FILE\n"
 		     "  --channel SOCKET=NAME   serve export NAME over channels set up on SOCKET\n"
 		     "  --export-chan NAME=SPEC serve export NAME's NBD socket over channel SPEC\n"
+		     "  --unseal SOCKET         vtpmd's unseal socket, where sealed volumes' secrets\n"
+		     "                          come from\n"
 		     "  --workers N             encryption and I/O threads (1..64, default 4)\n"
 		     "  -v, --verbose           debug logging\n"
 		     "  -h, --help              this text\n"
@@ -256,6 +260,7 @@ int main(int argc, char **argv)
 		{ "channel", required_argument, NULL, 'C' },
 		{ "control-chan", required_argument, NULL, 'X' },
 		{ "export-chan", required_argument, NULL, 'E' },
+		{ "unseal", required_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -276,6 +281,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'C': channel = optarg; break;
 		case 'X': control_chan = optarg; break;
+		case 'U': d.unseal_path = optarg; break;
 		case 'E':
 			if (n_export_chans == EXPORT_CHANS_MAX) {
 				fprintf(stderr, "stordomd: at most %u --export-chan\n",

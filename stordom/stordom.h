@@ -116,6 +116,21 @@ int sd_volume_create(const char *path, const char *keyfile, const struct sd_volu
 		     struct sd_volume **ret);
 /* Open an existing LUKS1 or LUKS2 volume with the secret in @keyfile. */
 int sd_volume_open(const char *path, const char *keyfile, bool readonly, struct sd_volume **ret);
+/* The same with the keyslot secret given (a sealed volume's, from vtpm). */
+int sd_volume_create_secret(const char *path, const struct sd_secret *pass,
+			    const struct sd_volume_params *p, struct sd_volume **ret);
+int sd_volume_open_secret(const char *path, const struct sd_secret *pass, bool readonly,
+			  struct sd_volume **ret);
+
+/*
+ * unseal.c: a sealed volume's keyslot secret from vtpm (DESIGN.md section 4):
+ * UNSEAL(@guest, @volume) on vtpmd's unseal socket at @path, the answer read
+ * into a new secret (mlocked). -EACCES (why in @err) when the guest's PCRs
+ * are not those the secret was sealed to; with @create, vtpm makes and seals
+ * a new secret for a volume that has none.
+ */
+int sd_unseal(const char *path, const char *guest, const char *volume, bool create,
+	      struct sd_secret **ret, char *err, size_t errlen);
 /* Wipe the key and close. Accepts NULL. */
 void sd_volume_close(struct sd_volume *v);
 /* Extend the data area to @new_size (a file grows; a block device must be that big). */
@@ -459,6 +474,7 @@ int sd_bridge_run(struct bh_chan *chan, bool initiator, int listen_fd,
  */
 struct sd_daemon {
 	struct sd_server *srv;
+	const char *unseal_path; /* vtpmd's unseal socket (--unseal), or NULL */
 	struct sd_vol_entry *vols; /* what dom0 opened: name -> path */
 	size_t n_vols;
 };

@@ -137,23 +137,18 @@ static int geometry(struct crypt_device *cd, struct sd_volume *v)
 	return 0;
 }
 
-static int get_key(struct crypt_device *cd, const char *keyfile, struct sd_volume *v)
+static int get_key(struct crypt_device *cd, const struct sd_secret *pass, struct sd_volume *v)
 {
-	struct sd_secret *pass = NULL;
 	int n = crypt_get_volume_key_size(cd);
 	size_t len = (size_t)n;
 	int r;
 
 	if (n != 32 && n != 64)
 		return -EOPNOTSUPP;
-	r = sd_secret_read_file(keyfile, SD_KEYFILE_MAX, &pass);
-	if (r < 0)
-		return r;
 	r = sd_secret_new(len, &v->key);
 	if (r == 0)
 		r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)v->key->data, &len,
 					 (const char *)pass->data, pass->len);
-	sd_secret_free(pass);
 	if (r < 0)
 		return r;
 	if (len != (size_t)n)
@@ -163,6 +158,19 @@ static int get_key(struct crypt_device *cd, const char *keyfile, struct sd_volum
 }
 
 int sd_volume_open(const char *path, const char *keyfile, bool readonly, struct sd_volume **ret)
+{
+	struct sd_secret *pass = NULL;
+	int r = sd_secret_read_file(keyfile, SD_KEYFILE_MAX, &pass);
+
+	if (r < 0)
+		return r;
+	r = sd_volume_open_secret(path, pass, readonly, ret);
+	sd_secret_free(pass);
+	return r;
+}
+
+int sd_volume_open_secret(const char *path, const struct sd_secret *pass, bool readonly,
+			  struct sd_volume **ret)
 {
 	_cleanup_crypt_ struct crypt_device *cd = NULL;
 	struct sd_volume *v;
@@ -182,7 +190,7 @@ int sd_volume_open(const char *path, const char *keyfile, bool readonly, struct 
 	if (r == 0)
 		r = geometry(cd, v);
 	if (r == 0)
-		r = get_key(cd, keyfile, v);
+		r = get_key(cd, pass, v);
 	if (r < 0) {
 		sd_volume_close(v);
 		return r;
@@ -264,18 +272,26 @@ int sd_volume_create(const char *path, const char *keyfile, const struct sd_volu
 		     struct sd_volume **ret)
 {
 	struct sd_secret *pass = NULL;
+	int r = sd_secret_read_file(keyfile, SD_KEYFILE_MAX, &pass);
+
+	if (r < 0)
+		return r;
+	r = sd_volume_create_secret(path, pass, p, ret);
+	sd_secret_free(pass);
+	return r;
+}
+
+int sd_volume_create_secret(const char *path, const struct sd_secret *pass,
+			    const struct sd_volume_params *p, struct sd_volume **ret)
+{
 	uint64_t data_offset = 0;
 	int r;
 
 	if (!p->size || p->size % SD_SECTOR_SIZE || p->size > BH_VOLUME_SIZE_MAX)
 		return -EINVAL;
-	r = sd_secret_read_file(keyfile, SD_KEYFILE_MAX, &pass);
-	if (r < 0)
-		return r;
 	r = prepare_backing(path, LUKS2_HEADER_DEFAULT + p->size);
 	if (r == 0)
 		r = format(path, pass, p, &data_offset);
-	sd_secret_free(pass);
 	/* The header may be smaller than the default: size the file to exactly header + data. */
 	if (r == 0 && data_offset != LUKS2_HEADER_DEFAULT) {
 		_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -288,7 +304,7 @@ int sd_volume_create(const char *path, const char *keyfile, const struct sd_volu
 	}
 	if (r < 0)
 		return r;
-	return sd_volume_open(path, keyfile, p->readonly, ret);
+	return sd_volume_open_secret(path, pass, p->readonly, ret);
 }
 
 int sd_volume_grow(struct sd_volume *v, uint64_t new_size)

@@ -14,6 +14,8 @@
  *                            stream per peer: on Xen, a guest runs Xen's
  *                            vchan-socket-proxy and tpm2-tools' swtpm TCTI
  *                            (repeatable)
+ *   --unseal SOCKET          serve stordom's UNSEAL requests (volume secrets
+ *                            sealed in each guest's vTPM) on a unix socket
  *   vtpmd --gen-key FILE     create a new manager key (mode 0600)
  *   vtpmd --zygote ...       internal: the worker spawner vtpmd execs once
  *                            (zygote.c); workers are forked from it
@@ -43,7 +45,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: vtpmd --state-dir DIR --key-file FILE --control SOCKET "
 		     "[--control-chan SPEC]\n"
-		     "             [--instance-chan NAME[.ctrl]=SPEC]... [--no-sandbox] [-v]\n"
+		     "             [--instance-chan NAME[.ctrl]=SPEC]... [--unseal SOCKET]\n"
+		     "             [--no-sandbox] [-v]\n"
 		     "       vtpmd --gen-key FILE\n"
 		     "  --state-dir DIR          one directory per instance (state file, sockets)\n"
 		     "  --key-file FILE          the manager key that seals every state file\n"
@@ -51,6 +54,8 @@ static void usage(FILE *out)
 		     "  --control-chan SPEC      also over a channel: fd:N (host) or xen:DOMID:PATH\n"
 		     "  --instance-chan NAME=SPEC serve instance NAME's tpm.sock (NAME.ctrl: its\n"
 		     "                           tpm.sock.ctrl) over channel SPEC\n"
+		     "  --unseal SOCKET          serve stordom's UNSEAL of volume secrets sealed in\n"
+		     "                           the guests' vTPMs on a unix socket\n"
 		     "  --no-sandbox             workers without namespaces and seccomp (debugging)\n"
 		     "  --gen-key FILE           write a new random manager key to FILE and exit\n"
 		     "  -v, --verbose            debug logging\n"
@@ -138,6 +143,7 @@ int main(int argc, char **argv)
 		{ "control-chan", required_argument, NULL, 'X' },
 		{ "instance-chan", required_argument, NULL, 'I' },
 		{ "gen-key", required_argument, NULL, 'g' },
+		{ "unseal", required_argument, NULL, 'u' },
 		{ "no-sandbox", no_argument, NULL, 'n' },
 		{ "zygote", no_argument, NULL, 'z' },
 		{ "title", required_argument, NULL, 't' },
@@ -168,6 +174,7 @@ int main(int argc, char **argv)
 			instance_chans[n_instance_chans++].arg = optarg;
 			break;
 		case 'g': genkey = optarg; break;
+		case 'u': cfg.unseal_path = optarg; break;
 		case 'n': cfg.sandbox = false; break;
 		case 'z': zyg = true; break;
 		case 't': break; /* room for the workers' titles */

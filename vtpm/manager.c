@@ -55,6 +55,7 @@ struct vt_manager {
 	/* A worker that made a new TPM ahead of time, for the next new instance. */
 	struct instance spare;
 	bool spare_failed; /* do not retry before the next START */
+	int ulfd, ucfd;    /* stordom's UNSEAL socket and its connection, or -1 */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -77,6 +78,7 @@ int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret)
 	m->cfg = *cfg;
 	m->dirfd = -1;
 	m->zfd = -1;
+	m->ulfd = m->ucfd = -1;
 	for (size_t i = 0; i < INSTANCES_MAX; i++)
 		m->inst[i].sock = m->inst[i].pidfd = -1;
 	m->spare.sock = m->spare.pidfd = -1;
@@ -490,6 +492,62 @@ static int reset(struct vt_manager *m, struct instance *in, char *err, size_t er
 	return r;
 }
 
+/*
+ * For mgr-seal.c: send a VTPM_KEY_OP to instance @name's running worker and
+ * serve its state stores until its VTPM_KEY_RESULT, whose body goes to
+ * @reply. vt_manager_instance_dir(): a running instance's directory (its
+ * fd, the manager's), or -ESRCH.
+ */
+int vt_manager_instance_dir(struct vt_manager *m, const char *name)
+{
+	struct instance *in = find(m, name);
+
+	return in && in->sock >= 0 ? in->st.dirfd : -ESRCH;
+}
+
+int vt_manager_key_call(struct vt_manager *m, const char *name, const void *body, size_t len,
+			uint8_t *reply, size_t cap, size_t *ret_len)
+{
+	struct instance *in = find(m, name);
+	int r;
+
+	if (!in || in->sock < 0)
+		return -ESRCH;
+	r = vt_ipc_send(in->sock, BH_MSG_VTPM_KEY_OP, body, len);
+	while (r == 0) {
+		struct pollfd p = { in->sock, POLLIN, 0 };
+		const uint8_t *rbody;
+		struct bh_msg_hdr h;
+
+		r = poll(&p, 1, START_TIMEOUT_MS);
+		if (r <= 0) {
+			r = r < 0 && errno == EINTR ? 0 : r < 0 ? -errno : -ETIMEDOUT;
+			continue;
+		}
+		r = vt_ipc_recv(in->sock, m->buf, VT_IPC_MAX, &h, &rbody);
+		if (r == 0 && h.type == BH_MSG_VTPM_STATE_STORE) {
+			r = handle_store(m, in, rbody, h.length) < 0 ? -EPIPE : 0;
+			continue;
+		}
+		if (r == 0 && (h.type != BH_MSG_VTPM_KEY_RESULT || h.length > cap))
+			r = -EPROTO;
+		if (r < 0)
+			break;
+		memcpy(reply, rbody, h.length);
+		explicit_bzero(m->buf, BH_MSG_HDR_SIZE + h.length);
+		*ret_len = h.length;
+		return 0;
+	}
+	bh_err("%s: worker: %s during a sealed-secret request: stopping it", name, strerror(-r));
+	reap(in);
+	return r;
+}
+
+const struct vt_key *vt_manager_key(const struct vt_manager *m)
+{
+	return m->key;
+}
+
 /* ---- control messages ---- */
 
 static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8_t *body,
@@ -499,6 +557,8 @@ static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8
 	struct instance *in = NULL;
 	int r;
 
+	if (h->type == BH_MSG_VTPM_RESEAL)
+		return vt_reseal_request(m, body, h->length, err, errlen, ret_name);
 	if (bh_msg_vtpm_ref_decode(body, h->length, &ref) < 0)
 		return snprintf(err, errlen, "malformed request"), -EBADMSG;
 	*ret_name = ref.name;
@@ -531,7 +591,7 @@ static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8
 /* One control request from dom0 (or the test helper); 0, or -errno to hang up. */
 static int control_request(struct vt_manager *m, int fd)
 {
-	uint8_t body[BH_MSG_NAME_MAX + 2];
+	uint8_t body[2 * BH_MSG_NAME_MAX + 8];
 	const char *name = NULL;
 	struct bh_msg_hdr h;
 	char err[BH_MSG_ERROR_TEXT_MAX];
@@ -540,7 +600,7 @@ static int control_request(struct vt_manager *m, int fd)
 	if (r == 0 || r == -EPIPE)
 		return -EPIPE; /* the peer hung up */
 	if (r < 0 || ((h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE) &&
-		      h.type != BH_MSG_VTPM_RESET))
+		      h.type != BH_MSG_VTPM_RESET && h.type != BH_MSG_VTPM_RESEAL))
 		return bh_log_errno(LOG_ERR, r < 0 ? r : -EBADMSG, "control: bad request");
 	r = control(m, &h, body, err, sizeof(err), &name);
 	if (r < 0)
@@ -552,18 +612,34 @@ static int control_request(struct vt_manager *m, int fd)
 
 /* ---- the loop ---- */
 
+/*
+ * stordom's UNSEAL socket (mgr-seal.c): one connection at a time, one
+ * request at a time, each answered before anything else is served.
+ */
+static void unseal_event(struct vt_manager *m, short lrev, short crev)
+{
+	if (m->ucfd >= 0 && crev && vt_unseal_request(m, m->ucfd) < 0) {
+		close(m->ucfd);
+		m->ucfd = -1;
+	}
+	if (m->ucfd < 0 && lrev)
+		m->ucfd = accept4(m->ulfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
 static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 {
-	struct pollfd p[3 + INSTANCES_MAX];
+	struct pollfd p[5 + INSTANCES_MAX];
 	struct instance *who[INSTANCES_MAX];
-	nfds_t n = 2;
+	nfds_t n = 4;
 	int r;
 
 	p[0] = (struct pollfd){ lfd, POLLIN, 0 };
 	p[1] = (struct pollfd){ *cfd, POLLIN, 0 };
+	p[2] = (struct pollfd){ m->ulfd, POLLIN, 0 };
+	p[3] = (struct pollfd){ m->ucfd, POLLIN, 0 };
 	for (size_t i = 0; i < INSTANCES_MAX; i++)
 		if (m->inst[i].sock >= 0) {
-			who[n - 2] = &m->inst[i];
+			who[n - 4] = &m->inst[i];
 			p[n++] = (struct pollfd){ m->inst[i].sock, POLLIN, 0 };
 		}
 	/* The spare never speaks: anything from it means it died. */
@@ -579,9 +655,10 @@ static void poll_once(struct vt_manager *m, int lfd, int *cfd)
 		return;
 	if (p[n - 1].revents)
 		reap(&m->spare);
-	for (nfds_t i = 2; i < n - 1; i++)
+	for (nfds_t i = 4; i < n - 1; i++)
 		if (p[i].revents)
-			worker_event(m, who[i - 2]);
+			worker_event(m, who[i - 4]);
+	unseal_event(m, p[2].revents, p[3].revents);
 	if (*cfd >= 0 && p[1].revents && control_request(m, *cfd) < 0) {
 		close(*cfd);
 		*cfd = -1;
@@ -600,6 +677,14 @@ int vt_manager_serve(struct vt_manager *m, const char *path)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (m->cfg.unseal_path) {
+		m->ulfd = bh_unix_listen(m->cfg.unseal_path, SOCK_STREAM, 4);
+		if (m->ulfd < 0) {
+			close(lfd);
+			return bh_log_errno(LOG_ERR, m->ulfd, "unseal socket %s",
+					    m->cfg.unseal_path);
+		}
+	}
 	bh_notice("listening on %s, state in %s", path, m->cfg.state_dir);
 	while (!stop_requested)
 		poll_once(m, lfd, &cfd);
@@ -607,6 +692,13 @@ int vt_manager_serve(struct vt_manager *m, const char *path)
 		close(cfd);
 	close(lfd);
 	unlink(path);
+	if (m->ucfd >= 0)
+		close(m->ucfd);
+	if (m->ulfd >= 0) {
+		close(m->ulfd);
+		unlink(m->cfg.unseal_path);
+	}
+	m->ulfd = m->ucfd = -1;
 	return 0;
 }
 

@@ -225,6 +225,62 @@ int vt_tpm_get_established(bool *ret);
 int vt_tpm_reset_established(uint8_t loc);
 uint32_t vt_tpm_set_buffersize(uint32_t want, uint32_t *min, uint32_t *max);
 
+/* ---- volume secrets sealed in the guest's TPM (keyseal.c) --------------- */
+
+#define VT_DIGEST_LEN 32 /* sha256 */
+#define VT_ADMIN_LEN 32  /* the admin branch's password */
+#define VT_SECRET_MAX 128
+#define VT_SECRET_LEN 64 /* what vt_keyseal_create() makes: a LUKS keyslot passphrase */
+
+/*
+ * A sealed secret as vtpmd keeps it (vt_sealed_encode, then vt_seal under the
+ * manager key): the admin password, the policy's two branches (PolicyPCR of
+ * the golden PCRs, PolicyPassword), and the object's TPM2B_PUBLIC and
+ * TPM2B_PRIVATE contents (the private part is encrypted by the TPM itself).
+ */
+struct vt_sealed {
+	uint8_t admin[VT_ADMIN_LEN];
+	uint8_t branch[2][VT_DIGEST_LEN];
+	uint16_t pub_len, priv_len;
+	uint8_t pub[256], priv[256];
+};
+
+/* A fresh random secret of @len bytes into @secret, sealed to the PCRs of now. */
+int vt_keyseal_create(uint8_t *secret, size_t len, struct vt_sealed *ret, char *err,
+		      size_t errlen);
+/* Unseal through the PCR branch: -EACCES (why in @err) when the PCRs differ. */
+int vt_keyseal_unseal(const struct vt_sealed *s, uint8_t *out, size_t cap, size_t *ret_len,
+		      char *err, size_t errlen);
+/* Unseal through the admin branch and seal again to the PCRs of now (new password). */
+int vt_keyseal_reseal(const struct vt_sealed *old, struct vt_sealed *ret, char *err,
+		      size_t errlen);
+enum vt_key_op {
+	VT_KEY_CREATE = 1, /* a new secret, sealed: record and secret back */
+	VT_KEY_UNSEAL = 2, /* the PCR branch: the secret back */
+	VT_KEY_RESEAL = 3, /* the admin branch, then sealed to the PCRs of now: record back */
+};
+
+/* A worker's answer to a KEY_OP. */
+struct vt_keyres {
+	int32_t status;
+	bool has_record;
+	struct vt_sealed rec;
+	uint16_t secret_len;
+	uint8_t secret[VT_SECRET_MAX];
+	char text[BH_MSG_ERROR_TEXT_MAX];
+};
+
+void vt_keyop_run(uint8_t op, const struct vt_sealed *rec, struct vt_keyres *res);
+long vt_keyop_encode(uint8_t op, const struct vt_sealed *rec, uint8_t *out, size_t cap);
+int vt_keyop_decode(const uint8_t *untrusted_body, size_t len, uint8_t *ret_op,
+		    struct vt_sealed *ret, bool *ret_has);
+long vt_keyres_encode(const struct vt_keyres *m, uint8_t *out, size_t cap);
+int vt_keyres_decode(const uint8_t *untrusted_body, size_t len, struct vt_keyres *ret);
+
+struct bh_cursor;
+long vt_sealed_encode(const struct vt_sealed *s, uint8_t *out, size_t cap);
+int vt_sealed_decode(struct bh_cursor *c, struct vt_sealed *ret);
+
 /* ---- state sealing (seal.c, OpenSSL) ------------------------------------ */
 
 #define VT_KEY_LEN 32
@@ -369,8 +425,9 @@ struct vt_worker {
 	struct vt_ctrl_parser cp;
 	uint32_t bufsize;
 	bool shutdown;
-	bool reset_pending; /* a VTPM_RESET came while a state store was waiting */
-	uint8_t msg[BH_MSG_HDR_SIZE + 1024]; /* manager replies to a store */
+	uint32_t pending_len; /* a manager request that came while a store waited, or 0 */
+	uint8_t pending[BH_MSG_HDR_SIZE + 2048];
+	uint8_t msg[BH_MSG_HDR_SIZE + 2048]; /* the manager's requests and replies to a store */
 	uint8_t rsp[VT_TPM_RSP_MAX];
 };
 
@@ -508,9 +565,23 @@ struct vt_manager_cfg {
 	const char *state_dir;
 	const char *key_file;
 	const char *self_exe; /* vtpmd, exec'ed once as the worker spawner */
+	const char *unseal_path; /* stordom's UNSEAL socket, or NULL */
 	bool sandbox;
 };
 int vt_manager_new(const struct vt_manager_cfg *cfg, struct vt_manager **ret);
+/* For mgr-seal.c (see manager.c). */
+int vt_manager_instance_dir(struct vt_manager *m, const char *name);
+int vt_manager_key_call(struct vt_manager *m, const char *name, const void *body, size_t len,
+			uint8_t *reply, size_t cap, size_t *ret_len);
+const struct vt_key *vt_manager_key(const struct vt_manager *m);
+/*
+ * mgr-seal.c: one UNSEAL request on stordom's connection @fd, answered (0),
+ * or -errno to hang up; one VTPM_RESEAL from dom0 (its status, why in @err,
+ * the guest's name in *ret_name).
+ */
+int vt_unseal_request(struct vt_manager *m, int fd);
+int vt_reseal_request(struct vt_manager *m, const uint8_t *untrusted_body, size_t len,
+		      char *err, size_t errlen, const char **ret_name);
 void vt_manager_free(struct vt_manager *m);
 /* Serve control messages on a unix socket at @path until SIGTERM. */
 int vt_manager_serve(struct vt_manager *m, const char *path);

@@ -49,7 +49,8 @@ static int write_all(int fd, const void *buf, size_t len)
 
 /*
  * libtpms changed the permanent state: the manager seals and writes it, then
- * answers. A VTPM_RESET the manager sent meanwhile waits for its turn.
+ * answers. A request the manager sent meanwhile (VTPM_RESET, VTPM_KEY_OP)
+ * waits for its turn in w->pending.
  */
 static int store_state(void *ctx, const uint8_t *blob, size_t len)
 {
@@ -61,9 +62,11 @@ static int store_state(void *ctx, const uint8_t *blob, size_t len)
 
 	while (r == 0) {
 		r = vt_ipc_recv(VT_FD_MGR, w->msg, sizeof(w->msg), &h, &body);
-		if (r < 0 || h.type != BH_MSG_VTPM_RESET)
+		if (r < 0 || h.type == BH_MSG_VTPM_RESULT || w->pending_len)
 			break;
-		w->reset_pending = true;
+		/* A request the manager sent before it saw our store: later. */
+		w->pending_len = BH_MSG_HDR_SIZE + h.length;
+		memcpy(w->pending, w->msg, w->pending_len);
 	}
 	if (r == 0 && (h.type != BH_MSG_VTPM_RESULT ||
 		       bh_msg_vtpm_result_decode(body, h.length, &res) < 0))
@@ -89,7 +92,6 @@ static int power_cycle(struct vt_worker *w)
 	static const uint8_t shutdown_clear[12] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x45, 0, 0 };
 	int r;
 
-	w->reset_pending = false;
 	if (vt_tpm_running())
 		vt_tpm_process(shutdown_clear, sizeof(shutdown_clear), w->rsp, sizeof(w->rsp));
 	vt_framer_init(&w->data_fr, w->bufsize);
@@ -99,17 +101,59 @@ static int power_cycle(struct vt_worker *w)
 	return vt_ipc_result(VT_FD_MGR, 0, r, w->name, "%s", r < 0 ? strerror(-r) : "reset");
 }
 
-/* The manager spoke: a request, or its end of the socket closed (0: go on). */
+/*
+ * VTPM_KEY_OP: a volume secret sealed in this TPM (keyseal.c), between two
+ * guest commands. The answer carries the secret (CREATE, UNSEAL) to the
+ * manager only; every copy here is wiped.
+ */
+static int key_op(struct vt_worker *w, const uint8_t *body, uint32_t len)
+{
+	static uint8_t out[BH_MSG_HDR_SIZE + 2048];
+	static struct vt_sealed rec;
+	static struct vt_keyres res;
+	bool has = false;
+	uint8_t op = 0;
+	long n;
+	int r;
+
+	if (vt_keyop_decode(body, len, &op, &rec, &has) < 0)
+		return -EPROTO;
+	vt_keyop_run(op, has ? &rec : NULL, &res);
+	if (res.status < 0)
+		bh_warn("sealed secret: %s", res.text);
+	n = vt_keyres_encode(&res, out, sizeof(out));
+	r = n < 0 ? (int)n : vt_ipc_send(VT_FD_MGR, BH_MSG_VTPM_KEY_RESULT, out, (size_t)n);
+	explicit_bzero(out, sizeof(out));
+	explicit_bzero(&rec, sizeof(rec));
+	explicit_bzero(&res, sizeof(res));
+	explicit_bzero(w->msg, sizeof(w->msg));
+	return r;
+}
+
+/*
+ * The manager spoke (or a request of its waits in w->pending): run it. 0, or
+ * -errno when its end closed or it sent what it may not.
+ */
 static int manager_input(struct vt_worker *w)
 {
 	const uint8_t *body;
 	struct bh_msg_hdr h;
-	int r = vt_ipc_recv(VT_FD_MGR, w->msg, sizeof(w->msg), &h, &body);
+	int r;
 
+	if (w->pending_len) {
+		memcpy(w->msg, w->pending, w->pending_len);
+		r = bh_msg_parse(w->msg, w->pending_len, &h, &body);
+		explicit_bzero(w->pending, w->pending_len);
+		w->pending_len = 0;
+	} else {
+		r = vt_ipc_recv(VT_FD_MGR, w->msg, sizeof(w->msg), &h, &body);
+	}
 	if (r < 0)
 		return r;
 	if (h.type == BH_MSG_VTPM_RESET)
 		return power_cycle(w);
+	if (h.type == BH_MSG_VTPM_KEY_OP)
+		return key_op(w, body, h.length);
 	return -EPROTO;
 }
 
@@ -305,11 +349,6 @@ static int accept_sock(int lfd)
 	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 }
 
-static int manager_input_or_reset(struct vt_worker *w)
-{
-	return w->reset_pending ? power_cycle(w) : manager_input(w);
-}
-
 /*
  * The loop; returns when the manager goes away or the guest sends SHUTDOWN.
  * While the channel is busy, poll() only looks at the rest (timeout 0) and
@@ -325,12 +364,12 @@ static void serve(struct vt_worker *w)
 			{ w->wc ? vt_wchan_fd(w) : VT_FD_CHAN, POLLIN, 0 },
 		};
 
-		if (poll(p, 4, w->chan_busy || w->reset_pending ? 0 : -1) < 0) {
+		if (poll(p, 4, w->chan_busy || w->pending_len ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		if ((p[0].revents || w->reset_pending) && manager_input_or_reset(w) < 0)
+		if ((p[0].revents || w->pending_len) && manager_input(w) < 0)
 			return; /* the manager closed or misbehaved */
 		if (p[1].revents && w->data < 0) {
 			w->data = accept_sock(VT_FD_DATA);

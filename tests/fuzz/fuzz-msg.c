@@ -46,6 +46,13 @@ static void decode_body(uint16_t type, const uint8_t *body, size_t len)
 	case BH_MSG_PONG:
 		ROUNDTRIP(ping, body, len);
 		break;
+	case BH_MSG_UNSEAL:
+	case BH_MSG_VTPM_RESEAL:
+		ROUNDTRIP(unseal, body, len);
+		break;
+	case BH_MSG_UNSEAL_RESULT:
+		ROUNDTRIP(unseal_result, body, len);
+		break;
 	default:
 		break;
 	}

@@ -30,6 +30,9 @@
  *               netdom domain: its input chain), appended to the enum.
  *      2026-11  (still version 1) vtpm: VTPM_RESET (the power cycle a guest
  *               may no longer do through its swtpm control socket).
+ *      2026-11  (still version 1) sealed volumes: VTPM_RESEAL, UNSEAL,
+ *               UNSEAL_RESULT, VTPM_KEY_OP, VTPM_KEY_RESULT; VOLUME_OPEN gains
+ *               a trailing guest name and the BH_VOLUME_SEALED flag.
  *
  * HELLO and HELLO_ACK are frozen: every version encodes them the same way
  * and sends them with version = 1, so two peers can always negotiate.
@@ -84,6 +87,12 @@ enum bh_msg_type {
 	BH_MSG_VTPM_STATE_STORE = 28, /* worker -> vtpmd: new permanent state; VTPM_RESULT */
 	/* dom0 -> vtpmd (and vtpmd -> worker): power-cycle an instance's TPM; VTPM_RESULT */
 	BH_MSG_VTPM_RESET = 29,
+	/* sealed volume secrets (DESIGN.md section 4) */
+	BH_MSG_VTPM_RESEAL = 30,    /* dom0 -> vtpmd: reseal(guest, volume); VTPM_RESULT */
+	BH_MSG_UNSEAL = 31,         /* stordom -> vtpmd: unseal(guest, volume) */
+	BH_MSG_UNSEAL_RESULT = 32,  /* vtpmd -> stordom: the secret, or why not */
+	BH_MSG_VTPM_KEY_OP = 33,    /* inside vtpm only: vtpmd -> worker (vtpm/keyseal.c) */
+	BH_MSG_VTPM_KEY_RESULT = 34, /* inside vtpm only: worker -> vtpmd */
 	BH_MSG_TYPE_MAX_, /* not a type: one past the last */
 };
 
@@ -303,7 +312,9 @@ int bh_msg_drop_event_decode(const void *untrusted_body, size_t len,
  * which stordom reads. With BH_VOLUME_CREATE the backing store is formatted
  * as a new LUKS2 volume of @size data bytes (a multiple of 4096; a file is
  * created or extended); without it @size is 0 and an existing LUKS1/LUKS2
- * volume is opened. CLOSE forgets the key and drops its NBD connections;
+ * volume is opened. With BH_VOLUME_SEALED there is no key file: the
+ * secret is sealed in @guest's vTPM, and stordom asks vtpm for it (UNSEAL,
+ * below). CLOSE forgets the key and drops its NBD connections;
  * GROW extends the data area to @size; ERASE closes and crypto-erases
  * (every keyslot destroyed, then the header wiped).
  */
@@ -315,7 +326,10 @@ enum bh_volume_flags {
 	BH_VOLUME_READONLY = 1u << 1,
 	BH_VOLUME_DISCARD = 1u << 2,  /* pass TRIM to the backing file (reveals unused areas) */
 	BH_VOLUME_TEST_KDF = 1u << 3, /* create: cheapest PBKDF2; for tests only */
-	BH_VOLUME_FLAGS_ALL_ = 0xf,
+	/* the keyslot secret is sealed in @guest's vTPM: stordom asks vtpm (UNSEAL),
+	 * @keyfile is empty */
+	BH_VOLUME_SEALED = 1u << 4,
+	BH_VOLUME_FLAGS_ALL_ = 0x1f,
 };
 
 struct bh_msg_volume_open {
@@ -324,6 +338,7 @@ struct bh_msg_volume_open {
 	char keyfile[BH_VOLUME_PATH_MAX];
 	uint8_t flags; /* enum bh_volume_flags */
 	uint64_t size; /* create: data bytes; else 0 */
+	char guest[BH_MSG_NAME_MAX]; /* SEALED: the guest whose vTPM holds the secret; else "" */
 };
 
 /* VOLUME_CLOSE, VOLUME_ERASE (size 0) and VOLUME_GROW (new data size). */
@@ -374,6 +389,42 @@ struct bh_msg_vtpm_result {
 	char name[BH_MSG_NAME_MAX]; /* "" when the request could not be decoded */
 	char text[BH_MSG_ERROR_TEXT_MAX];
 };
+
+/*
+ * Sealed volume secrets. The secret that opens a volume's LUKS2 keyslot is
+ * sealed in its guest's vTPM to the guest's measured boot (PCRs 1, 8, 9):
+ * stordom asks vtpmd for it with UNSEAL over their own channel, never
+ * through dom0; BH_UNSEAL_CREATE makes (and seals) a new one when the volume
+ * has none yet. UNSEAL_RESULT carries the secret only with status 0. dom0's
+ * VTPM_RESEAL (the same body, flags 0) seals the secret again to the PCRs
+ * now in force, through the admin branch vtpmd keeps: the secret never
+ * leaves vtpm.
+ */
+enum bh_unseal_flags {
+	BH_UNSEAL_CREATE = 1u << 0,
+	BH_UNSEAL_FLAGS_ALL_ = 1,
+};
+
+struct bh_msg_unseal {
+	char guest[BH_MSG_NAME_MAX];
+	char volume[BH_MSG_NAME_MAX];
+	uint8_t flags; /* enum bh_unseal_flags */
+};
+
+#define BH_UNSEAL_SECRET_MAX 128
+struct bh_msg_unseal_result {
+	int32_t status; /* 0, or a negative errno: -EACCES when the guest's PCRs differ */
+	uint16_t secret_len; /* 0 unless status is 0 */
+	uint8_t secret[BH_UNSEAL_SECRET_MAX];
+	char text[BH_MSG_ERROR_TEXT_MAX];
+};
+
+long bh_msg_unseal_encode(const struct bh_msg_unseal *m, void *out, size_t cap);
+int bh_msg_unseal_decode(const void *untrusted_body, size_t len, struct bh_msg_unseal *ret);
+long bh_msg_unseal_result_encode(const struct bh_msg_unseal_result *m, void *out, size_t cap);
+/* The caller wipes ret->secret (explicit_bzero) once used. */
+int bh_msg_unseal_result_decode(const void *untrusted_body, size_t len,
+				struct bh_msg_unseal_result *ret);
 
 long bh_msg_vtpm_ref_encode(const struct bh_msg_vtpm_ref *m, void *out, size_t cap);
 int bh_msg_vtpm_ref_decode(const void *untrusted_body, size_t len, struct bh_msg_vtpm_ref *ret);

@@ -51,6 +51,37 @@ static void test_open_roundtrip(void)
 	CU_ASSERT_EQUAL(bh_msg_volume_open_decode(buf, (size_t)n, &d), 0);
 }
 
+static void expect_open_reject(struct bh_msg_volume_open m);
+
+/* A sealed volume: no key file, its guest named; and neither half alone. */
+static void test_open_sealed(void)
+{
+	struct bh_msg_volume_open m = sample_open(), d;
+	long n;
+
+	memset(m.keyfile, 0, sizeof(m.keyfile));
+	strcpy(m.guest, "web");
+	m.flags |= BH_VOLUME_SEALED;
+	n = bh_msg_volume_open_encode(&m, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	check_limits(BH_MSG_VOLUME_OPEN, n);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(bh_msg_volume_open_decode(buf, (size_t)n, &d), 0);
+	CU_ASSERT_EQUAL(memcmp(&m, &d, sizeof(m)), 0);
+	strcpy(m.keyfile, "/k"); /* sealed with a key file */
+	expect_open_reject(m);
+	m.keyfile[0] = '\0';
+	m.guest[0] = '\0'; /* sealed without its guest */
+	expect_open_reject(m);
+	m = sample_open();
+	strcpy(m.guest, "web"); /* a guest without SEALED */
+	expect_open_reject(m);
+	strcpy(m.guest, "Bad/Name");
+	m.flags |= BH_VOLUME_SEALED;
+	m.keyfile[0] = '\0';
+	expect_open_reject(m);
+}
+
 static void expect_open_reject(struct bh_msg_volume_open m)
 {
 	struct bh_msg_volume_open d;
@@ -152,6 +183,7 @@ static void test_names(void)
 }
 
 static const struct bh_test tests[] = {
+	{ "open sealed", test_open_sealed },
 	{ "VOLUME_OPEN round trip, longest paths", test_open_roundtrip },
 	{ "VOLUME_OPEN rejects", test_open_rejects },
 	{ "CLOSE/GROW/ERASE round trip", test_ref_roundtrip },

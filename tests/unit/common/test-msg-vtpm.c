@@ -77,10 +77,53 @@ static void test_result_roundtrip_and_rejects(void)
 	CU_ASSERT_EQUAL(bh_msg_vtpm_result_decode(buf, 3, &d), -EBADMSG);
 }
 
+static void test_unseal_roundtrip_and_rejects(void)
+{
+	struct bh_msg_unseal u = { "web", "web-data", BH_UNSEAL_CREATE }, ud;
+	struct bh_msg_unseal_result r = { .status = 0, .secret_len = 64 }, rd;
+	uint8_t body[1024], frame[BH_MSG_HDR_SIZE + 1024];
+	long n = bh_msg_unseal_encode(&u, body, sizeof(body));
+
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(bh_msg_unseal_decode(body, (size_t)n, &ud), 0);
+	CU_ASSERT_EQUAL(memcmp(&u, &ud, sizeof(u)), 0);
+	CU_ASSERT(bh_msg_frame(BH_MSG_UNSEAL, 0, 1, 1, body, (size_t)n, frame, sizeof(frame)) > 0);
+	CU_ASSERT(bh_msg_frame(BH_MSG_VTPM_RESEAL, 0, 1, 1, body, (size_t)n, frame,
+			       sizeof(frame)) > 0);
+	body[n - 1] = 0x80; /* unknown flag */
+	CU_ASSERT_EQUAL(bh_msg_unseal_decode(body, (size_t)n, &ud), -EBADMSG);
+	strcpy(u.volume, "../x");
+	n = bh_msg_unseal_encode(&u, body, sizeof(body));
+	CU_ASSERT_EQUAL(bh_msg_unseal_decode(body, (size_t)n, &ud), -EBADMSG);
+
+	for (int i = 0; i < 64; i++)
+		r.secret[i] = (uint8_t)(i * 7 + 1);
+	strcpy(r.text, "ok");
+	n = bh_msg_unseal_result_encode(&r, body, sizeof(body));
+	CU_ASSERT_FATAL(n == 4 + 2 + 64 + 2 + 2);
+	CU_ASSERT(bh_msg_frame(BH_MSG_UNSEAL_RESULT, 0, 1, 1, body, (size_t)n, frame,
+			       sizeof(frame)) > 0);
+	CU_ASSERT_EQUAL(bh_msg_unseal_result_decode(body, (size_t)n, &rd), 0);
+	CU_ASSERT_EQUAL(memcmp(&r, &rd, sizeof(r)), 0);
+	/* A refusal carries no secret, even when the sender had one. */
+	r.status = -EACCES;
+	n = bh_msg_unseal_result_encode(&r, body, sizeof(body));
+	CU_ASSERT_EQUAL(n, 4 + 2 + 2 + 2);
+	/* ... and a decoder refuses one that does: a success with its status made -13. */
+	r.status = 0;
+	n = bh_msg_unseal_result_encode(&r, body, sizeof(body));
+	body[0] = 0xff, body[1] = 0xff, body[2] = 0xff, body[3] = 0xf3;
+	CU_ASSERT_EQUAL(bh_msg_unseal_result_decode(body, (size_t)n, &rd), -EBADMSG);
+	CU_ASSERT_EQUAL(rd.secret_len, 0);
+	r.secret_len = BH_UNSEAL_SECRET_MAX + 1;
+	CU_ASSERT_EQUAL(bh_msg_unseal_result_encode(&r, body, sizeof(body)), -EINVAL);
+}
+
 static const struct bh_test tests[] = {
 	{ "ref round trip", test_ref_roundtrip },
 	{ "ref rejects", test_ref_rejects },
 	{ "result round trip and rejects", test_result_roundtrip_and_rejects },
+	{ "unseal round trip and rejects", test_unseal_roundtrip_and_rejects },
 	{ NULL, NULL },
 };
 

@@ -5,6 +5,7 @@
  * prints each VTPM_RESULT.
  *
  *   helper-vtpmctl SOCKET OP NAME [OP NAME]...   OP: create start stop delete reset
+ *                                               reseal (NAME: GUEST:VOLUME)
  *
  * Prints "OP NAME: status=S text" per request; exits 1 if any failed.
  */
@@ -54,6 +55,8 @@ static int op_type(const char *op)
 			return BH_MSG_VTPM_CREATE + i;
 	if (!strcmp(op, "reset"))
 		return BH_MSG_VTPM_RESET;
+	if (!strcmp(op, "reseal"))
+		return BH_MSG_VTPM_RESEAL;
 	fprintf(stderr, "unknown op '%s'\n", op);
 	exit(2);
 }
@@ -62,12 +65,24 @@ static int request(int fd, uint32_t id, const char *op, const char *name)
 {
 	struct bh_msg_vtpm_ref ref = { { 0 } };
 	struct bh_msg_vtpm_result res;
-	uint8_t body[128], frame[256], rbody[1024];
+	uint8_t body[256], frame[512], rbody[1024];
 	struct bh_msg_hdr h;
 	long n;
 
 	snprintf(ref.name, sizeof(ref.name), "%s", name);
-	n = bh_msg_vtpm_ref_encode(&ref, body, sizeof(body));
+	if (!strcmp(op, "reseal")) {
+		/* reseal GUEST:VOLUME */
+		struct bh_msg_unseal u = { .flags = 0 };
+		const char *colon = strchr(name, ':');
+
+		if (!colon)
+			return fprintf(stderr, "reseal GUEST:VOLUME\n"), -1;
+		snprintf(u.guest, sizeof(u.guest), "%.*s", (int)(colon - name), name);
+		snprintf(u.volume, sizeof(u.volume), "%s", colon + 1);
+		n = bh_msg_unseal_encode(&u, body, sizeof(body));
+	} else {
+		n = bh_msg_vtpm_ref_encode(&ref, body, sizeof(body));
+	}
 	n = n < 0 ? n : bh_msg_frame((uint16_t)op_type(op), 0, id, 1, body, (size_t)n, frame,
 				       sizeof(frame));
 	if (n < 0 || write(fd, frame, (size_t)n) != n) {
