@@ -4,8 +4,9 @@
 # make demo: bring configs/demo up on the host platform and show, with
 # standard clients run inside the guests' own namespaces, what its walls do:
 # web reaches db on tcp 5432 and db cannot reach web; web writes and reads
-# its encrypted volume over NBD; web's vTPM answers; `bulkhead status`; then
-# everything down again. As root. --keep leaves it running to explore
+# its encrypted volume over NBD; web's vTPM answers and attests; web's volume
+# is sealed to its measurements: with its config changed it stays locked
+# until `bulkhead reseal web`; `bulkhead status`; then everything down again. As root. --keep leaves it running to explore
 # (`bulkhead status`, `bulkhead down`).
 #
 #   scripts/demo.sh [BUILD_DIR] [--keep]
@@ -17,6 +18,7 @@ done
 BH=$B/bulkhead
 TOPO=configs/demo
 SOCK=/var/lib/bulkhead/mgmt.sock
+AUDIT=/var/log/bulkhead/audit.jsonl
 if [ "$(id -u)" != 0 ]; then
 	echo "make demo: needs root (namespaces, cgroups, veth pairs): sudo make demo" >&2
 	exit 1
@@ -64,9 +66,21 @@ if [ -S "$SOCK" ] && "$BH" status --socket "$SOCK" >/dev/null 2>&1; then
 	KEEP=1
 	exit 1
 fi
+# A volume an older bulkhead made with a key file cannot be opened sealed.
+for v in web-data db-data; do
+	if [ -e "/var/lib/bulkhead/keys/$v.key" ] && [ -e "/var/lib/bulkhead/volumes/$v.luks" ]; then
+		echo "  (removing $v from an older, unsealed demo: it is made again, sealed)"
+		rm -f "/var/lib/bulkhead/keys/$v.key" "/var/lib/bulkhead/volumes/$v.luks"
+	fi
+done
 t=$(date +%s%N)
 run "$BH" up "$TOPO" || exit 1
 echo "  up in $((($(date +%s%N) - t) / 1000000)) ms"
+# A demo interrupted in step 5 left web's volume sealed to a changed config.
+if "$BH" status --socket "$SOCK" | grep -q 'volume web-data locked'; then
+	echo "  (web-data is still sealed to the config of an interrupted demo: resealing)"
+	"$BH" reseal --socket "$SOCK" web >/dev/null
+fi
 W=$(pid_of web) D=$(pid_of db)
 
 say "2. network: web (10.10.1.10, zone dmz) -> db (10.10.2.20, zone internal)"
@@ -101,14 +115,40 @@ echo "attestation: a quote with a fresh nonce, verified in dom0, its event log r
 echo "the golden values computed from guests/web.cfg alone:"
 run "$BH" attest "$TOPO" web
 
-say "5. bulkhead status"
+say "5. sealed volume: web-data's key is sealed in web's vTPM to PCRs 1, 8, 9 (seal=1)"
+echo "no key file for it in dom0: $(ls /var/lib/bulkhead/keys/ | tr '\n' ' ')"
+echo "stordom asked vtpm for the secret itself once web was measured (audit log):"
+grep -h '"volume-unseal"' "$AUDIT" | tail -2 | python3 -c '
+import json,sys
+for l in sys.stdin: r=json.loads(l); print("  %s %s %s: %s" % (r["action"], r["target"], r["result"], r["detail"]))'
+echo "web's config changes (memory = 256 -> 257): down, then up with the changed config"
+cp -r "$TOPO" "$TMP/demo"
+sed -i 's/^memory = 256$/memory = 257/' "$TMP/demo/guests/web.cfg"
+"$BH" down --socket "$SOCK" >/dev/null
+for _ in $(seq 50); do [ -e "$SOCK" ] || break; sleep 0.1; done
+run "$BH" up "$TMP/demo" >/dev/null || exit 1
+W=$(pid_of web)
+run "$BH" status --socket "$SOCK" | grep -E '^(DOMAIN|stordom|web) '
+echo "\$ ls /run/bulkhead    # in web: no disk"
+in_guest "$W" ls /run/bulkhead | sed 's/^/  /'
+echo "an admin who made the change on purpose unlocks it (same secret, sealed to the new PCRs):"
+run "$BH" reseal --socket "$SOCK" web
+W=$(pid_of web)
+in_guest "$W" nbdcopy 'nbd+unix:///?socket=/run/bulkhead/disk0.sock' - | head -c 4M | cmp - "$TMP/data" &&
+	echo "  web reads its 4 MiB back: identical"
+echo "back to configs/demo as it is (locked again, so resealed again):"
+"$BH" down --socket "$SOCK" >/dev/null
+for _ in $(seq 50); do [ -e "$SOCK" ] || break; sleep 0.1; done
+"$BH" up "$TOPO" >/dev/null && run "$BH" reseal --socket "$SOCK" web
+
+say "6. bulkhead status"
 run "$BH" status --socket "$SOCK"
 
 if [ -n "$KEEP" ]; then
 	say "left running: explore with 'bulkhead status', stop with 'bulkhead down'"
 	exit 0
 fi
-say "6. bulkhead down: every domain stopped, nothing left behind"
+say "7. bulkhead down: every domain stopped, nothing left behind"
 run "$BH" down --socket "$SOCK"
 for _ in $(seq 50); do [ -e "$SOCK" ] || break; sleep 0.1; done
 left=$(pgrep -c -f '(netdomd|stordomd|vtpmd) .*/var/lib/bulkhead' || true)

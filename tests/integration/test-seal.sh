@@ -134,11 +134,16 @@ rm -f "$TMP/secret"
 [ ${#VK} = 128 ] && ok "cryptsetup --dump-volume-key: web-data's 512-bit volume key" || bad "volume key: '$VK'"
 SD=$(field stordom pid) SUP=$(json | $PY -c 'import json,sys; print(json.load(sys.stdin)["supervisor"])')
 SDD=$(pgrep -P "$SD" -x stordomd || echo "$SD")
-[ "$(scan "$SDD" "$VK")" = "${VK:0:8}" ] && ok "the scanner finds the volume key in stordomd's memory" ||
-	bad "volume key not found in stordomd ($SDD): the scan cannot be trusted"
-[ "$(scan "$SUP" "$VK" "$SECRET")" = none ] &&
-	ok "dom0's bulkhead process (with its control channels' rings) holds neither the secret nor the volume key" ||
-	bad "found in dom0's memory: $(scan "$SUP" "$VK" "$SECRET")"
+if grep -q libasan "/proc/$SUP/maps"; then
+	# ASan reserves terabytes of shadow and allocator space: no dump reads that.
+	echo "skip: memory dumps in a sanitizer build (the plain run makes them)"
+else
+	[ "$(scan "$SDD" "$VK")" = "${VK:0:8}" ] && ok "the scanner finds the volume key in stordomd's memory" ||
+		bad "volume key not found in stordomd ($SDD): the scan cannot be trusted"
+	[ "$(scan "$SUP" "$VK" "$SECRET")" = none ] &&
+		ok "dom0's bulkhead process (with its control channels' rings) holds neither the secret nor the volume key" ||
+		bad "found in dom0's memory: $(scan "$SUP" "$VK" "$SECRET")"
+fi
 grep -rqiE "$SECRET|$VK" "$LOG" "$ST/log" && bad "the secret or volume key in a log" ||
 	ok "neither is in the audit log or any daemon's log"
 
