@@ -2,13 +2,18 @@
 /*
  * NBD connections and the worker pool. A reader thread per connection runs
  * the handshake, then reads request headers (nbd.c checks them) into a free
- * slot. WRITE data it encrypts and stores as it arrives; small READs it
- * executes itself; their replies it corks. Larger READs, FLUSH, TRIM,
- * WRITE_ZEROES and FUA's fdatasync go to the shared pool of workers, each
- * with its own cipher context, which execute slots (io.c) and send the reply.
- * Replies may leave in any order, as NBD allows. Slot buffers grow to the
- * largest request seen and are reused: no allocation per request once warm.
- * At most SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
+ * slot. Small WRITEs' data it encrypts and stores as it arrives; larger
+ * WRITEs it cuts into pieces that the pool (and any reader with nothing to
+ * read) encrypts and stores in parallel, the reply leaving once every piece
+ * is stored; small READs it executes itself; their replies it corks. Larger
+ * READs, FLUSH, TRIM, WRITE_ZEROES and FUA's fdatasync go to the shared pool
+ * of workers, each with its own cipher context, which execute slots (io.c)
+ * and send the reply. Replies may leave in any order, as NBD allows; WRITEs
+ * in flight together may land in any order, but a sector is always one
+ * WRITE's (pieces are whole sectors, each stored by one pwrite). Slot buffers
+ * grow to the largest request seen and are reused, and a slot carries its
+ * pieces' descriptors: no allocation per request once warm. At most
+ * SD_SLOTS * SD_NBD_MAX_PAYLOAD bytes of buffer per connection.
  */
 #include <errno.h>
 #include <stdlib.h>
