@@ -14,8 +14,10 @@
 #   make install         DESTDIR, PREFIX honoured; daemons in libexec/bulkhead
 #   make images          Xen domain images into $(O)/images: vmlinuz, netdom,
 #                        stordom, vtpm and guest .cpio, SHA256SUMS (Debian
-#                        packages cached in $(O)/nested, shared with check-xen)
-#   make check-xen       real Xen under QEMU (tests/nested/README.md)
+#                        packages cached in $(O)/nested, shared with check-xen);
+#                        make install-images puts them in PREFIX/lib/bulkhead
+#   make check-xen       images built twice give the same bytes; real Xen
+#                        under QEMU (tests/nested/README.md)
 #
 # Knobs: O=dir  V=1 (show commands)  WERROR=1  SAN=address,undefined
 #        CC=... (gcc by default; clang is used for `make fuzz` only)
@@ -251,16 +253,29 @@ include tests/nested/nested.mk
 IMAGES_OUT := $(O)/images
 DEB_CACHE ?= $(O)/nested
 
-.PHONY: images check-images
+.PHONY: images check-images install-images
 images: $(DAEMONS)
 	$(Q)if ! command -v cpio >/dev/null || ! command -v xz >/dev/null; then \
 		scripts/install-deps.sh; fi
 	$(Q)scripts/mkimages.sh $(IMAGES_OUT) $(DEB_CACHE) $(BUILD)
 
 # Reproducibility: two builds (daemons included) from two checkout paths into
-# two build dirs give the same bytes. Part of check-xen (it shares the cache).
+# two build dirs give the same bytes. Part of check-xen, which needs the same
+# package cache (make check stays offline).
 check-images:
 	$(Q)tests/images/repro.sh $(O)/repro $(DEB_CACHE)
+check-xen: check-images
+
+# The images where the example and demo topologies look for them: the files
+# as built, and <role>.vmlinuz / <role>.initrd links (the names configs/ use).
+IMAGES_DIR := $(PREFIX)/lib/bulkhead/images
+install-images: images
+	install -d $(DESTDIR)$(IMAGES_DIR)
+	install -m 0644 $(addprefix $(IMAGES_OUT)/,vmlinuz netdom.cpio stordom.cpio vtpm.cpio \
+		guest.cpio SHA256SUMS) $(DESTDIR)$(IMAGES_DIR)/
+	for r in netdom stordom vtpm guest; do \
+		ln -sf vmlinuz $(DESTDIR)$(IMAGES_DIR)/$$r.vmlinuz && \
+		ln -sf $$r.cpio $(DESTDIR)$(IMAGES_DIR)/$$r.initrd || exit 1; done
 
 # ---------------------------------------------------------------------------
 # Top-level targets
@@ -320,7 +335,7 @@ clean:
 	rm -rf $(O)
 
 help:
-	@sed -n '3,21s/^# \{0,1\}//p' Makefile
+	@sed -n '3,23s/^# \{0,1\}//p' Makefile
 
 # Dependency files of this variant only: the plain build dir holds the
 # others (san/, fuzz/), the unpacked Debian tree (nested/), the images and
