@@ -22,7 +22,10 @@
 # and connects the channel per accepted connection; a NAME ending in -ctrl
 # gets /run/bulkhead/BASE.sock.ctrl instead, the control socket tpm2-tss's
 # swtpm TCTI expects next to its data socket. When a `tpm` endpoint exists,
-# TPM2TOOLS_TCTI points tpm2-tools at it.
+# TPM2TOOLS_TCTI points tpm2-tools at it. The endpoints present at boot are
+# up before the command runs; later ones, and changed ones (dom0 rewrites
+# an endpoint when the service domain behind it restarts), get a new proxy
+# as they appear.
 set -u
 
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -41,33 +44,59 @@ sock_for() {
 	esac
 }
 
-start_proxies() {
-	mkdir -p "$RUN"
+# (Re)start the proxy of endpoint $1 for value $2 ("<domid> <path>") when
+# the value changed since its proxy started: dom0 rewrites an endpoint when
+# the service domain behind it restarts (new domid), and a proxy connects
+# each accepted connection to the channel it was started with.
+endpoint() {
+	name=$1 val=$2 sock=$(sock_for "$1")
+	[ "$(cat "$RUN/.$name.val" 2>/dev/null)" = "$val" ] && return 0
+	if [ -e "$RUN/.$name.pid" ]; then
+		kill "$(cat "$RUN/.$name.pid")" 2>/dev/null
+		rm -f "$RUN/.$name.pid"
+	fi
+	rm -f "$sock"
+	# shellcheck disable=SC2086 # "<domid> <path>" as two arguments
+	"$PROXY" $val "$sock" >>"/run/proxy-$name.log" 2>&1 &
+	echo $! >"$RUN/.$name.pid"
+	echo "$val" >"$RUN/.$name.val"
+	log "endpoint $name: domain ${val%% *} ${val#* } -> $sock"
+}
+
+# Every endpoint dom0 wrote: data/bulkhead/NAME = "<domid> <absolute path>".
+scan_endpoints() {
 	for name in $(xenstore-list data/bulkhead 2>/dev/null); do
-		# shellcheck disable=SC2046 # "<domid> <path>" into two words
-		set -- $(xenstore-read "data/bulkhead/$name" 2>/dev/null)
-		case ${1:-} in
-		'' | *[!0-9]*) continue ;; # not an endpoint (e.g. cmd-status)
-		esac
-		[ $# -eq 2 ] || continue
-		sock=$(sock_for "$name")
-		"$PROXY" "$1" "$2" "$sock" >"/run/proxy-$name.log" 2>&1 &
-		log "endpoint $name: domain $1 $2 -> $sock"
+		val=$(xenstore-read "data/bulkhead/$name" 2>/dev/null) || continue
+		dom=${val%% *} path=${val#* }
+		case $dom in '' | *[!0-9]*) continue ;; esac # not an endpoint (cmd-status)
+		case $path in '' | *' '* | [!/]*) continue ;; esac
+		endpoint "$name" "$val"
 	done
-	# Wait (at most 10 s) for every proxy's socket.
+}
+
+# Follow the endpoints for the guest's lifetime. A watch fires once when it
+# is set, so -n 2 returns at the first change after it; the timeout covers
+# a change between the scan and the watch.
+follow_endpoints() {
+	while :; do
+		timeout 30 xenstore-watch -n 2 data/bulkhead >/dev/null 2>&1
+		scan_endpoints
+	done
+}
+
+# Wait (at most 10 s in all) for the socket of every endpoint started.
+wait_sockets() {
 	n=100
-	for name in $(xenstore-list data/bulkhead 2>/dev/null); do
-		sock=$(sock_for "$name")
-		[ -e "/run/proxy-$name.log" ] || continue
+	for f in "$RUN"/.*.val; do
+		[ -e "$f" ] || continue
+		name=${f#"$RUN"/.}
+		sock=$(sock_for "${name%.val}")
 		while [ ! -S "$sock" ] && [ $n -gt 0 ]; do
 			sleep 0.1
 			n=$((n - 1))
 		done
-		[ -S "$sock" ] || log "endpoint $name: no socket at $sock"
+		[ -S "$sock" ] || log "no socket at $sock"
 	done
-	if [ -S "$RUN/tpm.sock" ]; then
-		export TPM2TOOLS_TCTI="swtpm:path=$RUN/tpm.sock"
-	fi
 }
 
 # ---- main ---------------------------------------------------------------------
@@ -93,7 +122,13 @@ while read -r m; do
 	insmod "/modules/$m" || log "insmod $m failed"
 done </modules/order
 
-start_proxies
+mkdir -p "$RUN"
+scan_endpoints
+follow_endpoints &
+wait_sockets
+if [ -S "$RUN/tpm.sock" ]; then
+	export TPM2TOOLS_TCTI="swtpm:path=$RUN/tpm.sock"
+fi
 if [ -n "$cmd" ]; then
 	log "running bh_cmd"
 	/bin/sh -c "$cmd"

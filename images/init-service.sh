@@ -11,6 +11,8 @@
 #                                 space-separated list (e.g. stordomd's
 #                                 --export-chan NAME=SPEC, vtpmd's
 #                                 --instance-chan NAME=SPEC)
+#   bh_gw=ADDR/LEN,...            netdom: its gateway addresses on the
+#                                 guest networks (netdom.cfg's bh_gateway)
 #
 # What it does: mounts /proc, /sys, /dev, /run and /tmp; loads the kernel
 # modules of this image in dependency order (/modules/order); mounts the
@@ -29,6 +31,16 @@
 #   vtpm     vtpmd --state-dir /var/lib/bulkhead/vtpm
 #                  --key-file /var/lib/bulkhead/vtpm.key --control /run/vtpm/ctl
 #            (the key is made with vtpmd --gen-key on first boot)
+#
+# netdom is the backend of the guests' vifs, and does here what `xl devd`
+# and Xen's vif-route script do in a driver domain: for each vif netback
+# creates (backend/vif/<guest domid>/<devid> in this domain's xenstore
+# home), rename it to the backend's vifname when dom0 set one, bring it up,
+# give it the gateway addresses as host addresses and a host route to each
+# of the guest's addresses (the backend's "ip"), then write hotplug-status
+# "connected", which netback waits for before it connects the guest.
+# Forwarding is switched on, and vifs are set up, only once netdomd is up,
+# so nothing is forwarded before its (closed) policy is in force.
 #
 # When the daemon exits, for any reason, the domain powers itself off
 # (poweroff -f), so dom0's supervisor sees it gone and restarts it. A
@@ -112,6 +124,57 @@ daemon_args() {
 	esac
 }
 
+# Set up one vif: $1 is its backend directory (backend/vif/DOMID/DEVID).
+vif_up() {
+	be=$1
+	[ "$(xenstore-read "$be/hotplug-status" 2>/dev/null)" = connected ] && return 0
+	dev=vif$(basename "$(dirname "$be")").$(basename "$be")
+	[ -e "/sys/class/net/$dev" ] || return 0 # netback has not made it yet
+	name=$(xenstore-read "$be/vifname" 2>/dev/null) || name=""
+	if [ -n "$name" ] && [ "$name" != "$dev" ]; then
+		ip link set dev "$dev" name "$name" || { log "vif $dev: cannot rename to $name"; return 1; }
+		dev=$name
+	fi
+	ip link set dev "$dev" up || return 1
+	for gw in $(echo "$gateways" | tr ',' ' '); do
+		case $gw in
+		*:*) ip addr add "${gw%/*}/128" dev "$dev" 2>/dev/null ;;
+		*) ip addr add "${gw%/*}/32" dev "$dev" 2>/dev/null ;;
+		esac
+	done
+	for a in $(xenstore-read "$be/ip" 2>/dev/null); do
+		ip route replace "$a" dev "$dev" || log "vif $dev: no route to $a"
+	done
+	xenstore-write "$be/hotplug-status" connected || return 1
+	log "vif $dev up (guest addresses: $(xenstore-read "$be/ip" 2>/dev/null))"
+}
+
+vif_scan() {
+	for d in $(xenstore-list backend/vif 2>/dev/null); do
+		for n in $(xenstore-list "backend/vif/$d" 2>/dev/null); do
+			vif_up "backend/vif/$d/$n" || log "vif $d.$n: set-up failed"
+		done
+	done
+}
+
+# netdom's vif backend, once netdomd is up (its control socket exists).
+netdom_backend() {
+	n=300
+	while [ ! -S /run/netdom/ctl ]; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || { log "netdomd never came up: no vifs served"; return 1; }
+		sleep 0.1
+	done
+	echo 1 >/proc/sys/net/ipv4/ip_forward
+	echo 1 >/proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
+	# A watch fires once when it is set, so -n 2 returns at the first change
+	# after it; the timeout covers a change between the scan and the watch.
+	while :; do
+		vif_scan
+		timeout 30 xenstore-watch -n 2 backend/vif >/dev/null 2>&1
+	done
+}
+
 # ---- main ---------------------------------------------------------------------
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -121,12 +184,13 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs tmpfs /tmp
 ln -sf /run /var/run
 
-role="" verbose="" extra=""
+role="" verbose="" extra="" gateways=""
 # shellcheck disable=SC2013 # the command line's words
 for w in $(cat /proc/cmdline); do
 	case $w in
 	bh_role=*) role=${w#bh_role=} ;;
 	bh_verbose=1) verbose=-v ;;
+	bh_gw=*) gateways=${w#bh_gw=} ;;
 	bh_args=*) extra=$(echo "${w#bh_args=}" | base64 -d) || halt_domain "bh_args is not base64" ;;
 	esac
 done
@@ -145,6 +209,9 @@ set -- $cmd --control-chan "$CTL_CHAN" $extra $verbose
 log "starting: $*"
 "$@" &
 daemon=$!
+if [ "$role" = netdom ]; then
+	netdom_backend &
+fi
 # Shutdown requests reach PID 1 as signals (busybox poweroff, halt, reboot:
 # USR2, USR1, TERM): stop the daemon; the wait below then returns.
 trap 'log "shutdown requested"; kill -TERM $daemon 2>/dev/null' TERM USR1 USR2

@@ -9,11 +9,11 @@
 #
 #   tests/images/repro.sh DIR CACHE    (what `make check-images` runs)
 #
-# DIR gets a/ (the build from this checkout) and src/ (a copy of the
-# checkout's files, built in src/build); CACHE is the Debian package cache
-# both builds share (scripts/fetch-debs.sh; downloaded once). On a
-# difference, the differing files are named and, for an archive, the members
-# that differ.
+# DIR gets src/ (a copy of the checkout's files, built in src/build) and
+# other/checkout/bulkhead (a copy of that, built in out-b/); CACHE is the
+# Debian package cache both builds share (scripts/fetch-debs.sh; downloaded
+# once). On a difference, the differing files are named and, for an
+# archive, the members that differ.
 set -euo pipefail
 
 usage="usage: repro.sh DIR CACHE"
@@ -29,17 +29,23 @@ dir=$(realpath "$dir")
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$top" log -1 --format=%ct 2>/dev/null || echo 0)}
 export SOURCE_DATE_EPOCH
 
-# The checkout's files as they are now (committed or not), at another path.
+# The checkout's files as they are now (committed or not), copied once, then
+# that copy again at a different path (and depth), so that both builds see
+# the same files even if the checkout changes meanwhile.
 (cd "$top" && git ls-files -z --cached --others --exclude-standard |
 	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
 	tar -c --null -T - -f -) | tar -x -C "$dir/src"
+mkdir -p "$dir/other/checkout"
+cp -a "$dir/src" "$dir/other/checkout/bulkhead"
 
-echo "repro: build a: $top, O=$dir/a, umask 022"
-(umask 022 && make -C "$top" --no-print-directory -j2 O="$dir/a" DEB_CACHE="$cache" images) \
-	>"$dir/a.log" 2>&1 || { tail -n 30 "$dir/a.log"; echo "repro: build a failed"; exit 1; }
-echo "repro: build b: $dir/src, O=$dir/src/build, umask 077"
-(umask 077 && make -C "$dir/src" --no-print-directory -j2 O="$dir/src/build" DEB_CACHE="$cache" \
-	images) >"$dir/b.log" 2>&1 || { tail -n 30 "$dir/b.log"; echo "repro: build b failed"; exit 1; }
+build() {
+	local name=$1 mask=$2 tree=$3 o=$4
+	echo "repro: build $name: $tree, O=$o, umask $mask"
+	(umask "$mask" && make -C "$tree" --no-print-directory -j2 O="$o" DEB_CACHE="$cache" images) \
+		>"$dir/$name.log" 2>&1 || { tail -n 30 "$dir/$name.log"; echo "repro: build $name failed"; exit 1; }
+}
+build a 022 "$dir/src" "$dir/src/build"
+build b 077 "$dir/other/checkout/bulkhead" "$dir/out-b"
 
 # Which members of two archives differ: in metadata (cpio -tv) or content.
 explain() {
@@ -54,8 +60,8 @@ explain() {
 	diff -r "$dir/x-a" "$dir/x-b" | head -n 20 || true
 }
 
-a=$dir/a/images
-b=$dir/src/build/images
+a=$dir/src/build/images
+b=$dir/out-b/images
 fail=0
 for f in SHA256SUMS vmlinuz netdom.cpio stordom.cpio vtpm.cpio guest.cpio; do
 	if [ ! -s "$a/$f" ] || [ ! -s "$b/$f" ]; then
