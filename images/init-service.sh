@@ -99,7 +99,8 @@ mount_state() {
 	log "state disk xvdb formatted and mounted on $STATE"
 }
 
-# The daemon's command line for $role, in "$@" order for `set --`.
+# The daemon's command line for $role, on stdout (so anything else goes to
+# stderr, the console too).
 daemon_args() {
 	case $role in
 	netdom)
@@ -113,8 +114,8 @@ daemon_args() {
 	vtpm)
 		mkdir -p /run/vtpm "$STATE/vtpm"
 		if [ ! -e "$STATE/vtpm.key" ]; then
-			vtpmd --gen-key "$STATE/vtpm.key" || return 1
-			log "made a new vtpmd manager key"
+			vtpmd --gen-key "$STATE/vtpm.key" >&2 || return 1
+			log "made a new vtpmd manager key" >&2
 		fi
 		echo "vtpmd --state-dir $STATE/vtpm --key-file $STATE/vtpm.key --control /run/vtpm/ctl"
 		;;
