@@ -16,8 +16,9 @@
 #                        stordom, vtpm and guest .cpio, SHA256SUMS (Debian
 #                        packages cached in $(O)/nested, shared with check-xen);
 #                        make install-images puts them in PREFIX/lib/bulkhead
-#   make check-xen       images built twice give the same bytes; real Xen
-#                        under QEMU (tests/nested/README.md)
+#   make check-xen       images built twice give the same bytes, the images
+#                        booted under real Xen in QEMU (check-images,
+#                        check-images-boot); tests/nested/README.md
 #
 # Knobs: O=dir  V=1 (show commands)  WERROR=1  SAN=address,undefined
 #        CC=... (gcc by default; clang is used for `make fuzz` only)
@@ -253,7 +254,7 @@ include tests/nested/nested.mk
 IMAGES_OUT := $(O)/images
 DEB_CACHE ?= $(O)/nested
 
-.PHONY: images check-images install-images
+.PHONY: images check-images check-images-boot install-images
 images: $(DAEMONS)
 	$(Q)if ! command -v cpio >/dev/null || ! command -v xz >/dev/null; then \
 		scripts/install-deps.sh; fi
@@ -264,7 +265,11 @@ images: $(DAEMONS)
 # package cache (make check stays offline).
 check-images:
 	$(Q)tests/images/repro.sh $(O)/repro $(DEB_CACHE)
-check-xen: check-images
+# The images as they ship, booted under real Xen (QEMU TCG): service domains,
+# a state disk formatted then kept, a guest served by netdom, shutdown.
+check-images-boot: images $(XEN_SVC_CTL)
+	$(Q)tests/images/boot.sh $(O)/images-boot $(DEB_CACHE) $(IMAGES_OUT) $(XEN_SVC_CTL)
+check-xen: check-images check-images-boot
 
 # The images where the example and demo topologies look for them: the files
 # as built, and <role>.vmlinuz / <role>.initrd links (the names configs/ use).
@@ -335,11 +340,11 @@ clean:
 	rm -rf $(O)
 
 help:
-	@sed -n '3,23s/^# \{0,1\}//p' Makefile
+	@sed -n '3,24s/^# \{0,1\}//p' Makefile
 
 # Dependency files of this variant only: the plain build dir holds the
 # others (san/, fuzz/), the unpacked Debian tree (nested/), the images and
 # the reproducibility test's builds (repro/).
-DEP_PRUNE := $(filter-out $(BUILD),$(O)/san $(O)/fuzz $(O)/nested $(O)/images $(O)/repro)
+DEP_PRUNE := $(filter-out $(BUILD),$(O)/san $(O)/fuzz $(O)/nested $(O)/images $(O)/repro $(O)/images-boot)
 -include $(shell find $(BUILD) \( $(foreach d,$(DEP_PRUNE),-path $(d) -o) -false \) -prune -o \
 	-name '*.d' -print 2>/dev/null)
