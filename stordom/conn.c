@@ -3,9 +3,8 @@
  * NBD connections and the worker pool. A reader thread per connection runs
  * the handshake, then reads request headers (nbd.c checks them) into a free
  * slot. Small WRITEs' data it encrypts and stores as it arrives; larger
- * WRITEs it cuts into pieces that the pool (and any reader with nothing to
- * read) encrypts and stores in parallel, the reply leaving once every piece
- * is stored; small READs it executes itself; their replies it corks. Larger
+ * WRITEs it cuts into pieces that the pool encrypts and stores while the
+ * reader reads on, the reply leaving once every piece is stored; small READs it executes itself; their replies it corks. Larger
  * READs, FLUSH, TRIM, WRITE_ZEROES and FUA's fdatasync go to the shared pool
  * of workers, each with its own cipher context, which execute slots (io.c)
  * and send the reply. Replies may leave in any order, as NBD allows; WRITEs
@@ -98,9 +97,11 @@ static const struct sd_nbd_exports_ops exp_ops = { exp_lookup, exp_list };
  * A wake-up costs a context switch, dear on these CPUs (a PVM guest): a WRITE
  * piece wakes a worker only when none is awake, or when pieces pile up beyond
  * what one worker keeps up with. An awake worker drains the queue before it
- * sleeps, and readers run queued pieces rather than sleep (sock_help), so on
- * two CPUs one reader and one worker share the cipher work of a connection.
- * Other work (a FLUSH, a large READ) always wakes a worker: it may block.
+ * sleeps, so on two CPUs one connection's reader copies from the socket while
+ * one worker encrypts and stores. (Readers must not run pieces themselves:
+ * that leaves the socket undrained and the client blocked in its send, which
+ * halved a 1 MiB write stream here.) Other work (a FLUSH, a large READ)
+ * always wakes a worker: it may block.
  */
 #define SD_PIECES_BACKLOG 8u
 
@@ -120,25 +121,6 @@ static void queue_push(struct sd_server *srv, struct sd_job *j)
 	if (!j->piece || !srv->n_awake || queued >= SD_PIECES_BACKLOG)
 		pthread_cond_signal(&srv->qcond);
 	pthread_mutex_unlock(&srv->qlock);
-}
-
-/* Take the queue's head if it is a WRITE piece (a reader helping, see sock_read), else NULL. */
-static struct sd_job *queue_pop_piece(struct sd_server *srv)
-{
-	struct sd_job *j = NULL;
-
-	if (!atomic_load_explicit(&srv->n_pieces, memory_order_relaxed))
-		return NULL;
-	pthread_mutex_lock(&srv->qlock);
-	if (srv->qhead && srv->qhead->piece) {
-		j = srv->qhead;
-		srv->qhead = j->next;
-		if (!srv->qhead)
-			srv->qtail = NULL;
-		atomic_fetch_sub_explicit(&srv->n_pieces, 1, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&srv->qlock);
-	return j;
 }
 
 static struct sd_job *queue_pop(struct sd_server *srv)
@@ -291,13 +273,8 @@ static bool split_put(struct sd_slot *s)
 	return atomic_fetch_sub(&s->pending, 1) == 1;
 }
 
-/*
- * A piece of a split WRITE: encrypt and store it, keep the first error. Run
- * by a worker (@reader NULL) or by a connection's reader helping the pool;
- * a reader finishes only its own connection's requests (the cork is its), and
- * hands another's to the pool.
- */
-static void piece_run(struct sd_job *j, struct sd_xts *x, uint64_t *keyed, struct sd_conn *reader)
+/* A piece of a split WRITE, on a worker: encrypt and store it, keep the first error. */
+static void piece_run(struct sd_job *j, struct sd_xts *x, uint64_t *keyed)
 {
 	struct sd_slot *s = j->slot;
 	struct sd_volume *v = s->conn->exp->v;
@@ -307,14 +284,8 @@ static void piece_run(struct sd_job *j, struct sd_xts *x, uint64_t *keyed, struc
 		err = sd_io_store(v, &s->req, s->buf, j->from, j->to);
 	if (err)
 		atomic_compare_exchange_strong(&s->piece_err, &none, err);
-	if (!split_put(s))
-		return;
-	if (!reader || reader == s->conn) {
-		split_done(s, x, keyed, !reader);
-	} else {
-		s->req.error = atomic_load(&s->piece_err);
-		queue_push(s->conn->exp->srv, &s->job);
-	}
+	if (split_put(s))
+		split_done(s, x, keyed, true);
 }
 
 void *sd_worker_main(void *arg)
@@ -333,7 +304,7 @@ void *sd_worker_main(void *arg)
 	}
 	while ((j = queue_pop(srv)) != NULL) {
 		if (j->piece)
-			piece_run(j, x, &keyed, NULL);
+			piece_run(j, x, &keyed);
 		else
 			slot_run(j->slot, x, &keyed);
 	}
@@ -508,44 +479,12 @@ static ssize_t sock_poll(struct sd_conn *c, void *dst, size_t len)
 	}
 }
 
-/*
- * Nothing to read yet, but WRITE pieces wait in the pool's queue: run them
- * here rather than sleep (and wake a worker for them), as long as the client
- * sends nothing. Bytes read, 0 at EOF, -errno; -EAGAIN: no piece left.
- */
-static ssize_t sock_help(struct sd_conn *c, void *dst, size_t len)
-{
-	struct sd_job *j;
-
-	while ((j = queue_pop_piece(c->exp->srv)) != NULL) {
-		ssize_t got;
-
-		piece_run(j, c->xts, &c->keyed, c);
-		got = recv(c->fd, dst, len, MSG_DONTWAIT);
-		if (got >= 0)
-			return got;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-	}
-	return -EAGAIN;
-}
-
 /* Bytes read (> 0), 0 at EOF, -errno. */
 static ssize_t sock_read(struct sd_conn *c, void *dst, size_t len)
 {
 	uint64_t t0;
 	ssize_t got;
 
-	if (atomic_load_explicit(&c->exp->srv->n_pieces, memory_order_relaxed)) {
-		got = recv(c->fd, dst, len, MSG_DONTWAIT);
-		if (got >= 0)
-			return got;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		got = sock_help(c, dst, len);
-		if (got != -EAGAIN)
-			return got;
-	}
 
 	if (c->busy && c->poll_skip) {
 		c->poll_skip--;

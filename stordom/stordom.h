@@ -445,7 +445,7 @@ struct sd_server {
 	pthread_mutex_t qlock; /* work queue */
 	pthread_cond_t qcond;
 	struct sd_job *qhead, *qtail;
-	_Atomic unsigned n_pieces; /* WRITE pieces in the queue (a hint for readers) */
+	_Atomic unsigned n_pieces; /* WRITE pieces in the queue */
 	unsigned n_awake;          /* workers not waiting for work */
 	bool stopping;
 	unsigned n_workers;

@@ -4,7 +4,7 @@
  * volume over socketpairs, and a minimal client here (fixed newstyle, OPT_GO,
  * simple replies) sends requests the way fio and qemu do: many in flight.
  * What is checked is the concurrency of large WRITEs, which are cut into
- * pieces that the workers and the readers encrypt and store in parallel: every
+ * pieces that the workers encrypt and store while the reader reads on: every
  * byte reads back, through the server and from the raw file decrypted with a
  * cipher context of our own; a FUA write's ciphertext is in the file when its
  * reply comes; overlapping writes in flight leave each sector whole; two
@@ -368,7 +368,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Two connections writing at once: their pieces share the pool and the readers' help. */
+/* Two connections writing at once: their pieces share the pool. */
 static void test_two_connections(void)
 {
 	struct writer w[2] = { { 0, random_buf(8 * MIB), false },
