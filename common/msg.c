@@ -72,6 +72,8 @@ static const struct msg_type_info msg_types[BH_MSG_TYPE_MAX_] = {
 	/* vtpm/keyseal.c spells these out */
 	[BH_MSG_VTPM_KEY_OP] = { "VTPM_KEY_OP", 2, 2048 },
 	[BH_MSG_VTPM_KEY_RESULT] = { "VTPM_KEY_RESULT", 4, 2048 },
+	[BH_MSG_CHAN_SERVE] = { "CHAN_SERVE", STR_MAX(1) + 5 + STR_MAX(1),
+				STR_MAX(NAME_MAX_LEN) + 5 + STR_MAX(BH_CHAN_XS_PATH_MAX - 1) },
 };
 
 static const char *const role_names[BH_ROLE_MAX_] = {
@@ -179,6 +181,60 @@ int bh_msg_name_body_decode(const void *untrusted_body, size_t len, char out[BH_
 	if (bh_cursor_finish(&c) < 0)
 		return -EBADMSG;
 	memcpy(out, name, sizeof(name));
+	return 0;
+}
+
+long bh_msg_chan_serve_encode(const struct bh_msg_chan_serve *m, void *out, size_t cap)
+{
+	struct bh_wcursor w;
+
+	bh_wcursor_init(&w, out, cap);
+	bh_wcursor_str(&w, m->name);
+	bh_wcursor_u8(&w, (uint8_t)m->kind);
+	bh_wcursor_u32(&w, m->domid);
+	bh_wcursor_str(&w, m->xs_path);
+	return bh_wcursor_finish(&w);
+}
+
+/* Relative, components of [A-Za-z0-9_-], none empty: nothing to climb out with. */
+static bool xs_path_ok(const char *p)
+{
+	size_t comp = 0;
+
+	if (!*p)
+		return false;
+	for (; *p; p++) {
+		if (*p == '/') {
+			if (!comp)
+				return false;
+			comp = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			   (*p >= '0' && *p <= '9') || *p == '_' || *p == '-') {
+			comp++;
+		} else {
+			return false;
+		}
+	}
+	return comp > 0;
+}
+
+int bh_msg_chan_serve_decode(const void *untrusted_body, size_t len,
+			     struct bh_msg_chan_serve *ret)
+{
+	struct bh_msg_chan_serve m = { 0 };
+	struct bh_cursor c;
+	uint8_t kind = 0;
+
+	bh_cursor_init(&c, untrusted_body, len);
+	bh_msg_get_name(&c, m.name, false);
+	bh_cursor_u8(&c, &kind);
+	m.kind = kind;
+	bh_cursor_u32(&c, &m.domid);
+	bh_cursor_str(&c, m.xs_path, sizeof(m.xs_path));
+	if (bh_cursor_finish(&c) < 0 || m.kind >= BH_CHAN_SERVE_KIND_MAX_ ||
+	    m.domid > BH_DOMID_MAX || !xs_path_ok(m.xs_path))
+		return -EBADMSG;
+	*ret = m;
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "bulkhead/chan.h"
+#include "bulkhead/msg.h"
 #include "bulkhead/util.h"
 
 /* ------------------------------------------------------------------------
@@ -1276,6 +1277,9 @@ int bh_ctl_drain(struct bh_sup *s, struct bh_svc *svc);
 int bh_push_netdom(struct bh_sup *s, struct bh_svc *svc);
 int bh_push_stordom(struct bh_sup *s, struct bh_svc *svc);
 int bh_push_vtpm(struct bh_sup *s, struct bh_svc *svc);
+/* CHAN_SERVE to stordom or vtpm (xen platform: a guest's endpoint over a
+ * channel for it). 0, the service's -errno status, or -errno. */
+int bh_svc_chan_serve(struct bh_sup *s, struct bh_svc *svc, const struct bh_msg_chan_serve *m);
 
 /* guest.c: the endpoints of guest @g, its start, and re-binding them after
  * service @svc restarted. */

@@ -22,12 +22,16 @@
  *
  * A guest finds its endpoints in its own xenstore home:
  * data/bulkhead/<endpoint> = "<service domid> <absolute xenstore path>",
- * written by dom0 with read permission for that guest only.
+ * written by dom0 with read permission for that guest only; the service
+ * serves each over a channel granted to that guest alone (CHAN_SERVE, sent
+ * while the new guest is still paused). dom0 reaches a guest's vTPM (to
+ * measure it before it runs) the same way, through Xen's vchan-socket-proxy.
  */
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <libxl.h>
@@ -41,10 +45,18 @@
 #define ENDPOINT_DIR "data/bulkhead"
 #define CONNECT_RETRY_MS 100
 
+#define TPM_PROXIES_MAX 16
+
 struct xen_plat {
 	libxl_ctx *ctx;
 	xentoollog_logger_stdiostream *lg;
 	struct xs_handle *xs;
+	/* dom0's own way to a guest's vTPM (measured boot, attest): Xen's
+	 * vchan-socket-proxy per socket, data and control, by guest name */
+	struct {
+		char guest[BH_MSG_NAME_MAX];
+		pid_t pid[2];
+	} tpm[TPM_PROXIES_MAX];
 };
 
 struct xen_dom {
@@ -80,16 +92,30 @@ static int dup_str(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-/* "console=hvc0 rdinit=/init bh_role=netdom": the role for the image's /init. */
+/*
+ * "console=hvc0 rdinit=/init bh_role=netdom bh_gw=10.81.1.1/24,...": the
+ * role for the image's /init, and netdom's gateway addresses for its vif
+ * hotplug (images/init-service.sh).
+ */
 static int cmdline(const struct bh_domain *dom, char **ret)
 {
 	const char *base = dom->cmdline ? dom->cmdline : "";
+	char gw[512] = "";
+	size_t used = 0;
 	int n;
 
 	if (dom->role == BH_DOM_GUEST)
 		return dup_str(ret, dom->cmdline);
-	n = asprintf(ret, "%s%sbh_role=%s", base, base[0] ? " " : "",
-		     bh_role_cfg_name(dom->role));
+	for (size_t i = 0; i < dom->n_gateways && used + 64 < sizeof(gw); i++) {
+		char p[64];
+
+		bh_prefix_format(&dom->gateways[i], p, sizeof(p));
+		if (!strchr(p, '/')) /* a single host prints without its length */
+			bh_fmt(p + strlen(p), sizeof(p) - strlen(p), "/%u", dom->gateways[i].len);
+		used += (size_t)snprintf(gw + used, sizeof(gw) - used, "%s%s", i ? "," : " bh_gw=", p);
+	}
+	n = asprintf(ret, "%s%sbh_role=%s%s", base, base[0] ? " " : "",
+		     bh_role_cfg_name(dom->role), gw);
 	return n < 0 ? -ENOMEM : 0;
 }
 
@@ -238,7 +264,7 @@ static int pdom_new(const struct bh_domain *dom, uint32_t domid, struct bh_pdom 
 	return 0;
 }
 
-/* Create, then unpause, domain @dom; its domid in *ret_domid. */
+/* Create domain @dom (left paused: the caller unpauses); its domid in *ret_domid. */
 static int create(struct bh_sup *s, const struct bh_domain *dom, uint32_t *ret_domid)
 {
 	libxl_domain_config dc;
@@ -247,8 +273,6 @@ static int create(struct bh_sup *s, const struct bh_domain *dom, uint32_t *ret_d
 
 	if (r == 0)
 		r = xl_err(libxl_domain_create_new(xp(s)->ctx, &dc, &domid, NULL, NULL));
-	if (r == 0)
-		r = xl_err(libxl_domain_unpause(xp(s)->ctx, domid, NULL));
 	if (r < 0 && domid != (uint32_t)INVALID_DOMID)
 		libxl_domain_destroy(xp(s)->ctx, domid, NULL);
 	libxl_domain_config_dispose(&dc);
@@ -270,30 +294,91 @@ static int create_pdom(struct bh_sup *s, const struct bh_domain *dom, struct bh_
 	return r;
 }
 
-/* The daemon advertises its control channel once booted: connect as its client. */
+static int unpause(struct bh_sup *s, struct bh_pdom *d)
+{
+	return xl_err(libxl_domain_unpause(xp(s)->ctx, (uint32_t)d->id, NULL));
+}
+
+/* Drop @x's pending watch events: whoever polled its fd looks for itself. */
+static void drain(struct xen_dom *x)
+{
+	char **ev;
+
+	while ((ev = xs_check_watch(x->watch)))
+		free(ev);
+}
+
+static bool advertised(struct bh_sup *s, const char *ring_ref)
+{
+	unsigned len;
+	char *v = xs_read(xp(s)->xs, XBT_NULL, ring_ref, &len);
+
+	free(v);
+	return v != NULL;
+}
+
+/*
+ * The daemon advertises its control channel once booted: wait for its
+ * ring-ref in a xenstore watch (no polling: under emulation every
+ * attempt would take CPU from the booting domain), then connect as its
+ * client. A domain that ends meanwhile fails at once.
+ */
+static int wait_ctl(struct bh_sup *s, struct bh_svc *svc, const char *path)
+{
+	struct xen_dom *x = svc->hd->priv;
+	char ring_ref[160];
+	int r = -ETIMEDOUT;
+
+	bh_fmt(ring_ref, sizeof(ring_ref), "%s/ring-ref", path);
+	if (!xs_watch(x->watch, ring_ref, "ctl"))
+		return -EIO;
+	for (;;) {
+		uint64_t now = bh_now_ms();
+		struct pollfd p = { .fd = svc->hd->exit_fd, .events = POLLIN };
+
+		if (advertised(s, ring_ref)) {
+			r = 0;
+			break;
+		}
+		if (s->plat->reap(s, svc->hd) == 1) {
+			r = -ECHILD;
+			break;
+		}
+		if (now >= svc->deadline_ms)
+			break;
+		/* A bounded wait: a change between the read and the poll is seen next time. */
+		poll(&p, 1, (int)(svc->deadline_ms - now < 1000 ? svc->deadline_ms - now : 1000));
+		drain(x);
+	}
+	xs_unwatch(x->watch, ring_ref, "ctl");
+	drain(x);
+	return r;
+}
+
 static int connect_ctl(struct bh_sup *s, struct bh_svc *svc)
 {
-	char path[128];
+	char path[128], why[96];
 	int r;
 
 	bh_fmt(path, sizeof(path), "/local/domain/%d/%s", svc->hd->id, CTL_PATH);
 	for (;;) {
-		r = bh_chan_xen_client(svc->hd->id, path, &svc->chan);
+		r = wait_ctl(s, svc, path);
+		if (r == 0)
+			r = bh_chan_xen_client(svc->hd->id, path, &svc->chan);
 		if (r == 0)
 			break;
+		if (r == -ECHILD) {
+			bh_pdom_exit_text(svc->hd, why, sizeof(why));
+			bh_fmt(svc->note, sizeof(svc->note), "%s before it was ready", why);
+			return r;
+		}
 		if (bh_now_ms() >= svc->deadline_ms) {
 			bh_fmt(svc->note, sizeof(svc->note),
 			       "domain %d did not advertise %s within %u ms", svc->hd->id, path,
 			       s->o->timeout_ms);
 			return -ETIMEDOUT;
 		}
-		if (s->plat->reap(s, svc->hd) == 1) {
-			char why[96];
-
-			bh_pdom_exit_text(svc->hd, why, sizeof(why));
-			bh_fmt(svc->note, sizeof(svc->note), "domain %s before it was ready", why);
-			return -ECHILD;
-		}
+		/* Advertised but not yet connectable (a session ending): try again. */
 		poll(NULL, 0, CONNECT_RETRY_MS);
 	}
 	bh_chan_set_blocking(svc->chan, false);
@@ -312,6 +397,11 @@ static void xen_stop(struct bh_sup *s, struct bh_pdom *d, unsigned gentle_ms)
 static int xen_svc_spawn(struct bh_sup *s, struct bh_svc *svc)
 {
 	int r = create_pdom(s, svc->dom, &svc->hd);
+
+	if (r == 0 && (r = unpause(s, svc->hd)) < 0) {
+		xen_stop(s, svc->hd, 0);
+		svc->hd = NULL;
+	}
 
 	if (r < 0) {
 		bh_fmt(svc->note, sizeof(svc->note), "libxl cannot create the domain: %s",
@@ -349,23 +439,48 @@ static const struct bh_svc *svc_of(struct bh_sup *s, enum bh_dom_role role)
 	return NULL;
 }
 
-/* "disk0.sock" -> data/bulkhead/disk0 = "<stordom domid> <its path for this guest>" */
+/*
+ * Guest endpoint @b ("disk0.sock", "tpm.sock", "tpm.sock.ctrl"): its service
+ * serves it over a channel for this guest alone (CHAN_SERVE), advertised at
+ * data/bulkhead/<guest>-<endpoint> in the service's home; the guest finds
+ * "<service domid> <that path>" at data/bulkhead/<endpoint> in its own.
+ */
 static int endpoint(struct bh_sup *s, struct bh_guest *g, size_t b)
 {
 	const struct bh_svc *svc = svc_of(s, g->bind_role[b]);
-	char name[32], value[192], *dot;
+	struct bh_msg_chan_serve m = { .domid = (uint32_t)g->hd->id };
+	char ep[32], value[192], *dot;
+	const char *src = strrchr(g->binds[b].src, '/');
+	int r;
 
 	if (!svc || !svc->hd)
 		return -ENOTCONN;
-	bh_fmt(name, sizeof(name), "%s", g->binds[b].name);
-	dot = strstr(name, ".sock");
+	bh_fmt(ep, sizeof(ep), "%s", g->binds[b].name);
+	dot = strstr(ep, ".sock");
 	if (dot)
 		memmove(dot, dot + 5, strlen(dot + 5) + 1);
-	for (char *c = name; *c; c++)
+	for (char *c = ep; *c; c++)
 		*c = *c == '.' ? '-' : *c;
-	bh_fmt(value, sizeof(value), "%d /local/domain/%d/%s/%s-%s", svc->hd->id, svc->hd->id,
-	       ENDPOINT_DIR, g->dom->name, name);
-	return write_endpoint(s, g->hd->id, name, value);
+	if (svc->dom->role == BH_DOM_STORDOM) {
+		/* <run>/<stordom>/<volume>.sock: the export is the volume */
+		bh_fmt(m.name, sizeof(m.name), "%s", src ? src + 1 : "");
+		dot = strstr(m.name, ".sock");
+		if (dot)
+			*dot = '\0';
+	} else {
+		bh_fmt(m.name, sizeof(m.name), "%s", g->dom->name);
+		m.kind = strstr(g->binds[b].name, ".ctrl") ? BH_CHAN_SERVE_CTRL : BH_CHAN_SERVE_DATA;
+	}
+	bh_fmt(m.xs_path, sizeof(m.xs_path), "%s/%s-%s", ENDPOINT_DIR, g->dom->name, ep);
+	r = bh_svc_chan_serve(s, (struct bh_svc *)svc, &m);
+	if (r < 0) {
+		bh_fmt(g->note, sizeof(g->note), "%s: %s cannot serve it: %s", ep, svc->dom->name,
+		       strerror(-r));
+		return r;
+	}
+	bh_fmt(value, sizeof(value), "%d /local/domain/%d/%s", svc->hd->id, svc->hd->id,
+	       m.xs_path);
+	return write_endpoint(s, g->hd->id, ep, value);
 }
 
 static int xen_rebind(struct bh_sup *s, struct bh_guest *g, size_t b)
@@ -373,16 +488,18 @@ static int xen_rebind(struct bh_sup *s, struct bh_guest *g, size_t b)
 	return endpoint(s, g, b);
 }
 
+/* Created paused: its endpoints are in place before it runs. */
 static int xen_guest_spawn(struct bh_sup *s, struct bh_guest *g)
 {
 	int r = create_pdom(s, g->dom, &g->hd);
 
-	for (size_t b = 0; r == 0 && b < g->n_binds; b++) {
+	for (size_t b = 0; r == 0 && b < g->n_binds; b++)
 		r = endpoint(s, g, b);
-		if (r < 0) {
-			xen_stop(s, g->hd, 0);
-			g->hd = NULL;
-		}
+	if (r == 0)
+		r = unpause(s, g->hd);
+	if (r < 0 && g->hd) {
+		xen_stop(s, g->hd, 0);
+		g->hd = NULL;
 	}
 	return r;
 }
@@ -390,13 +507,10 @@ static int xen_guest_spawn(struct bh_sup *s, struct bh_guest *g)
 /* Drain the watch; then is the domain still running? */
 static int xen_reap(struct bh_sup *s, struct bh_pdom *d)
 {
-	struct xen_dom *x = d->priv;
 	libxl_dominfo info;
-	char **ev;
 	int r;
 
-	while ((ev = xs_check_watch(x->watch)))
-		free(ev);
+	drain(d->priv);
 	if (d->id <= 0)
 		return 1;
 	libxl_dominfo_init(&info);
@@ -424,13 +538,93 @@ static int xen_reap(struct bh_sup *s, struct bh_pdom *d)
 	return 1;
 }
 
+/* Xen's vchan-socket-proxy (client mode): @sock, each connection a channel session. */
+static pid_t spawn_proxy(int domid, const char *xs_path, const char *sock)
+{
+	char id[16];
+	pid_t pid;
+
+	bh_fmt(id, sizeof(id), "%d", domid);
+	unlink(sock);
+	pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+
+		/* The supervisor blocks its signals for its signalfd: not the proxy's. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execlp("vchan-socket-proxy", "vchan-socket-proxy", id, xs_path, sock, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void stop_proxies(pid_t pid[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (pid[i] > 0) {
+			kill(pid[i], SIGKILL);
+			waitpid(pid[i], NULL, 0);
+			pid[i] = 0;
+		}
+}
+
+static int wait_socket(struct bh_sup *s, const char *path)
+{
+	uint64_t end = bh_now_ms() + s->o->timeout_ms;
+	struct stat st;
+
+	while (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		if (bh_now_ms() >= end)
+			return -ETIMEDOUT;
+		poll(NULL, 0, 50);
+	}
+	return 0;
+}
+
+/*
+ * dom0's way to guest @g's vTPM, for measured boot and attestation: vtpmd
+ * serves the instance's data and control sockets over two channels for
+ * dom0 (CHAN_SERVE, at data/bulkhead/dom0-<guest>-tpm[-ctrl]), and Xen's
+ * vchan-socket-proxy makes them unix sockets at <run>/<guest>-tpm.sock[.ctrl]
+ * (replaced when called again: vtpm or the guest restarted).
+ */
 static int xen_guest_tpm(struct bh_sup *s, struct bh_guest *g, char *out, size_t len)
 {
-	(void)s;
-	(void)g;
-	(void)out;
-	(void)len;
-	return -EOPNOTSUPP;
+	static const char *const sfx[2] = { "", ".ctrl" }, *const xsfx[2] = { "", "-ctrl" };
+	const struct bh_svc *svc = svc_of(s, BH_DOM_VTPM);
+	size_t slot = TPM_PROXIES_MAX;
+	char sock[PATH_MAX], abs_path[256];
+	int r = 0;
+
+	if (!svc || !svc->hd)
+		return -ENOTCONN;
+	for (size_t i = 0; i < TPM_PROXIES_MAX; i++)
+		if (bh_streq(xp(s)->tpm[i].guest, g->dom->name) ||
+		    (!xp(s)->tpm[i].guest[0] && slot == TPM_PROXIES_MAX))
+			slot = i;
+	if (slot == TPM_PROXIES_MAX)
+		return -ENOSPC;
+	stop_proxies(xp(s)->tpm[slot].pid);
+	bh_fmt(xp(s)->tpm[slot].guest, sizeof(xp(s)->tpm[slot].guest), "%s", g->dom->name);
+	for (int k = 0; r == 0 && k < 2; k++) {
+		struct bh_msg_chan_serve m = { .kind = k ? BH_CHAN_SERVE_CTRL : BH_CHAN_SERVE_DATA,
+					       .domid = 0 };
+
+		bh_fmt(m.name, sizeof(m.name), "%s", g->dom->name);
+		bh_fmt(m.xs_path, sizeof(m.xs_path), "%s/dom0-%s-tpm%s", ENDPOINT_DIR, g->dom->name,
+		       xsfx[k]);
+		r = bh_svc_chan_serve(s, (struct bh_svc *)svc, &m);
+		bh_fmt(abs_path, sizeof(abs_path), "/local/domain/%d/%s", svc->hd->id, m.xs_path);
+		bh_fmt(sock, sizeof(sock), "%s/%s-tpm.sock%s", s->o->run, g->dom->name, sfx[k]);
+		if (r == 0) {
+			xp(s)->tpm[slot].pid[k] = spawn_proxy(svc->hd->id, abs_path, sock);
+			r = xp(s)->tpm[slot].pid[k] < 0 ? -errno : wait_socket(s, sock);
+		}
+	}
+	if (r < 0)
+		return r;
+	return bh_fmt(out, len, "%s/%s-tpm.sock", s->o->run, g->dom->name);
 }
 
 static int xen_open(struct bh_sup *s)
@@ -462,6 +656,8 @@ static void xen_close(struct bh_sup *s)
 
 	if (!p)
 		return;
+	for (size_t i = 0; i < TPM_PROXIES_MAX; i++)
+		stop_proxies(p->tpm[i].pid);
 	xs_close(p->xs);
 	libxl_ctx_free(p->ctx);
 	xtl_logger_destroy((xentoollog_logger *)p->lg);

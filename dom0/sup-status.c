@@ -158,9 +158,12 @@ static const char *common_note(const struct bh_sup *s)
 static void status_table(const struct bh_sup *s, FILE *out)
 {
 	bool header = false;
+	bool xen = s->plat == &bh_plat_xen;
 
-	fprintf(out, "topology %s (host platform), supervisor pid %d\n", s->t->dir, (int)getpid());
-	fprintf(out, "%-12s %-8s %-9s %-8s %8s %8s  %-8s %s\n", "DOMAIN", "ROLE", "STATE", "PID",
+	fprintf(out, "topology %s (%s platform), supervisor pid %d\n", s->t->dir, s->plat->name,
+		(int)getpid());
+	fprintf(out, "%-12s %-8s %-9s %-8s %8s %8s  %-8s %s\n", "DOMAIN", "ROLE", "STATE",
+		xen ? "DOMID" : "PID",
 		"UPTIME", "RESTARTS", "CHANNEL", "DETAIL");
 	for (size_t i = 0; i < s->n_svc; i++) {
 		const struct bh_svc *v = &s->svc[i];

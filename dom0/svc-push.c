@@ -183,3 +183,29 @@ int bh_push_vtpm(struct bh_sup *s, struct bh_svc *svc)
 	}
 	return r;
 }
+
+int bh_svc_chan_serve(struct bh_sup *s, struct bh_svc *svc, const struct bh_msg_chan_serve *m)
+{
+	uint16_t want = svc->dom->role == BH_DOM_STORDOM ? BH_MSG_VOLUME_RESULT : BH_MSG_VTPM_RESULT;
+	uint8_t body[BH_MSG_NAME_MAX + BH_CHAN_XS_PATH_MAX + 16], reply[512];
+	long n = bh_msg_chan_serve_encode(m, body, sizeof(body));
+	int r;
+
+	if (!svc->chan || svc->state != BH_SVC_RUNNING)
+		return -ENOTCONN;
+	svc->deadline_ms = bh_now_ms() + s->o->timeout_ms;
+	r = n < 0 ? (int)n : bh_ctl_call(s, svc, BH_MSG_CHAN_SERVE, body, (size_t)n, want, reply,
+					   sizeof(reply));
+	if (r >= 0 && want == BH_MSG_VOLUME_RESULT) {
+		struct bh_msg_volume_result res;
+
+		r = bh_msg_volume_result_decode(reply, (size_t)r, &res);
+		r = r < 0 ? r : res.status;
+	} else if (r >= 0) {
+		struct bh_msg_vtpm_result res;
+
+		r = bh_msg_vtpm_result_decode(reply, (size_t)r, &res);
+		r = r < 0 ? r : res.status;
+	}
+	return r;
+}

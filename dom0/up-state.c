@@ -15,7 +15,9 @@
  * A volume with seal=1 has no key file: its secret is sealed in its guest's
  * vTPM, and stordom gets it from vtpm (UNSEAL), never through dom0. For any
  * other volume dom0 creates the key file once and hands stordom its path,
- * never its bytes.
+ * never its bytes. On the xen platform the keys are made inside the service
+ * domains (their paths are the same, in the domains' own file systems) and
+ * dom0 makes only its logs.
  */
 #include <fcntl.h>
 #include <sys/random.h>
@@ -161,6 +163,10 @@ int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o)
 	char backing[PATH_MAX], key[PATH_MAX];
 	int r = make_dirs(t, o);
 
+	/* On Xen the volumes, their keys and vtpmd's key are the service
+	 * domains' own (made by their images' /init); dom0 keeps none. */
+	if (o->platform == BH_PLATFORM_XEN)
+		return r;
 	for (size_t i = 0; r == 0 && i < t->n_volumes; i++) {
 		if (t->volumes[i].sealed)
 			continue;

@@ -2,7 +2,8 @@
 /*
  * stordomd's control loop over one msg-framed stream (a unix socket, a file,
  * later a channel from dom0): VOLUME_OPEN / CLOSE / GROW / ERASE, each
- * answered by one VOLUME_RESULT; PING answered by PONG. stordomd never parses
+ * answered by one VOLUME_RESULT; CHAN_SERVE (an export's socket over a
+ * channel for one guest, xen platform) too; PING answered by PONG. stordomd never parses
  * config text: these typed messages are all it is told.
  *
  * A message carries a key file's path, never a key (a sealed volume's secret
@@ -188,6 +189,54 @@ static int handle_volume(struct sd_daemon *d, int fd, const struct bh_msg_hdr *h
 	return send_result(fd, h->request_id, m.name, r, m.size, bh_msg_type_name(h->type));
 }
 
+/*
+ * CHAN_SERVE (xen platform): serve an open export's socket over a channel
+ * granted to one guest domain, replacing an earlier one of the same export
+ * (the guest restarted: a new domid). The proxy connects to the socket per
+ * session, so the NBD protocol code never knows the transport.
+ */
+static int chan_serve(struct sd_daemon *d, const struct bh_msg_chan_serve *m)
+{
+	char spec[BH_CHAN_XS_PATH_MAX + 32], path[BH_VOLUME_PATH_MAX];
+	size_t slot = SD_CHAN_EXPORTS_MAX;
+
+	if (!entry_find(d, m->name))
+		return -ENOENT;
+	if (m->kind != BH_CHAN_SERVE_DATA || !d->dir)
+		return -EINVAL;
+	for (size_t i = 0; i < SD_CHAN_EXPORTS_MAX; i++) {
+		if (d->chans[i].proxy && bh_streq(d->chans[i].name, m->name) &&
+		    bh_streq(d->chans[i].xs_path, m->xs_path)) {
+			bh_chanproxy_stop(d->chans[i].proxy);
+			d->chans[i].proxy = NULL;
+		}
+		if (!d->chans[i].proxy && slot == SD_CHAN_EXPORTS_MAX)
+			slot = i;
+	}
+	if (slot == SD_CHAN_EXPORTS_MAX)
+		return -ENOSPC;
+	snprintf(spec, sizeof(spec), "xen:%u:%s", m->domid, m->xs_path);
+	if (snprintf(path, sizeof(path), "%s/%s.sock", d->dir, m->name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	snprintf(d->chans[slot].name, sizeof(d->chans[slot].name), "%s", m->name);
+	snprintf(d->chans[slot].xs_path, sizeof(d->chans[slot].xs_path), "%s", m->xs_path);
+	return bh_chanproxy_start(spec, path, SD_CHAN_RING, &d->chans[slot].proxy);
+}
+
+static int handle_chan_serve(struct sd_daemon *d, int fd, const struct bh_msg_hdr *h,
+			     const uint8_t *untrusted_body)
+{
+	struct bh_msg_chan_serve m;
+	int r = bh_msg_chan_serve_decode(untrusted_body, h->length, &m);
+
+	if (r < 0)
+		return send_result(fd, h->request_id, "", r, 0, "CHAN_SERVE");
+	r = chan_serve(d, &m);
+	if (r == 0)
+		bh_notice("export '%s' served to domain %u at %s", m.name, m.domid, m.xs_path);
+	return send_result(fd, h->request_id, m.name, r, 0, "CHAN_SERVE");
+}
+
 int sd_daemon_handle(struct sd_daemon *d, int out_fd, const struct bh_msg_hdr *h,
 		     const uint8_t *untrusted_body)
 {
@@ -200,6 +249,8 @@ int sd_daemon_handle(struct sd_daemon *d, int out_fd, const struct bh_msg_hdr *h
 		return reply(out_fd, BH_MSG_PONG, h->request_id, untrusted_body, h->length);
 	case BH_MSG_VOLUME_OPEN ... BH_MSG_VOLUME_ERASE:
 		return handle_volume(d, out_fd, h, untrusted_body);
+	case BH_MSG_CHAN_SERVE:
+		return handle_chan_serve(d, out_fd, h, untrusted_body);
 	default:
 		bh_warn("ignoring %s", bh_msg_type_name(h->type));
 		return 0;
@@ -228,6 +279,10 @@ int sd_daemon_stream(struct sd_daemon *d, int in_fd, int out_fd)
 
 void sd_daemon_fini(struct sd_daemon *d)
 {
+	for (size_t i = 0; i < SD_CHAN_EXPORTS_MAX; i++) {
+		bh_chanproxy_stop(d->chans[i].proxy);
+		d->chans[i].proxy = NULL;
+	}
 	sd_server_free(d->srv); /* every key wiped */
 	d->srv = NULL;
 	free(d->vols);

@@ -43,7 +43,7 @@ static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static int ctl_listen = -1, ctl_conn = -1, chan_listen = -1;
 static volatile int stopping;
 
-#define CHAN_RING (1u << 20)
+#define CHAN_RING SD_CHAN_RING
 #define EXPORT_CHANS_MAX 16
 
 /* --export-chan NAME=SPEC: one proxy from a channel to DIR/NAME.sock each. */
@@ -314,6 +314,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	d.dir = dir;
 	r = sd_server_new(dir, workers, &d.srv);
 	if (r < 0)
 		return bh_log_errno(LOG_ERR, r, "starting the server"), 1;

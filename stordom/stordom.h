@@ -31,6 +31,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "bulkhead/chanproxy.h"
 #include "bulkhead/msg.h"
 #include "bulkhead/util.h"
 
@@ -472,11 +473,21 @@ int sd_bridge_run(struct bh_chan *chan, bool initiator, int listen_fd,
 /* ------------------------------------------------------------------------
  * Daemon (daemon.c): dom0's VOLUME_* messages over one msg-framed stream.
  */
+#define SD_CHAN_EXPORTS_MAX 16
+#define SD_CHAN_RING (1u << 20) /* each direction of an export's channel */
+
 struct sd_daemon {
 	struct sd_server *srv;
 	const char *unseal_path; /* vtpmd's unseal socket (--unseal), or NULL */
 	struct sd_vol_entry *vols; /* what dom0 opened: name -> path */
 	size_t n_vols;
+	const char *dir; /* the export sockets' directory (--listen) */
+	/* CHAN_SERVE: an export's socket served over a channel for one guest */
+	struct {
+		char name[BH_MSG_NAME_MAX];
+		char xs_path[BH_CHAN_XS_PATH_MAX];
+		struct bh_chanproxy *proxy;
+	} chans[SD_CHAN_EXPORTS_MAX];
 };
 
 int sd_daemon_handle(struct sd_daemon *d, int out_fd, const struct bh_msg_hdr *h,

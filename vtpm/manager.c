@@ -588,10 +588,28 @@ static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8
 	}
 }
 
+/* CHAN_SERVE: one of a created instance's sockets over a channel for its guest. */
+static int chan_serve(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8_t *body,
+		      char *err, size_t errlen, const char **ret_name)
+{
+	static struct bh_msg_chan_serve cs;
+	int r;
+
+	if (bh_msg_chan_serve_decode(body, h->length, &cs) < 0)
+		return snprintf(err, errlen, "malformed request"), -EBADMSG;
+	*ret_name = cs.name;
+	if (!find(m, cs.name))
+		return snprintf(err, errlen, "no such instance"), -ENOENT;
+	r = vt_chan_serve(m->cfg.state_dir, &cs);
+	snprintf(err, errlen, "%s%s to domain %u at %s", r < 0 ? strerror(-r) : "served",
+		 r < 0 ? ": not served" : "", cs.domid, cs.xs_path);
+	return r;
+}
+
 /* One control request from dom0 (or the test helper); 0, or -errno to hang up. */
 static int control_request(struct vt_manager *m, int fd)
 {
-	uint8_t body[2 * BH_MSG_NAME_MAX + 8];
+	uint8_t body[BH_MSG_NAME_MAX + BH_CHAN_XS_PATH_MAX + 16]; /* >= 2 names + 8 */
 	const char *name = NULL;
 	struct bh_msg_hdr h;
 	char err[BH_MSG_ERROR_TEXT_MAX];
@@ -600,9 +618,13 @@ static int control_request(struct vt_manager *m, int fd)
 	if (r == 0 || r == -EPIPE)
 		return -EPIPE; /* the peer hung up */
 	if (r < 0 || ((h.type < BH_MSG_VTPM_CREATE || h.type > BH_MSG_VTPM_DELETE) &&
-		      h.type != BH_MSG_VTPM_RESET && h.type != BH_MSG_VTPM_RESEAL))
+		      h.type != BH_MSG_VTPM_RESET && h.type != BH_MSG_VTPM_RESEAL &&
+		      h.type != BH_MSG_CHAN_SERVE))
 		return bh_log_errno(LOG_ERR, r < 0 ? r : -EBADMSG, "control: bad request");
-	r = control(m, &h, body, err, sizeof(err), &name);
+	if (h.type == BH_MSG_CHAN_SERVE)
+		r = chan_serve(m, &h, body, err, sizeof(err), &name);
+	else
+		r = control(m, &h, body, err, sizeof(err), &name);
 	if (r < 0)
 		bh_err("%s %s: %s", bh_msg_type_name(h.type), name ? name : "?", err);
 	else
@@ -704,6 +726,7 @@ int vt_manager_serve(struct vt_manager *m, const char *path)
 
 void vt_manager_free(struct vt_manager *m)
 {
+	vt_chan_serve_stop_all();
 	if (!m)
 		return;
 	for (size_t i = 0; i < INSTANCES_MAX; i++)

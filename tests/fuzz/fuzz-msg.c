@@ -53,6 +53,9 @@ static void decode_body(uint16_t type, const uint8_t *body, size_t len)
 	case BH_MSG_UNSEAL_RESULT:
 		ROUNDTRIP(unseal_result, body, len);
 		break;
+	case BH_MSG_CHAN_SERVE:
+		ROUNDTRIP(chan_serve, body, len);
+		break;
 	default:
 		break;
 	}

@@ -93,6 +93,10 @@ enum bh_msg_type {
 	BH_MSG_UNSEAL_RESULT = 32,  /* vtpmd -> stordom: the secret, or why not */
 	BH_MSG_VTPM_KEY_OP = 33,    /* inside vtpm only: vtpmd -> worker (vtpm/keyseal.c) */
 	BH_MSG_VTPM_KEY_RESULT = 34, /* inside vtpm only: worker -> vtpmd */
+	/* dom0 -> stordom / vtpm (xen platform): serve one of a guest's sockets
+	 * over a channel for that guest; the reply is the service's own result
+	 * (VOLUME_RESULT, VTPM_RESULT) */
+	BH_MSG_CHAN_SERVE = 35,
 	BH_MSG_TYPE_MAX_, /* not a type: one past the last */
 };
 
@@ -431,6 +435,33 @@ int bh_msg_vtpm_ref_decode(const void *untrusted_body, size_t len, struct bh_msg
 long bh_msg_vtpm_result_encode(const struct bh_msg_vtpm_result *m, void *out, size_t cap);
 int bh_msg_vtpm_result_decode(const void *untrusted_body, size_t len,
 			      struct bh_msg_vtpm_result *ret);
+
+/*
+ * CHAN_SERVE: serve the socket of export or vTPM instance @name (@kind: its
+ * data socket, or a vTPM's control socket) over a xen channel for domain
+ * @domid, advertised at @xs_path under the service's own xenstore home
+ * ("data/bulkhead/g1-disk0": relative, [A-Za-z0-9_/-] only, no empty
+ * component). Replaces an earlier one for the same name, kind and path.
+ */
+#define BH_CHAN_XS_PATH_MAX 128 /* including the NUL */
+#define BH_DOMID_MAX 0x7fefu     /* the last ordinary domain id (DOMID_FIRST_RESERVED - 1) */
+
+enum bh_chan_serve_kind {
+	BH_CHAN_SERVE_DATA = 0,
+	BH_CHAN_SERVE_CTRL = 1, /* a vTPM instance's control socket */
+	BH_CHAN_SERVE_KIND_MAX_,
+};
+
+struct bh_msg_chan_serve {
+	char name[BH_MSG_NAME_MAX];
+	uint32_t kind; /* enum bh_chan_serve_kind; a u8 on the wire (no padding here) */
+	uint32_t domid;
+	char xs_path[BH_CHAN_XS_PATH_MAX];
+};
+
+long bh_msg_chan_serve_encode(const struct bh_msg_chan_serve *m, void *out, size_t cap);
+int bh_msg_chan_serve_decode(const void *untrusted_body, size_t len,
+			     struct bh_msg_chan_serve *ret);
 
 struct bh_cursor;
 /*

@@ -148,6 +148,35 @@ static void test_ping_roundtrip(void)
 	CU_ASSERT_EQUAL(bh_msg_ping_decode(body, 7, &d), -EBADMSG);
 }
 
+static void test_chan_serve(void)
+{
+	struct bh_msg_chan_serve m = { "g1-data", BH_CHAN_SERVE_CTRL, 7, "data/bulkhead/g1-disk0" };
+	struct bh_msg_chan_serve d = { 0 };
+	static const char *const bad_paths[] = { "", "/abs", "a//b", "a/", "a/../b", "a b",
+						 "a/.x" };
+	uint8_t body[512];
+	long n = bh_msg_chan_serve_encode(&m, body, sizeof(body));
+
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), 0);
+	CU_ASSERT_EQUAL(memcmp(&m, &d, sizeof(m)), 0);
+	CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n - 1, &d), -EBADMSG);
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+		struct bh_msg_chan_serve b = m;
+
+		snprintf(b.xs_path, sizeof(b.xs_path), "%s", bad_paths[i]);
+		n = bh_msg_chan_serve_encode(&b, body, sizeof(body));
+		CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), -EBADMSG);
+	}
+	m.kind = BH_CHAN_SERVE_KIND_MAX_;
+	n = bh_msg_chan_serve_encode(&m, body, sizeof(body));
+	CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), -EBADMSG);
+	m.kind = 0;
+	m.domid = BH_DOMID_MAX + 1;
+	n = bh_msg_chan_serve_encode(&m, body, sizeof(body));
+	CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), -EBADMSG);
+}
+
 static void test_negotiate(void)
 {
 	uint8_t v = 0;
@@ -200,6 +229,7 @@ static const struct bh_test msg_tests[] = {
 	{ "HELLO_ACK round trip", test_hello_ack_roundtrip },
 	{ "ERROR round trip", test_error_roundtrip },
 	{ "PING round trip", test_ping_roundtrip },
+	{ "CHAN_SERVE round trip and checks", test_chan_serve },
 	{ "version negotiation", test_negotiate },
 	{ "frame and parse", test_frame_and_parse },
 	{ NULL, NULL },

@@ -52,6 +52,10 @@ static void test_demo_guest(void)
 		CU_ASSERT_PTR_NULL(strstr(j, "bh_role"));
 	}
 	free(j);
+	j = json_of(t, "netdom");
+	if (j)
+		HAS(j, "bh_role=netdom bh_gw=10.10.1.1/24,10.10.2.1/24\"");
+	free(j);
 	bh_topology_free(t);
 	bh_diags_clear(&d);
 }
