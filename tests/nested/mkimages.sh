@@ -12,20 +12,23 @@
 #                        (vmlinuz next to it, gzipped, for the domUs)
 #   DIR/img/domu.cpio    the stress domU: busybox, three modules, the static
 #                        test binary
-#   DIR/img/SVC.cpio     a service domU each (netdom, stordom, vtpm): busybox,
+#   DIR/img/SVC.cpio     a service domain each (netdom, stordom, vtpm): busybox,
 #                        the daemon as `make` built it with its exact shared-
 #                        library closure, the kernel modules it needs with
 #                        their dependencies, xenstore-read/-write/-watch
+#   DIR/img/guest.cpio   the guests bulkhead starts: busybox, the vchan and
+#                        netfront modules, xenstore-read/-list
 #   DIR/img/dom0.cpio    dom0's initramfs: busybox, the Xen tools, bulkhead,
 #                        the standard clients (nbdinfo, nbdcopy, tpm2-tools,
 #                        vchan-socket-proxy) and their exact shared-library
 #                        closure, the Xen modules, our static test programs,
-#                        the domUs' kernel, initramfs images and configs
+#                        the domUs' kernel, initramfs images, configs and
+#                        configs/nested (the topology `bulkhead up` runs)
 #
 #   mkimages.sh DIR STRESS_BINARY BUILD_DIR
 #
-# BUILD_DIR holds bulkhead, netdomd, stordomd and vtpmd; DIR holds the static
-# xen-svc-ctl next to the stress binary. Uncompressed cpio: it boots fastest.
+# BUILD_DIR holds bulkhead, netdomd, stordomd and vtpmd. Uncompressed cpio:
+# it boots fastest.
 set -euo pipefail
 
 dir=$(realpath "${1:?usage: mkimages.sh DIR STRESS_BINARY BUILD_DIR}")
@@ -34,7 +37,7 @@ build=$(realpath "${3:?usage: mkimages.sh DIR STRESS_BINARY BUILD_DIR}")
 here=$(dirname "$(realpath "$0")")
 root=$dir/root
 img=$dir/img
-svcctl=$dir/xen-svc-ctl
+topo=$(realpath "$here/../../configs/nested")
 mkdir -p "$img"
 
 die() {
@@ -42,15 +45,15 @@ die() {
 	exit 1
 }
 
-for f in "$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" "$svcctl"; do
+for f in "$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd"; do
 	[ -x "$f" ] || die "$f not built"
 done
 
 # Nothing to do when no input changed since the last build: the scripts,
 # configs and programs that go into the images, the unpacked tree (its
 # package list) and the shared image scripts.
-inputs=("$here"/*.sh "$here"/*.cfg "$here"/topo/*.cfg "$here"/topo/guests/*.cfg "$stress" \
-	"$svcctl" "$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" \
+inputs=("$here"/*.sh "$here"/*.cfg "$topo"/*.cfg "$topo"/guests/*.cfg "$stress" \
+	"$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" \
 	"$root/.complete" "$here"/../../scripts/{imagelib,fetch-debs}.sh)
 stamp=$( (cd / && sha256sum "${inputs[@]}") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$img/.stamp" 2>/dev/null)" = "$stamp" ] && [ -e "$img/dom0.cpio" ]; then
@@ -97,10 +100,12 @@ svc_image() {
 # netdom: nftables and conntrack (what netdomd's table uses: ct, limit, log
 # to an NFLOG group, reject, counter objects; ctnetlink to prune flows), veth
 # for the two guest namespaces, and nft + ip to check from inside.
+# xen-netback: netdom is the backend of the guests' vifs.
 svc_image netdom
 img_programs "$img/netdom-root" /usr/sbin/nft /bin/ip
 img_modules "$img/netdom-root" xen-evtchn xen-gntdev xen-gntalloc nf_tables nft_ct \
-	nft_limit nft_log nft_reject_inet nft_objref nfnetlink_log nf_conntrack_netlink veth
+	nft_limit nft_log nft_reject_inet nft_objref nfnetlink_log nf_conntrack_netlink veth \
+	xen-netback
 img_cpio "$img/netdom-root" "$img/netdom.cpio"
 
 svc_image stordom
@@ -110,6 +115,15 @@ img_cpio "$img/stordom-root" "$img/stordom.cpio"
 svc_image vtpm
 img_modules "$img/vtpm-root" xen-evtchn xen-gntdev xen-gntalloc
 img_cpio "$img/vtpm-root" "$img/vtpm.cpio"
+
+# ---- the guests -------------------------------------------------------------
+guest=$img/guest-root
+rm -rf "$guest"
+img_base "$guest"
+img_xenstore "$guest" read list write watch
+img_modules "$guest" xen-evtchn xen-gntdev xen-gntalloc xen-netfront
+install -m 0755 "$here/guest-init.sh" "$guest/init"
+img_cpio "$guest" "$img/guest.cpio"
 
 # ---- dom0 ---------------------------------------------------------------------
 d0=$img/dom0-root
@@ -129,7 +143,7 @@ done
 tcti=$(realpath "$root/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0")
 install -m 0644 "$tcti" "$d0/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0"
 img_libs "$d0" "$tcti"
-# dom0's control plane: bulkhead itself, which exports the netdom policy.
+# dom0's control plane: bulkhead itself (`bulkhead up` on the xen platform).
 install -D -m 0755 "$build/bulkhead" "$d0/usr/sbin/bulkhead"
 img_libs "$d0" "$build/bulkhead"
 install -m 0644 "$root/etc/xen/xl.conf" "$d0/etc/xen/xl.conf"
@@ -137,12 +151,12 @@ install -m 0644 "$root/etc/xen/xl.conf" "$d0/etc/xen/xl.conf"
 img_modules "$d0" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc
 install -m 0755 "$here/dom0-init.sh" "$d0/init"
 install -m 0755 "$stress" "$d0/bh/xen-chan-stress"
-install -m 0755 "$svcctl" "$d0/bh/xen-svc-ctl"
-install -m 0644 "$here/domu.cfg" "$here/intruder.cfg" "$here/svcdom.cfg" "$d0/bh/"
-cp -r "$here/topo" "$d0/bh/topo"
+install -m 0644 "$here/domu.cfg" "$here/intruder.cfg" "$d0/bh/"
+mkdir -p "$d0/bh/configs"
+cp -r "$topo" "$d0/bh/configs/nested"
 cp "$img/kernel/vmlinuz" "$d0/bh/domu/vmlinux.gz"
 cp "$img/domu.cpio" "$d0/bh/domu/initrd.cpio"
-for svc in netdom stordom vtpm; do
+for svc in netdom stordom vtpm guest; do
 	cp "$img/$svc.cpio" "$d0/bh/domu/$svc.cpio"
 done
 img_cpio "$d0" "$img/dom0.cpio"

@@ -13,7 +13,6 @@
 
 NESTED_OUT := $(O)/nested
 XEN_STRESS := $(NESTED_OUT)/xen-chan-stress
-XEN_SVC_CTL := $(NESTED_OUT)/xen-svc-ctl
 
 # Linked statically so one binary runs in dom0 and in a domU that carries no
 # shared libraries. Not PIE: Debian's libxen*.a are not built position-
@@ -26,16 +25,11 @@ $(XEN_STRESS): $(BUILD)/tests/nested/xen-chan-stress.o $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(XEN_STATIC_LIBS)
 
-$(XEN_SVC_CTL): $(BUILD)/tests/nested/xen-svc-ctl.o $(LIB_COMMON)
-	@$(call quiet,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) -static -o $@ $^ $(XEN_STATIC_LIBS)
-
 .PHONY: check-xen
 # The host tools are not pkg-config modules, so the top-level dependency
 # check cannot see them missing: install them here (as root) when needed.
 # The daemons and `bulkhead` go into the images exactly as `make` built them.
-check-xen: $(XEN_STRESS) $(XEN_SVC_CTL) $(BULKHEAD) $(DAEMONS)
+check-xen: $(XEN_STRESS) $(BULKHEAD) $(DAEMONS)
 	$(Q)if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null || \
 		! command -v xz >/dev/null; then \
 		scripts/install-deps.sh; fi

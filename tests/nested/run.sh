@@ -3,8 +3,9 @@
 #
 # Boot real Xen 4.17 + a Debian dom0 under QEMU (TCG, no KVM needed), have
 # dom0 create a PV domU, run chan-xen.c's stress test between them, then run
-# netdomd, stordomd and vtpmd each in a service domU driven from dom0 over
-# chan-xen, and check the milestone markers on the serial console.
+# `bulkhead up configs/nested`: netdomd, stordomd and vtpmd each in a service
+# domain bulkhead creates and drives over chan-xen, and two guest domains;
+# check the milestone markers on the serial console.
 #
 #   tests/nested/run.sh DIR STRESS_BINARY BUILD_DIR    (what `make check-xen` runs)
 #
@@ -14,7 +15,7 @@
 # crashed; otherwise print the last milestone reached and the diagnostics
 # dom0 dumped, and exit 1.
 #
-# Knobs: NESTED_TIMEOUT (seconds for the QEMU run, default 540),
+# Knobs: NESTED_TIMEOUT (seconds for the QEMU run, default 960),
 #        NESTED_VERBOSE=1 (echo the whole serial console as it arrives),
 #        NESTED_ONLY=services (skip the chan-xen stress test and its markers:
 #        a quicker run while working on the service domains).
@@ -24,15 +25,15 @@ dir=${1:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 stress=${2:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 build=${3:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 here=$(dirname "$(realpath "$0")")
-qemu_timeout=${NESTED_TIMEOUT:-540}
+qemu_timeout=${NESTED_TIMEOUT:-960}
 log=$dir/serial.log
 
 # In order. The last one seen says where a failed run stopped.
 MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready domu-created domu-init
 	vchan-connected stress-ok peer-death-detected reconnect-ok third-domain-denied perms-ok
-	services-created netdom-policy-applied stordom-volume-open stordom-nbd-ok
-	vtpm-instance-started vtpm-tpm2-ok netdom-enforced stordom-at-rest-ok service-chans-private
-	PASS)
+	bulkhead-up netdom-policy-applied stordom-volume-open vtpm-instance-started stordom-nbd-ok
+	vtpm-tpm2-ok guests-running guest-attested netdom-enforced stordom-at-rest-ok
+	service-chans-private guest-attested-after-restart supervise-restart bulkhead-down PASS)
 
 if [ "${NESTED_ONLY:-}" = services ]; then
 	MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready "${MARKERS[@]:12}")

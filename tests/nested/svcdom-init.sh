@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# /init of the nested test's service domUs (busybox ash, PID 1). The kernel
-# command line names the role (bh_role=netdom|stordom|vtpm); the domU runs
-# that daemon, unmodified from the normal build, with its control socket also
-# served over chan-xen to dom0 (--control-chan xen:0:data/bulkhead/ctl), and
-# reports on its console, which dom0 reads from xenconsoled's log:
+# /init of the nested test's service domains, which `bulkhead up` creates on
+# the xen platform (busybox ash, PID 1). The kernel command line names the
+# role (bh_role=netdom|stordom|vtpm, added by bulkhead); the domain runs that
+# daemon, unmodified from the normal build, with its control socket served
+# over chan-xen to dom0 (--control-chan xen:0:data/bulkhead/ctl), where
+# bulkhead connects and pushes the domain its part of configs/nested; paths
+# are the ones bulkhead sends (state under /var/lib/bulkhead). It reports on
+# its console, which dom0 reads from xenconsoled's log:
 # "BH-NESTED-DOMU: <role>-<step>" lines, "ALL-OK" when every check of this
 # domain passed, and always "done" at the end of its checks.
 #
@@ -146,16 +149,13 @@ role_netdom() {
 		return
 	fi
 	mkdir -p /run/netdom
+	# bulkhead connects as soon as netdomd advertises its control channel
+	# and pushes the policy at once: no window to check the closed policy
+	# from here (test-netdom.sh does, on the host platform).
 	netdomd --control /run/netdom/ctl --control-chan $CTL_CHAN 2>/run/netdomd.log &
 	wait_for 30 test -S /run/netdom/ctl || { bad "netdomd did not come up"; return; }
-	# netdomd's closed policy (default drop) is in force before any policy.
-	if connect 5432 3; then
-		bad "netdom: g1 reached g2:5432 under the closed policy"
-	else
-		say "netdom-closed-before-policy"
-	fi
 	say "netdom-ready"
-	wait_step policy-applied 120 || return
+	wait_step policy-applied 300 || return
 	nft list ruleset >/run/ruleset.txt 2>&1
 	sed 's/^/BH-NFT| /' /run/ruleset.txt
 	if grep -q 'comment "bulkhead generation 1"' /run/ruleset.txt &&
@@ -193,19 +193,29 @@ role_netdom() {
 }
 
 # ---- stordom ------------------------------------------------------------------
+# bulkhead opens g1's volume with VOLUME_OPEN at /var/lib/bulkhead/volumes/
+# g1-data.luks, its key file at /var/lib/bulkhead/keys/g1-data.key: made here
+# for each name in bh_volumes= (the key never passes through dom0). The
+# export is served over chan-xen to dom0 (--export-chan), where the test
+# reads and writes it with nbdinfo/nbdcopy through vchan-socket-proxy; and,
+# by bulkhead's CHAN_SERVE, over a channel for g1 alone.
+STATE=/var/lib/bulkhead
 role_stordom() {
-	mkdir -p /run/stordom
-	head -c 48 /dev/urandom >/run/stordom/key
-	chmod 600 /run/stordom/key
+	mkdir -p /run/stordom $STATE/volumes $STATE/keys
+	for v in $(sed -n 's/.*bh_volumes=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' '); do
+		head -c 64 /dev/urandom >"$STATE/keys/$v.key"
+		chmod 600 "$STATE/keys/$v.key"
+	done
 	stordomd --listen /run/stordom --control /run/stordom/ctl --control-chan $CTL_CHAN \
-		--export-chan web=xen:0:data/bulkhead/nbd-web 2>/run/stordomd.log &
+		--export-chan g1-data=xen:0:data/bulkhead/nbd-g1-data 2>/run/stordomd.log &
 	wait_for 30 test -S /run/stordom/ctl || { bad "stordomd did not come up"; return; }
 	say "stordom-ready"
-	wait_step nbd-done 180 || return
+	wait_step nbd-done 300 || return
 	# What dom0 wrote through NBD is on the backing file only as ciphertext.
-	if ! head -c 4096 /run/stordom/web.img | grep -q LUKS; then
-		bad "stordom: web.img has no LUKS header"
-	elif grep -qF BULKHEAD-NESTED-PLAINTEXT /run/stordom/web.img; then
+	img=$STATE/volumes/g1-data.luks
+	if ! head -c 4096 $img | grep -q LUKS; then
+		bad "stordom: $img has no LUKS header"
+	elif grep -qF BULKHEAD-NESTED-PLAINTEXT $img; then
 		bad "stordom: plaintext found in the backing file"
 	else
 		say "stordom-at-rest-ok (LUKS header, no plaintext in the backing file)"
@@ -213,15 +223,17 @@ role_stordom() {
 }
 
 # ---- vtpm ---------------------------------------------------------------------
+# bulkhead creates and starts g1's instance; its data and control sockets are
+# served over chan-xen to dom0, which uses tpm2-tools through them.
 role_vtpm() {
-	mkdir -p /run/vtpm/state
-	vtpmd --gen-key /run/vtpm/key 2>/run/vtpmd.log || { bad "vtpmd --gen-key"; return; }
-	vtpmd --state-dir /run/vtpm/state --key-file /run/vtpm/key --control /run/vtpm/ctl \
-		--control-chan $CTL_CHAN --instance-chan web=xen:0:data/bulkhead/tpm-web \
-		--instance-chan web.ctrl=xen:0:data/bulkhead/tpm-web-ctrl 2>>/run/vtpmd.log &
+	mkdir -p /run/vtpm $STATE/vtpm $STATE/keys
+	vtpmd --gen-key $STATE/keys/vtpm.key 2>/run/vtpmd.log || { bad "vtpmd --gen-key"; return; }
+	vtpmd --state-dir $STATE/vtpm --key-file $STATE/keys/vtpm.key --control /run/vtpm/ctl \
+		--control-chan $CTL_CHAN --instance-chan g1=xen:0:data/bulkhead/tpm-g1 \
+		--instance-chan g1.ctrl=xen:0:data/bulkhead/tpm-g1-ctrl 2>>/run/vtpmd.log &
 	wait_for 30 test -S /run/vtpm/ctl || { bad "vtpmd did not come up"; return; }
 	say "vtpm-ready"
-	wait_step tpm-done 180 || return
+	wait_step tpm-done 300 || return
 	say "vtpm-served"
 }
 
