@@ -18,26 +18,8 @@
 #    web reads back what it wrote before;
 #  - a config change (down, edit, up) locks it again; reseal unlocks it.
 set -u
-B=${BH_BUILD:-build}
-BH=${BH_BULKHEAD:-$B/bulkhead}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in cryptsetup nbdinfo nbdcopy nsenter setpriv python3; do
-	command -v $t >/dev/null || { echo "SKIP: $t missing (scripts/install-deps.sh)"; exit 77; }
-done
-TMP=$(mktemp -d /tmp/bh-seal.XXXXXX)
-chmod 755 "$TMP"
-ST=$TMP/state
-SOCK=$ST/mgmt.sock
-LOG=$TMP/audit.jsonl
-fails=0
-PY=$(python3 -c 'import sys; print(sys.executable)')
-cleanup() {
-	[ -S "$SOCK" ] && "$BH" down --socket "$SOCK" >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-ok() { echo "ok: $* [${SECONDS}s]"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-up.sh"
+up_test_init seal cryptsetup nbdinfo nbdcopy nsenter setpriv python3
 
 cp -r configs/demo "$TMP/topo"
 grep -q 'seal=1' "$TMP/topo/guests/web.cfg" && grep -q 'seal=1' "$TMP/topo/guests/db.cfg" ||

@@ -15,26 +15,8 @@
 #  - a second up reopens the same volume (data still there) and vTPM;
 #  - a service that never becomes ready: up fails naming it, nothing left.
 set -u
-B=${BH_BUILD:-build}
-BH=${BH_BULKHEAD:-$B/bulkhead}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in cryptsetup nbdinfo nbdcopy tpm2_getrandom tpm2_startup nsenter setpriv python3 ip; do
-	command -v $t >/dev/null || { echo "SKIP: $t missing (scripts/install-deps.sh)"; exit 77; }
-done
-TMP=$(mktemp -d /tmp/bh-up.XXXXXX)
-chmod 755 "$TMP"
-ST=$TMP/state
-SOCK=$ST/mgmt.sock
-LOG=$TMP/audit.jsonl
-fails=0
-PY=$(python3 -c 'import sys; print(sys.executable)')
-cleanup() {
-	[ -S "$SOCK" ] && "$BH" down --socket "$SOCK" >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-ok() { echo "ok: $* [${SECONDS}s]"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-up.sh"
+up_test_init up cryptsetup nbdinfo nbdcopy tpm2_getrandom tpm2_startup nsenter setpriv python3 ip
 
 cp -r configs/demo "$TMP/topo"
 sed -i -e "s|^bh_audit_log = .*|bh_audit_log = \"$LOG\"|" -e 's|^bh_syslog = .*|bh_syslog = "off"|' \
