@@ -13,6 +13,9 @@
 
 NESTED_OUT := $(O)/nested
 XEN_STRESS := $(NESTED_OUT)/xen-chan-stress
+# dom0's end of a service's control channel, for tests/images/boot.sh (make
+# check-images-boot), which boots the shipped images with plain xl.
+XEN_SVC_CTL := $(NESTED_OUT)/xen-svc-ctl
 
 # Linked statically so one binary runs in dom0 and in a domU that carries no
 # shared libraries. Not PIE: Debian's libxen*.a are not built position-
@@ -21,6 +24,11 @@ XEN_STATIC_LIBS := -lxenvchan -lxenstore -lxengnttab -lxenevtchn -lxentoollog -l
 	-lpthread
 
 $(XEN_STRESS): $(BUILD)/tests/nested/xen-chan-stress.o $(LIB_COMMON)
+	@$(call quiet,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -static -o $@ $^ $(XEN_STATIC_LIBS)
+
+$(XEN_SVC_CTL): $(BUILD)/tests/nested/xen-svc-ctl.o $(LIB_COMMON)
 	@$(call quiet,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(XEN_STATIC_LIBS)
