@@ -353,13 +353,10 @@ static int ask_tpm(struct bh_tpm *t, const struct bh_eventlog *log, const uint8_
 {
 	uint16_t algs[BH_BANKS_MAX];
 	size_t n_algs;
-	int r = bh_tpm_startup(t);
+	int r = bh_tpm_start_banks(t, algs, &n_algs, why, whylen);
 
 	if (r < 0)
-		return bh_tpm_why(t, r, "TPM2_Startup", why, whylen);
-	r = bh_tpm_banks(t, algs, &n_algs);
-	if (r < 0)
-		return bh_tpm_why(t, r, "PCR banks", why, whylen);
+		return r;
 	if (!same_banks(algs, n_algs, log->algs, log->n_algs)) {
 		bh_fmt(why, whylen, "the vTPM's active PCR banks are not those of the event log");
 		return -EPERM;

@@ -689,6 +689,10 @@ int bh_tpm_startup(struct bh_tpm *t);
 /* The active banks (with any PCR allocated). -EOPNOTSUPP when one is not a bank
  * bulkhead knows (it could not keep that bank's log). */
 int bh_tpm_banks(struct bh_tpm *t, uint16_t algs[BH_BANKS_MAX], size_t *ret_n);
+/* bh_tpm_startup() then bh_tpm_banks(); on failure "WHAT: reason" (bh_tpm_why)
+ * in @why. 0 or -errno. */
+int bh_tpm_start_banks(struct bh_tpm *t, uint16_t algs[BH_BANKS_MAX], size_t *ret_n, char *why,
+		       size_t whylen);
 /* PCRs in @mask of banks @algs (several PCR_Reads as needed). */
 int bh_tpm_pcr_read(struct bh_tpm *t, uint32_t mask, const uint16_t *algs, size_t n,
 		    struct bh_pcrs *ret);

@@ -392,13 +392,10 @@ static int measure_into(struct bh_tpm *t, const struct bh_domain *dom, enum bh_p
 	uint16_t algs[BH_BANKS_MAX];
 	struct bh_eventlog *log = NULL;
 	size_t n_algs;
-	int r = bh_tpm_startup(t);
+	int r = bh_tpm_start_banks(t, algs, &n_algs, err, errlen);
 
 	if (r < 0)
-		return bh_tpm_why(t, r, "TPM2_Startup", err, errlen);
-	r = bh_tpm_banks(t, algs, &n_algs);
-	if (r < 0)
-		return bh_tpm_why(t, r, "PCR banks", err, errlen);
+		return r;
 	r = bh_measure_events(dom, platform, algs, n_algs, &log, err, errlen);
 	if (r < 0)
 		return r;

@@ -158,6 +158,19 @@ int bh_tpm_banks(struct bh_tpm *t, uint16_t algs[BH_BANKS_MAX], size_t *ret_n)
 	return 0;
 }
 
+int bh_tpm_start_banks(struct bh_tpm *t, uint16_t algs[BH_BANKS_MAX], size_t *ret_n, char *why,
+		       size_t whylen)
+{
+	int r = bh_tpm_startup(t);
+
+	if (r < 0)
+		return bh_tpm_why(t, r, "TPM2_Startup", why, whylen);
+	r = bh_tpm_banks(t, algs, ret_n);
+	if (r < 0)
+		return bh_tpm_why(t, r, "PCR banks", why, whylen);
+	return 0;
+}
+
 static int bank_index(const uint16_t *algs, size_t n, uint16_t alg)
 {
 	for (size_t i = 0; i < n; i++)
