@@ -19,6 +19,7 @@
 #   make check-xen       images built twice give the same bytes, the images
 #                        booted under real Xen in QEMU (check-images,
 #                        check-images-boot); tests/nested/README.md
+#   make check-xen-repeat  check-xen RUNS times (default 5): K of N passed
 #
 # Knobs: O=dir  V=1 (show commands)  WERROR=1  SAN=address,undefined
 #        CC=... (gcc by default; clang is used for `make fuzz` only)
@@ -271,6 +272,17 @@ check-images-boot: images $(XEN_SVC_CTL)
 	$(Q)tests/images/boot.sh $(O)/images-boot $(DEB_CACHE) $(IMAGES_OUT) $(XEN_SVC_CTL)
 check-xen: check-images check-images-boot
 
+# Reliability: the whole check-xen RUNS times over (default 5), each run's
+# result and time, then "K of N runs passed"; fails unless every run passed.
+RUNS ?= 5
+.PHONY: check-xen-repeat
+check-xen-repeat:
+	$(Q)pass=0; for i in $$(seq 1 $(RUNS)); do t0=$$(date +%s); \
+		if $(MAKE) --no-print-directory check-xen >$(O)/check-xen-run$$i.log 2>&1; \
+		then r=passed; pass=$$((pass + 1)); else r=FAILED; fi; \
+		echo "check-xen run $$i: $$r in $$(($$(date +%s) - t0)) s ($(O)/check-xen-run$$i.log)"; \
+		done; echo "check-xen-repeat: $$pass of $(RUNS) runs passed"; [ $$pass = $(RUNS) ]
+
 # The images where the example and demo topologies look for them: the files
 # as built, and <role>.vmlinuz / <role>.initrd links (the names configs/ use).
 IMAGES_DIR := $(PREFIX)/lib/bulkhead/images
@@ -340,7 +352,7 @@ clean:
 	rm -rf $(O)
 
 help:
-	@sed -n '3,24s/^# \{0,1\}//p' Makefile
+	@sed -n '3,25s/^# \{0,1\}//p' Makefile
 
 # Dependency files of this variant only: the plain build dir holds the
 # others (san/, fuzz/), the unpacked Debian tree (nested/), the images and

@@ -23,6 +23,7 @@ static void domain_clear(struct bh_domain *dom)
 {
 	free(dom->name);
 	free(dom->type);
+	free(dom->tsc_mode);
 	free(dom->kernel);
 	free(dom->ramdisk);
 	free(dom->cmdline);
@@ -156,6 +157,21 @@ static int build_io_max(struct builder *b)
 	return b->dom->io_max ? 0 : -ENOMEM;
 }
 
+/* xl's tsc_mode: how the guest's TSC is provided (xl.cfg(5)); kept as the
+ * checked name, which platform-xen hands to libxl. */
+static int build_tsc_mode(struct builder *b)
+{
+	static const char *const modes[] = { "default", "always_emulate", "native",
+					     "native_paravirt" };
+	int mode = 0;
+
+	if (!bh_val_str(b->f, "tsc_mode") ||
+	    bh_val_enum(b->f, "tsc_mode", modes, BH_ARRAY_SIZE(modes), b->d, &mode) < 0)
+		return 0;
+	b->dom->tsc_mode = strdup(modes[mode]);
+	return b->dom->tsc_mode ? 0 : -ENOMEM;
+}
+
 static int build_basics(struct builder *b)
 {
 	static const char *const types[] = { "pvh", "pv" };
@@ -175,7 +191,9 @@ static int build_basics(struct builder *b)
 	dom->type = strdup(types[type]);
 	if (!dom->type)
 		return -ENOMEM;
-	r = build_io_max(b);
+	r = build_tsc_mode(b);
+	if (r == 0)
+		r = build_io_max(b);
 	if (r == 0)
 		r = bh_val_strdup(b->f, "kernel", &dom->kernel);
 	if (r == 0)

@@ -25,6 +25,7 @@ static const struct bh_key_info keys[] = {
 	{ "vcpus", BH_KEY_STRING, S | G },
 	{ "cpu_weight", BH_KEY_STRING, S | G },
 	{ "cap", BH_KEY_STRING, S | G },
+	{ "tsc_mode", BH_KEY_STRING, S | G },
 	{ "bh_io_max", BH_KEY_STRING, S | G },
 	{ "vif", BH_KEY_LIST, G },
 	{ "disk", BH_KEY_LIST, G },

@@ -344,6 +344,7 @@ struct bh_domain {
 	unsigned vcpus;
 	unsigned cpu_weight; /* xl cpu_weight; 0: the scheduler's default */
 	unsigned cpu_cap;    /* xl cap, % of one CPU; 0: none */
+	char *tsc_mode;      /* xl tsc_mode, checked; NULL: libxl's default */
 	char *io_max; /* bh_io_max, checked: "rbps=N wbps=N riops=N wiops=N" (any of them) */
 	struct bh_vif *vifs;
 	size_t n_vifs;

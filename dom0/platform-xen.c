@@ -193,6 +193,9 @@ static int domain_config(const char *dir, const struct bh_domain *dom, libxl_dom
 		b->sched_params.weight = (int)dom->cpu_weight;
 	if (dom->cpu_cap)
 		b->sched_params.cap = (int)dom->cpu_cap;
+	/* Checked against xl's names when the config was loaded. */
+	if (dom->tsc_mode && libxl_tsc_mode_from_string(dom->tsc_mode, &b->tsc_mode) < 0)
+		return -EINVAL;
 	r = dup_path(&b->kernel, dir, dom->kernel);
 	if (r == 0)
 		r = dup_path(&b->ramdisk, dir, dom->ramdisk);

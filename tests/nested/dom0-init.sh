@@ -368,6 +368,14 @@ services_phase() {
 		grep -Eq "^$d +guest +running " /tmp/status.txt || fail "status: $d not running"
 	done
 	mark "guests-running (g1 $g1, g2 $g2: created by bulkhead, their /init ran)"
+	# g2 is PVH (configs/nested/guests/g2.cfg): libxl built it so, and its
+	# own kernel says it booted so.
+	timeout 30 xl list -l g2 >/tmp/g2.json 2>&1 || fail "xl list -l g2"
+	grep -q '"type": "pvh"' /tmp/g2.json || fail "g2 is not a PVH domain for libxl"
+	wait_for 60 guest_says g2 "guest-type PVH" || fail "g2's kernel does not say it runs PVH"
+	{ guest_says g1 "guest-type PV" && ! guest_says g1 "guest-type PVH"; } ||
+		fail "g1's kernel does not say it runs PV"
+	mark "guest-pvh (g2 is PVH, g1 PV, as configured)"
 	attest "guest-attested"
 	svc_ok netdom 180
 	mark netdom-enforced

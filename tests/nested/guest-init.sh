@@ -26,6 +26,8 @@ while read -r m; do
 done </modules/order
 name=$(xenstore-read name 2>/dev/null)
 say "guest-init ${name:-unknown}"
+# PV or PVH, as this kernel found itself booted (dom0 checks g2 is PVH).
+say "guest-type $(cat /sys/hypervisor/guest_type 2>/dev/null || echo unknown)"
 for e in $(xenstore-list data/bulkhead 2>/dev/null); do
 	say "endpoint $e = $(xenstore-read "data/bulkhead/$e" 2>&1)"
 done

@@ -68,7 +68,9 @@ wait_for() {
 # costly under emulation while three domains share one vCPU): read, and if
 # it is not there yet, sleep in xenstore-watch until the node changes. A
 # watch fires once when set, so -n 2 returns at the first change after it;
-# the 5 s bound covers a change between the read and the watch.
+# the 5 s bound covers a change between the read and the watch. Callers
+# allow 600 s: on a loaded host `bulkhead up` alone took 150 s and the steps
+# before the signal as long again (dom0's 900 s watchdog bounds the whole).
 wait_step() {
 	end=$(($(cut -d. -f1 /proc/uptime) + $2))
 	while [ "$(xenstore-read data/bulkhead/step 2>/dev/null)" != "$1" ]; do
@@ -155,7 +157,7 @@ role_netdom() {
 	netdomd --control /run/netdom/ctl --control-chan $CTL_CHAN 2>/run/netdomd.log &
 	wait_for 30 test -S /run/netdom/ctl || { bad "netdomd did not come up"; return; }
 	say "netdom-ready"
-	wait_step policy-applied 300 || return
+	wait_step policy-applied 600 || return
 	nft list ruleset >/run/ruleset.txt 2>&1
 	sed 's/^/BH-NFT| /' /run/ruleset.txt
 	if grep -q 'comment "bulkhead generation 1"' /run/ruleset.txt &&
@@ -210,7 +212,7 @@ role_stordom() {
 		--export-chan g1-data=xen:0:data/bulkhead/nbd-g1-data 2>/run/stordomd.log &
 	wait_for 30 test -S /run/stordom/ctl || { bad "stordomd did not come up"; return; }
 	say "stordom-ready"
-	wait_step nbd-done 300 || return
+	wait_step nbd-done 600 || return
 	# What dom0 wrote through NBD is on the backing file only as ciphertext.
 	img=$STATE/volumes/g1-data.luks
 	if ! head -c 4096 $img | grep -q LUKS; then
@@ -233,7 +235,7 @@ role_vtpm() {
 		--instance-chan g1.ctrl=xen:0:data/bulkhead/tpm-g1-ctrl 2>>/run/vtpmd.log &
 	wait_for 30 test -S /run/vtpm/ctl || { bad "vtpmd did not come up"; return; }
 	say "vtpm-ready"
-	wait_step tpm-done 300 || return
+	wait_step tpm-done 600 || return
 	say "vtpm-served"
 }
 

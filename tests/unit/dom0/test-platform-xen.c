@@ -105,10 +105,40 @@ static void test_sched_limits(void)
 	bh_diags_clear(&d);
 }
 
+/* PVH under an emulated CPU needs tsc_mode = "native" (nested-xen notes). */
+static void test_pvh_tsc_mode(void)
+{
+	static const char g[] = "name = \"g\"\ntype = \"pvh\"\nkernel = \"/k\"\n"
+				"memory = 128\ntsc_mode = \"native\"\n";
+	static const char bad[] = "name = \"g\"\ntsc_mode = \"fast\"\n";
+	struct bh_diags d = { 0 };
+	struct bh_topology *t = NULL;
+	char *j;
+
+	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("g.cfg", BH_FILE_GUEST, g, strlen(g), &d, &t),
+			      0);
+	CU_ASSERT_EQUAL(d.n, 0);
+	j = json_of(t, "g");
+	if (j) {
+		HAS(j, "\"type\": \"pvh\"");
+		HAS(j, "\"tsc_mode\": \"native\"");
+	}
+	free(j);
+	bh_topology_free(t);
+	t = NULL;
+	bh_topology_load_data("g.cfg", BH_FILE_GUEST, bad, strlen(bad), &d, &t);
+	CU_ASSERT_EQUAL_FATAL(d.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.v[0].msg, "'tsc_mode' must be default, always_emulate, "
+						  "native or native_paravirt, not 'fast'"));
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+}
+
 static const struct bh_test xen_tests[] = {
 	{ "demo guest as libxl config", test_demo_guest },
 	{ "service role on the command line, scheduler", test_service_role_and_sched },
 	{ "cpu_weight and cap ranges", test_sched_limits },
+	{ "PVH with tsc_mode", test_pvh_tsc_mode },
 	{ NULL, NULL },
 };
 
