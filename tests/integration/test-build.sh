@@ -4,7 +4,8 @@
 # The build contract: `make install` honours DESTDIR and PREFIX and puts the
 # daemons in libexec/bulkhead; a missing pkg-config module makes the Makefile
 # print the one apt-get line for a non-root user; the man pages render
-# without groff warnings.
+# without groff warnings; each daemon's --help matches its man page; every
+# config key is documented in bulkhead.cfg(5).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Run make afresh, not as part of the make that runs this test.
@@ -73,3 +74,13 @@ for d in netdomd stordomd vtpmd; do
 	grep -q "^usage: $d " "$tmp/err" || fail "$d: no usage on stderr after a bad option"
 done
 echo "ok: daemons' --help, man pages and bad options"
+
+# 5. every config key bulkhead reads (dom0/cfg-keys.c's table) has its entry
+#    in bulkhead.cfg(5), as a .B/.BR/.I/.IR heading word.
+keys=$(sed -n 's/^\t{ "\([a-z0-9_]*\)", BH_KEY_.*/\1/p' dom0/cfg-keys.c)
+[ "$(wc -w <<<"$keys")" -ge 20 ] || fail "cannot read the key table in dom0/cfg-keys.c"
+for k in $keys; do
+	grep -Eq "^\.(B|BR|I|IR) (.*[^a-z0-9_])?$k([^a-z0-9_]|\$)" docs/bulkhead.cfg.5 ||
+		fail "config key $k is not documented in bulkhead.cfg(5)"
+done
+echo "ok: every config key documented in bulkhead.cfg(5)"
