@@ -30,5 +30,4 @@ up_test_cleanup() {
 	rm -rf "$TMP"
 }
 
-ok() { echo "ok: $* [${SECONDS}s]"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib-check.sh"

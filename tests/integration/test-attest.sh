@@ -30,17 +30,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@" >"$TMP/out" 2>&1; then ok "$what"; else bad "$what"; cat "$TMP/out"; fi; }
-check_fails() { local what=$1; shift; if "$@" >"$TMP/out" 2>&1; then bad "$what (succeeded)"; cat "$TMP/out"; else ok "$what"; fi; }
-# out_has WHAT PATTERN CMD...: CMD fails and says PATTERN
-fails_saying() {
-	local what=$1 pat=$2; shift 2
-	if "$@" >"$TMP/out" 2>&1; then bad "$what (succeeded)"; cat "$TMP/out"
-	elif grep -qF -- "$pat" "$TMP/out"; then ok "$what: $(grep -F -- "$pat" "$TMP/out" | head -1 | cut -c1-160)"
-	else bad "$what (no '$pat')"; cat "$TMP/out"; fi
-}
+. "$(dirname "$0")/lib-check.sh"
 
 SOCK=$ST/web/tpm.sock
 T="swtpm:path=$SOCK"

@@ -22,8 +22,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-check.sh"
 
 # start NAME PROGRAM ARGS...: the daemon behind a channel; waits for the socket
 start() {

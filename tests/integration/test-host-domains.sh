@@ -27,8 +27,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-check.sh"
 
 cp -r configs/demo "$TMP/topo"
 MARK=bh-hostdom-$S

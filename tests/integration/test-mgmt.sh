@@ -22,8 +22,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-check.sh"
 
 cp -r configs/demo "$TMP/topo"
 sed -i -e "s|^bh_manage = .*|bh_manage = [ \"user=daemon:operator\", \"user=nobody:auditor\" ]|" \

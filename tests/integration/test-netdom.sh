@@ -31,8 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok: $* [${SECONDS}s]"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-check.sh"
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
 
 # --- topology ---

@@ -23,8 +23,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-check.sh"
 
 head -c 48 /dev/urandom >"$TMP/key"
 "$SD" --listen "$TMP" --control "$TMP/ctl" --channel "$TMP/chan=vol1" 2>"$TMP/stordomd.log" &

@@ -21,8 +21,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib-check.sh"
 
 nbdkit_start() {
 	rm -f "$TMP/nbdkit.pid" "$TMP/kit.sock"

@@ -26,10 +26,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@" >"$TMP/out" 2>&1; then ok "$what"; else bad "$what"; cat "$TMP/out"; fi; }
-check_fails() { local what=$1; shift; if "$@" >"$TMP/out" 2>&1; then bad "$what (succeeded)"; else ok "$what"; fi; }
+. "$(dirname "$0")/lib-check.sh"
 
 start_vtpmd() {
 	"$VTPMD" --state-dir "$ST" --key-file "$TMP/key" --control "$TMP/ctl" 2>>"$TMP/vtpmd.log" &
