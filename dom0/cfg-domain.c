@@ -30,11 +30,8 @@ static void domain_clear(struct bh_domain *dom)
 	for (size_t i = 0; i < dom->n_vifs; i++)
 		bh_vif_clear(&dom->vifs[i]);
 	free(dom->vifs);
-	for (size_t i = 0; i < dom->n_disks; i++) {
-		free(dom->disks[i].spec);
-		free(dom->disks[i].vdev);
-		free(dom->disks[i].target);
-	}
+	for (size_t i = 0; i < dom->n_disks; i++)
+		bh_disk_clear(&dom->disks[i]);
 	free(dom->disks);
 	free(dom->zone);
 	free(dom->host_cmd);
@@ -247,9 +244,7 @@ static int build_disks(struct builder *b)
 		disk.line = v->item_lines[i];
 		slot = bh_array_push(&b->dom->disks, &b->dom->n_disks, sizeof(*slot));
 		if (!slot) {
-			free(disk.spec);
-			free(disk.vdev);
-			free(disk.target);
+			bh_disk_clear(&disk);
 			return -ENOMEM;
 		}
 		*slot = disk;

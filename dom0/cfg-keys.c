@@ -28,7 +28,7 @@ static const struct bh_key_info keys[] = {
 	{ "tsc_mode", BH_KEY_STRING, S | G },
 	{ "bh_io_max", BH_KEY_STRING, S | G },
 	{ "vif", BH_KEY_LIST, G },
-	{ "disk", BH_KEY_LIST, G },
+	{ "disk", BH_KEY_LIST, S | G },
 	/* host.cfg */
 	{ "bh_platform", BH_KEY_STRING, H },
 	{ "bh_manage", BH_KEY_LIST, H },

@@ -424,19 +424,33 @@ static void disk_error(struct report *rep, char *err, size_t errlen)
 	snprintf(err, errlen, "%.*s", (int)strcspn(msg, "\n"), msg);
 }
 
+void bh_disk_clear(struct bh_disk *d)
+{
+	free(d->spec);
+	free(d->vdev);
+	free(d->target);
+	free(d->format);
+	free(d->backend);
+	free(d->script);
+	memset(d, 0, sizeof(*d));
+}
+
+/* What platform-xen.c needs to rebuild the libxl disk (it may not use libxlutil). */
 static int disk_copy(const libxl_device_disk *disk, const char *spec, struct bh_disk *ret)
 {
 	struct bh_disk d = {
 		.spec = strdup(spec),
 		.vdev = strdup(disk->vdev ? disk->vdev : ""),
 		.target = strdup(disk->pdev_path ? disk->pdev_path : ""),
+		.format = strdup(libxl_disk_format_to_string(disk->format)),
+		.backend = strdup(libxl_disk_backend_to_string(disk->backend)),
+		.script = disk->script ? strdup(disk->script) : NULL,
 		.readonly = !disk->readwrite,
 	};
 
-	if (!d.spec || !d.vdev || !d.target) {
-		free(d.spec);
-		free(d.vdev);
-		free(d.target);
+	if (!d.spec || !d.vdev || !d.target || !d.format || !d.backend ||
+	    (disk->script && !d.script)) {
+		bh_disk_clear(&d);
 		return -ENOMEM;
 	}
 	*ret = d;

@@ -164,9 +164,15 @@ struct bh_disk {
 	char *spec;
 	char *vdev;
 	char *target;
+	char *format;  /* libxl's name: "raw", "qcow2", ... ("unknown": libxl picks) */
+	char *backend; /* libxl's name: "phy", "qdisk", ... ("unknown": libxl picks) */
+	char *script;  /* the block hotplug script, or NULL for libxl's default */
 	bool readonly;
 	unsigned line;
 };
+
+/* Free what @d owns (accepts a zeroed one). */
+void bh_disk_clear(struct bh_disk *d);
 
 /*
  * Parse one xl disk spec with xlu_disk_parse(). On -EINVAL, @err holds what

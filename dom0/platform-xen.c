@@ -156,12 +156,47 @@ static int add_nics(libxl_domain_config *dc, const struct bh_domain *dom)
 	return 0;
 }
 
-/* A kernel or ramdisk path: relative ones are relative to the topology directory. */
+/* A kernel, ramdisk or disk path: relative ones are relative to the topology directory. */
 static int dup_path(char **dst, const char *dir, const char *path)
 {
 	if (!path || path[0] == '/' || !dir)
 		return dup_str(dst, path);
 	return asprintf(dst, "%s/%s", dir, path) < 0 ? -ENOMEM : 0;
+}
+
+/*
+ * The domain's disks as xl would attach them (parsed by libxlutil in
+ * cfg.c): for a service domain its state disk, xvdb, which the image's
+ * /init mounts on /var/lib/bulkhead. The backend is dom0's (blkback, with
+ * the hotplug script libxl runs: a file target gets a loop device).
+ */
+static int add_disks(const char *dir, libxl_domain_config *dc, const struct bh_domain *dom)
+{
+	if (!dom->n_disks)
+		return 0;
+	dc->disks = calloc(dom->n_disks, sizeof(*dc->disks));
+	if (!dc->disks)
+		return -ENOMEM;
+	for (size_t i = 0; i < dom->n_disks; i++) {
+		const struct bh_disk *k = &dom->disks[i];
+		libxl_device_disk *disk = &dc->disks[i];
+		int r;
+
+		libxl_device_disk_init(disk);
+		dc->num_disks++;
+		if (libxl_disk_format_from_string(k->format, &disk->format) ||
+		    libxl_disk_backend_from_string(k->backend, &disk->backend))
+			return -EINVAL;
+		disk->readwrite = !k->readonly;
+		r = dup_str(&disk->vdev, k->vdev);
+		if (r == 0 && k->target[0])
+			r = dup_path(&disk->pdev_path, dir, k->target);
+		if (r == 0)
+			r = dup_str(&disk->script, k->script);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int domain_config(const char *dir, const struct bh_domain *dom, libxl_domain_config *dc)
@@ -208,7 +243,8 @@ static int domain_config(const char *dir, const struct bh_domain *dom, libxl_dom
 	dc->on_reboot = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
 	dc->on_watchdog = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
 	dc->on_crash = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
-	return add_nics(dc, dom);
+	r = add_nics(dc, dom);
+	return r < 0 ? r : add_disks(dir, dc, dom);
 }
 
 int bh_xen_config_json(const char *dir, const struct bh_domain *dom, char **ret)

@@ -128,8 +128,34 @@ static void check_volumes(const struct bh_topology *t, struct bh_diags *d)
 	}
 }
 
+/*
+ * A service domain has at most one disk: its persistent state, which the
+ * images' /init mounts from xvdb (stordom: volumes' backing files; vtpm:
+ * its instances and manager key), so it must be xvdb and writable.
+ */
+static void check_state_disk(const struct bh_domain *dom, struct bh_diags *d)
+{
+	const struct bh_disk *k = dom->n_disks ? &dom->disks[0] : NULL;
+
+	if (!k)
+		return;
+	if (dom->n_disks > 1)
+		bh_diag_add(d, dom->cfg->path, dom->disks[1].line,
+			    "disk: a service domain has one disk, its state disk (xvdb)");
+	else if (!bh_streq(k->vdev, "xvdb"))
+		bh_diag_add(d, dom->cfg->path, k->line,
+			    "disk: a service domain's state disk is xvdb, not '%s'", k->vdev);
+	else if (k->readonly)
+		bh_diag_add(d, dom->cfg->path, k->line,
+			    "disk: a service domain's state disk must be writable (access=rw)");
+	else if (!k->target[0])
+		bh_diag_add(d, dom->cfg->path, k->line, "disk: the state disk needs a target");
+}
+
 static void check_disks(const struct bh_domain *dom, struct bh_diags *d)
 {
+	if (dom->role != BH_DOM_GUEST)
+		check_state_disk(dom, d);
 	for (size_t i = 0; i < dom->n_disks; i++)
 		for (size_t j = 0; j < i; j++)
 			if (bh_streq(dom->disks[i].vdev, dom->disks[j].vdev))

@@ -134,7 +134,84 @@ static void test_pvh_tsc_mode(void)
 	bh_diags_clear(&d);
 }
 
+/* A service domain's state disk (xvdb) goes to libxl as xl would attach it. */
+static void test_state_disk(void)
+{
+	static const char svc[] = "name = \"vtpm\"\nbh_role = \"vtpm\"\nkernel = \"/k\"\n"
+				  "disk = [ \"format=raw,vdev=xvdb,access=rw,"
+				  "target=/srv/bulkhead/vtpm-state.img\" ]\n";
+	static const char phy[] = "name = \"stordom\"\nbh_role = \"stordom\"\nkernel = \"/k\"\n"
+				  "disk = [ \"backendtype=phy,vdev=xvdb,access=w,"
+				  "target=/dev/vg0/stordom-state\" ]\n";
+	struct bh_diags d = { 0 };
+	struct bh_topology *t = NULL;
+	char *j;
+
+	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("vtpm.cfg", BH_FILE_SERVICE, svc, strlen(svc),
+						    &d, &t), 0);
+	CU_ASSERT_EQUAL(d.n, 0);
+	bh_validate(t, BH_PLATFORM_HOST, &d);
+	CU_ASSERT_EQUAL(d.n, 0);
+	j = json_of(t, "vtpm");
+	if (j) {
+		HAS(j, "\"disks\": [");
+		HAS(j, "\"pdev_path\": \"/srv/bulkhead/vtpm-state.img\"");
+		HAS(j, "\"vdev\": \"xvdb\"");
+		HAS(j, "\"format\": \"raw\"");
+		HAS(j, "\"readwrite\": 1");
+		CU_ASSERT_PTR_NULL(strstr(j, "\"backend\": \"phy\""));
+	}
+	free(j);
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+
+	t = NULL;
+	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("stordom.cfg", BH_FILE_SERVICE, phy,
+						    strlen(phy), &d, &t), 0);
+	CU_ASSERT_EQUAL(d.n, 0);
+	j = json_of(t, "stordom");
+	if (j) {
+		HAS(j, "\"pdev_path\": \"/dev/vg0/stordom-state\"");
+		HAS(j, "\"backend\": \"phy\"");
+		HAS(j, "\"readwrite\": 1");
+	}
+	free(j);
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+}
+
+/* A service domain's disk is its one state disk: xvdb, writable. */
+static void test_state_disk_checks(void)
+{
+	static const char *const bad[][2] = {
+		{ "disk = [ \"phy:/a,xvdc,w\" ]\n", "state disk is xvdb, not 'xvdc'" },
+		{ "disk = [ \"phy:/a,xvdb,r\" ]\n", "must be writable" },
+		{ "disk = [ \"phy:/a,xvdb,w\", \"phy:/b,xvdc,w\" ]\n", "has one disk" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct bh_diags d = { 0 };
+		struct bh_topology *t = NULL;
+		char svc[256];
+
+		snprintf(svc, sizeof(svc), "name = \"vtpm\"\nbh_role = \"vtpm\"\n%s", bad[i][0]);
+		CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("vtpm.cfg", BH_FILE_SERVICE, svc,
+							    strlen(svc), &d, &t), 0);
+		bh_validate(t, BH_PLATFORM_HOST, &d);
+		CU_ASSERT_EQUAL(d.n, 1);
+		if (d.n != 1 || !strstr(d.v[0].msg, bad[i][1]))
+			fprintf(stderr, "case %zu: %zu diags, first '%s'\n", i, d.n,
+				d.n ? d.v[0].msg : "");
+		else
+			CU_ASSERT_PTR_NOT_NULL(strstr(d.v[0].msg, bad[i][1]));
+		bh_topology_free(t);
+		bh_diags_clear(&d);
+	}
+}
+
 static const struct bh_test xen_tests[] = {
+	{ "service state disk as libxl disk", test_state_disk },
+	{ "service state disk checks", test_state_disk_checks },
 	{ "demo guest as libxl config", test_demo_guest },
 	{ "service role on the command line, scheduler", test_service_role_and_sched },
 	{ "cpu_weight and cap ranges", test_sched_limits },
