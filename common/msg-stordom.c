@@ -76,7 +76,7 @@ int bh_msg_volume_open_decode(const void *untrusted_body, size_t len,
 	/* A size only with CREATE; a test KDF only when creating. */
 	if ((m.flags & BH_VOLUME_CREATE) ? !volume_size_ok(m.size) : m.size != 0)
 		return -EBADMSG;
-	if ((m.flags & BH_VOLUME_TEST_KDF) && !(m.flags & BH_VOLUME_CREATE))
+	if ((m.flags & (BH_VOLUME_TEST_KDF | BH_VOLUME_IF_MISSING)) && !(m.flags & BH_VOLUME_CREATE))
 		return -EBADMSG;
 	*ret = m;
 	return 0;

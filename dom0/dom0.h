@@ -1232,7 +1232,14 @@ const char *bh_svc_state_name(enum bh_svc_state s);
 /* up-state.c: create the directories, the vTPM manager key and each volume's
  * key file when missing. 0 or -errno (logged, naming the file). */
 int bh_up_state_prepare(const struct bh_topology *t, const struct bh_up_opts *o);
-/* Paths of a volume's backing file and key file. */
+/* svc-push.c: VOLUME_OPEN's create flags and size for @v (@m->path set):
+ * CREATE when the backing file does not exist yet; on Xen, where dom0 cannot
+ * look, CREATE|IF_MISSING and stordom decides. */
+struct bh_msg_volume_open;
+void bh_volume_create_flags(const struct bh_sup *s, const struct bh_volume *v,
+			    struct bh_msg_volume_open *m);
+/* Paths of a volume's backing file and key file (on Xen: in stordom's file
+ * system, under /var/lib/bulkhead). */
 void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
 			const struct bh_volume *v, char *backing, char *key, size_t len);
 /* <run>/unseal/unseal.sock: vtpmd's UNSEAL socket, for stordom. */

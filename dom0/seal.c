@@ -53,11 +53,8 @@ static int open_one(struct bh_sup *s, struct bh_svc *sd, const struct bh_volume 
 	bh_fmt(m.guest, sizeof(m.guest), "%s", v->owner);
 	bh_up_volume_paths(s->t, s->o, v, m.path, key, sizeof(key));
 	m.flags = BH_VOLUME_SEALED;
-	if (access(m.path, F_OK) < 0) {
-		/* A new volume: vtpm makes its secret (512 random bits: no PBKDF needed). */
-		m.flags |= BH_VOLUME_CREATE | BH_VOLUME_TEST_KDF;
-		m.size = v->size;
-	}
+	/* A new volume: vtpm makes its secret. */
+	bh_volume_create_flags(s, v, &m);
 	sd->deadline_ms = bh_now_ms() + s->o->timeout_ms;
 	n = bh_msg_volume_ref_encode(BH_MSG_VOLUME_CLOSE, &ref, body, sizeof(body));
 	r = n < 0 ? (int)n : bh_ctl_call(s, sd, BH_MSG_VOLUME_CLOSE, body, (size_t)n,
@@ -70,9 +67,12 @@ static int open_one(struct bh_sup *s, struct bh_svc *sd, const struct bh_volume 
 	if (r == 0)
 		r = res.status;
 	bh_fmt(why, whylen, "%s", res.text[0] ? res.text : strerror(-r));
-	if (r == 0 && (m.flags & BH_VOLUME_CREATE))
+	if (r == 0 && (m.flags & BH_VOLUME_CREATE) && !(m.flags & BH_VOLUME_IF_MISSING))
 		bh_sup_audit(s, "volume-create", v->name, "ok", "%s, %llu bytes, sealed to %s",
 			     m.path, (unsigned long long)v->size, v->owner);
+	/* On Xen the socket is stordom's own, served to the guest over a channel. */
+	if (s->o->platform == BH_PLATFORM_XEN)
+		return r;
 	bh_fmt(sock, sizeof(sock), "%s/%s/%s.sock", s->o->run, sd->dom->name, v->name);
 	if (r == 0 && chmod(sock, 0666) < 0) /* reachable only through the guest's bind */
 		r = -errno;

@@ -57,12 +57,7 @@ static int volume_open(struct bh_sup *s, struct bh_svc *svc, const struct bh_vol
 	memset(&m, 0, sizeof(m));
 	bh_fmt(m.name, sizeof(m.name), "%s", v->name);
 	bh_up_volume_paths(s->t, s->o, v, m.path, m.keyfile, sizeof(m.path));
-	if (access(m.path, F_OK) < 0) {
-		/* The key file is 512 random bits: PBKDF stretching adds nothing to it
-		 * and would cost every open (and every restart) about a second. */
-		m.flags = BH_VOLUME_CREATE | BH_VOLUME_TEST_KDF;
-		m.size = v->size;
-	}
+	bh_volume_create_flags(s, v, &m);
 	n = bh_msg_volume_open_encode(&m, body, sizeof(body));
 	r = n < 0 ? (int)n : bh_ctl_call(s, svc, BH_MSG_VOLUME_OPEN, body, (size_t)n,
 					   BH_MSG_VOLUME_RESULT, reply, sizeof(reply));
@@ -73,10 +68,23 @@ static int volume_open(struct bh_sup *s, struct bh_svc *svc, const struct bh_vol
 	if (res.status != 0)
 		return NOTE(svc, "volume %s (%s): %s: %s", v->name, m.path, strerror(-res.status),
 			    res.text), res.status;
-	if (m.flags & BH_VOLUME_CREATE)
+	if ((m.flags & BH_VOLUME_CREATE) && !(m.flags & BH_VOLUME_IF_MISSING))
 		bh_sup_audit(s, "volume-create", v->name, "ok", "%s, %llu bytes", m.path,
 			     (unsigned long long)v->size);
 	return 0;
+}
+
+void bh_volume_create_flags(const struct bh_sup *s, const struct bh_volume *v,
+			    struct bh_msg_volume_open *m)
+{
+	/* The secret is 512 random bits (key file or vtpm's): PBKDF stretching
+	 * adds nothing to it and would cost every open (and restart) a second. */
+	if (s->o->platform == BH_PLATFORM_XEN)
+		m->flags |= BH_VOLUME_CREATE | BH_VOLUME_TEST_KDF | BH_VOLUME_IF_MISSING;
+	else if (access(m->path, F_OK) < 0)
+		m->flags |= BH_VOLUME_CREATE | BH_VOLUME_TEST_KDF;
+	if (m->flags & BH_VOLUME_CREATE)
+		m->size = v->size;
 }
 
 static int guest_socket(struct bh_sup *s, struct bh_svc *svc, const char *path)

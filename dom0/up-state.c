@@ -16,8 +16,9 @@
  * vTPM, and stordom gets it from vtpm (UNSEAL), never through dom0. For any
  * other volume dom0 creates the key file once and hands stordom its path,
  * never its bytes. On the xen platform the keys are made inside the service
- * domains (their paths are the same, in the domains' own file systems) and
- * dom0 makes only its logs.
+ * domains and dom0 makes only its logs; the volume and key paths dom0 sends
+ * are then under /var/lib/bulkhead in stordom's own file system (its state
+ * disk), whatever dom0's state directory.
  */
 #include <fcntl.h>
 #include <sys/random.h>
@@ -98,12 +99,16 @@ static int make_vtpm_key(const struct bh_up_opts *o, const char *path)
 void bh_up_volume_paths(const struct bh_topology *t, const struct bh_up_opts *o,
 			const struct bh_volume *v, char *backing, char *key, size_t len)
 {
+	/* On Xen the paths are in stordom's own file system, whose state (its
+	 * state disk, when it has one) is always at BH_STATE_DEFAULT. */
+	const char *state = o->platform == BH_PLATFORM_XEN ? BH_STATE_DEFAULT : o->state;
+
 	(void)t;
 	if (v->backing)
 		bh_fmt(backing, len, "%s", v->backing);
 	else
-		bh_fmt(backing, len, "%s/volumes/%s.luks", o->state, v->name);
-	bh_fmt(key, len, "%s/keys/%s.key", o->state, v->name);
+		bh_fmt(backing, len, "%s/volumes/%s.luks", state, v->name);
+	bh_fmt(key, len, "%s/keys/%s.key", state, v->name);
 }
 
 void bh_up_unseal_path(const struct bh_up_opts *o, char *out, size_t len)

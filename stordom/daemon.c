@@ -175,6 +175,13 @@ static int handle_volume(struct sd_daemon *d, int fd, const struct bh_msg_hdr *h
 			return send_result(fd, h->request_id, "", r, 0, "VOLUME_OPEN");
 		char what[BH_MSG_ERROR_TEXT_MAX - 64] = "";
 
+		/* Create only what is not there yet (xen: dom0 cannot look). */
+		if ((o.flags & BH_VOLUME_IF_MISSING) && access(o.path, F_OK) == 0) {
+			o.flags &= (uint8_t) ~(BH_VOLUME_CREATE | BH_VOLUME_TEST_KDF |
+					       BH_VOLUME_IF_MISSING);
+			o.size = 0;
+		}
+
 		r = vol_open(d, &o, &size, what, sizeof(what));
 		if (r < 0 && !what[0])
 			snprintf(what, sizeof(what), "%s", (o.flags & BH_VOLUME_CREATE) ? "create" : "open");

@@ -333,7 +333,10 @@ enum bh_volume_flags {
 	/* the keyslot secret is sealed in @guest's vTPM: stordom asks vtpm (UNSEAL),
 	 * @keyfile is empty */
 	BH_VOLUME_SEALED = 1u << 4,
-	BH_VOLUME_FLAGS_ALL_ = 0x1f,
+	/* with CREATE: create only if the backing store does not exist yet, else
+	 * open it (xen: dom0 cannot see stordom's files, stordom decides) */
+	BH_VOLUME_IF_MISSING = 1u << 5,
+	BH_VOLUME_FLAGS_ALL_ = 0x3f,
 };
 
 struct bh_msg_volume_open {

@@ -117,6 +117,10 @@ static void test_open_rejects(void)
 	m.size = 0;
 	expect_open_reject(m);
 	m = sample_open();
+	m.flags = BH_VOLUME_IF_MISSING; /* create-if-missing only with CREATE */
+	m.size = 0;
+	expect_open_reject(m);
+	m = sample_open();
 	m.flags |= 0x80;
 	expect_open_reject(m);
 }

@@ -26,7 +26,7 @@ static uint8_t body[BH_MSG_BODY_MAX], frame[BH_MSG_HDR_SIZE + BH_MSG_BODY_MAX];
 static int usage(void)
 {
 	fprintf(stderr, "usage: helper-storctl SOCK|@FILE open NAME PATH KEYFILE [create SIZE] "
-			"[ro] [discard] [test-kdf] | close|erase NAME | grow NAME SIZE\n");
+			"[ro] [discard] [test-kdf] [if-missing] | close|erase NAME | grow NAME SIZE\n");
 	return 2;
 }
 
@@ -51,6 +51,8 @@ static long encode_open(int argc, char **argv)
 			m.flags |= BH_VOLUME_DISCARD;
 		} else if (!strcmp(argv[i], "test-kdf")) {
 			m.flags |= BH_VOLUME_TEST_KDF;
+		} else if (!strcmp(argv[i], "if-missing")) {
+			m.flags |= BH_VOLUME_IF_MISSING;
 		} else {
 			return -EINVAL;
 		}
