@@ -203,6 +203,7 @@ struct bh_chanproxy {
 	char *sock_path;
 	size_t ring_size;
 	int stop_fd; /* eventfd: readable once bh_chanproxy_stop() was called */
+	int listen_fd; /* client mode: the socket we accept on; else -1 */
 	pthread_t thread;
 };
 
@@ -306,8 +307,48 @@ static void *proxy_main(void *arg)
 	return NULL;
 }
 
-int bh_chanproxy_start(const char *spec, const char *sock_path, size_t ring_size,
-		       struct bh_chanproxy **ret)
+/* Client mode: join the server's channel, retried while it re-advertises. */
+static int join_chan(const struct bh_chanproxy *p, struct bh_chan **ret)
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	int r = -ENOENT;
+
+	for (int i = 0; i < CONNECT_TRIES && !stopped(p); i++) {
+		r = bh_chan_xen_client(p->spec.domid, p->spec.xs_path, ret);
+		if (r == 0)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	return r;
+}
+
+static void *client_main(void *arg)
+{
+	struct bh_chanproxy *p = arg;
+
+	for (;;) {
+		_cleanup_chan_ struct bh_chan *c = NULL;
+		_cleanup_close_ int fd = -1;
+		int r = wait_readable(p, p->listen_fd);
+
+		if (r <= 0)
+			break;
+		fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue; /* the connection went away meanwhile */
+		r = join_chan(p, &c);
+		if (r < 0)
+			bh_log_errno(LOG_ERR, r, "%s: channel %s of domain %d", p->sock_path,
+				     p->spec.xs_path, p->spec.domid);
+		else if ((r = bh_chan_pump(c, fd, p->stop_fd)) < 0)
+			bh_log_errno(LOG_WARNING, r, "%s: channel of domain %d", p->sock_path,
+				     p->spec.domid);
+	}
+	return NULL;
+}
+
+static int proxy_new(const char *spec, const char *sock_path, size_t ring_size,
+		     struct bh_chanproxy **ret)
 {
 	struct bh_chanproxy *p = calloc(1, sizeof(*p));
 	int r;
@@ -315,29 +356,80 @@ int bh_chanproxy_start(const char *spec, const char *sock_path, size_t ring_size
 	if (!p)
 		return -ENOMEM;
 	p->stop_fd = -1;
-	r = bh_chan_spec_parse(spec, &p->spec);
-	if (r < 0)
-		goto fail;
-	r = -ENOMEM;
-	if (!(p->sock_path = strdup(sock_path)))
-		goto fail;
+	p->listen_fd = -1;
 	p->ring_size = ring_size;
-	p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->stop_fd < 0) {
-		r = -errno;
-		goto fail;
+	r = bh_chan_spec_parse(spec, &p->spec);
+	if (r == 0 && !(p->sock_path = strdup(sock_path)))
+		r = -ENOMEM;
+	if (r == 0) {
+		p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r = p->stop_fd < 0 ? -errno : 0;
 	}
-	r = -pthread_create(&p->thread, NULL, proxy_main, p);
-	if (r < 0)
-		goto fail;
+	if (r < 0) {
+		if (p->stop_fd >= 0)
+			close(p->stop_fd);
+		free(p->sock_path);
+		free(p);
+		return r;
+	}
 	*ret = p;
 	return 0;
-fail:
-	if (p->stop_fd >= 0)
-		close(p->stop_fd);
+}
+
+static void proxy_free(struct bh_chanproxy *p)
+{
+	if (p->listen_fd >= 0) {
+		close(p->listen_fd);
+		unlink(p->sock_path);
+	}
+	if (p->spec.backend == BH_CHAN_MEMFD && p->spec.fd >= 0)
+		close(p->spec.fd);
+	close(p->stop_fd);
 	free(p->sock_path);
 	free(p);
-	return r;
+}
+
+int bh_chanproxy_start(const char *spec, const char *sock_path, size_t ring_size,
+		       struct bh_chanproxy **ret)
+{
+	struct bh_chanproxy *p;
+	int r = proxy_new(spec, sock_path, ring_size, &p);
+
+	if (r < 0)
+		return r;
+	r = -pthread_create(&p->thread, NULL, proxy_main, p);
+	if (r < 0) {
+		p->spec.fd = -1; /* not ours to close yet: the caller keeps it on failure */
+		proxy_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+int bh_chanproxy_client_start(const char *spec, const char *sock_path,
+			      struct bh_chanproxy **ret)
+{
+	struct bh_chanproxy *p;
+	int r = proxy_new(spec, sock_path, 0, &p);
+
+	if (r < 0)
+		return r;
+	if (p->spec.backend != BH_CHAN_XEN)
+		r = -EINVAL;
+	if (r == 0) {
+		p->listen_fd = bh_unix_listen(sock_path, SOCK_STREAM, 4);
+		r = p->listen_fd < 0 ? p->listen_fd : 0;
+	}
+	if (r == 0)
+		r = -pthread_create(&p->thread, NULL, client_main, p);
+	if (r < 0) {
+		p->spec.fd = -1;
+		proxy_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
 }
 
 void bh_chanproxy_stop(struct bh_chanproxy *p)
@@ -349,9 +441,5 @@ void bh_chanproxy_stop(struct bh_chanproxy *p)
 	if (write(p->stop_fd, &one, sizeof(one)) < 0)
 		bh_log_errno(LOG_WARNING, -errno, "stopping the channel proxy for %s", p->sock_path);
 	pthread_join(p->thread, NULL);
-	if (p->spec.backend == BH_CHAN_MEMFD && p->spec.fd >= 0)
-		close(p->spec.fd);
-	close(p->stop_fd);
-	free(p->sock_path);
-	free(p);
+	proxy_free(p);
 }

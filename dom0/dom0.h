@@ -1212,6 +1212,10 @@ struct bh_plat_ops {
 	/* Where dom0 reaches guest @g's vTPM (the swtpm data socket; its control
 	 * socket is the same path + ".ctrl"), for measured boot. 0 or -errno. */
 	int (*guest_tpm)(struct bh_sup *s, struct bh_guest *g, char *out, size_t len);
+	/* Optional: service @svc was just started (its control channel up, its
+	 * configuration not pushed yet): wire what joins it to the other
+	 * services (xen: stordom's channel to vtpm's UNSEAL socket). 0 or -errno. */
+	int (*svc_wire)(struct bh_sup *s, struct bh_svc *svc);
 };
 
 extern const struct bh_plat_ops bh_plat_host;

@@ -522,6 +522,64 @@ static int endpoint(struct bh_sup *s, struct bh_guest *g, size_t b)
 	return write_endpoint(s, g->hd->id, ep, value);
 }
 
+/* Does the topology have a sealed volume (which stordom unseals from vtpm)? */
+static bool any_sealed(const struct bh_topology *t)
+{
+	for (size_t i = 0; i < t->n_volumes; i++)
+		if (t->volumes[i].sealed)
+			return true;
+	return false;
+}
+
+static struct bh_svc *svc_live(struct bh_sup *s, enum bh_dom_role role)
+{
+	for (size_t i = 0; i < s->n_svc; i++) {
+		struct bh_svc *svc = &s->svc[i];
+
+		if (svc->dom->role == role && svc->hd && svc->chan &&
+		    (svc->state == BH_SVC_RUNNING || svc->state == BH_SVC_STARTING))
+			return svc;
+	}
+	return NULL;
+}
+
+/*
+ * stordom <-> vtpm, for sealed volumes (DESIGN.md section 4: UNSEAL between
+ * the two service domains, never through dom0): vtpm serves its UNSEAL
+ * socket over a channel granted to stordom's domain alone, advertised at
+ * data/bulkhead/unseal-<stordom> in vtpm's home; stordomd's --unseal socket
+ * becomes a client of that channel. Both ends are named by domid, so this
+ * runs whenever either domain is (re)created, before stordom opens sealed
+ * volumes. dom0 sends only the two CHAN_SERVE messages: no secret passes.
+ */
+static int xen_svc_wire(struct bh_sup *s, struct bh_svc *svc)
+{
+	struct bh_svc *vt = svc_live(s, BH_DOM_VTPM), *sd = svc_live(s, BH_DOM_STORDOM);
+	struct bh_msg_chan_serve m = { .kind = BH_CHAN_SERVE_UNSEAL };
+	int r;
+
+	if (!any_sealed(s->t) || !vt || !sd || (svc != vt && svc != sd))
+		return 0; /* nothing to unseal, or the other end comes later */
+	m.domid = (uint32_t)sd->hd->id;
+	bh_fmt(m.name, sizeof(m.name), "%s", sd->dom->name);
+	bh_fmt(m.xs_path, sizeof(m.xs_path), "%s/unseal-%s", ENDPOINT_DIR, sd->dom->name);
+	r = bh_svc_chan_serve(s, vt, &m);
+	if (r == 0) {
+		m.kind = BH_CHAN_SERVE_UNSEAL_PEER;
+		m.domid = (uint32_t)vt->hd->id;
+		bh_fmt(m.name, sizeof(m.name), "%s", vt->dom->name);
+		r = bh_svc_chan_serve(s, sd, &m);
+	}
+	bh_sup_audit(s, "unseal-wire", svc->dom->name, r < 0 ? "failed" : "ok",
+		     "%s (domain %d) reaches %s's UNSEAL socket (domain %d)%s%s", sd->dom->name,
+		     sd->hd->id, vt->dom->name, vt->hd->id, r < 0 ? ": " : "",
+		     r < 0 ? strerror(-r) : "");
+	if (r < 0)
+		bh_log_errno(LOG_WARNING, r, "sealed volumes: cannot wire %s to %s's UNSEAL socket",
+			     sd->dom->name, vt->dom->name);
+	return r;
+}
+
 static int xen_rebind(struct bh_sup *s, struct bh_guest *g, size_t b)
 {
 	return endpoint(s, g, b);
@@ -714,4 +772,5 @@ const struct bh_plat_ops bh_plat_xen = {
 	.reap = xen_reap,
 	.rebind = xen_rebind,
 	.guest_tpm = xen_guest_tpm,
+	.svc_wire = xen_svc_wire,
 };

@@ -199,7 +199,8 @@ int bh_svc_chan_serve(struct bh_sup *s, struct bh_svc *svc, const struct bh_msg_
 	long n = bh_msg_chan_serve_encode(m, body, sizeof(body));
 	int r;
 
-	if (!svc->chan || svc->state != BH_SVC_RUNNING)
+	/* STARTING: wired before its configuration is pushed (platform-xen.c). */
+	if (!svc->chan || (svc->state != BH_SVC_RUNNING && svc->state != BH_SVC_STARTING))
 		return -ENOTCONN;
 	svc->deadline_ms = bh_now_ms() + s->o->timeout_ms;
 	r = n < 0 ? (int)n : bh_ctl_call(s, svc, BH_MSG_CHAN_SERVE, body, (size_t)n, want, reply,

@@ -107,6 +107,8 @@ int bh_svc_start(struct bh_sup *s, struct bh_svc *svc)
 			bh_fmt(svc->note, sizeof(svc->note), "cannot start: %s", strerror(-r));
 		goto fail;
 	}
+	if (s->plat->svc_wire)
+		s->plat->svc_wire(s, svc); /* a failure is logged; what needs it says why */
 	r = push(s, svc);
 	if (r < 0) {
 		why_failed(s, svc, r);

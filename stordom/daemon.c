@@ -230,6 +230,25 @@ static int chan_serve(struct sd_daemon *d, const struct bh_msg_chan_serve *m)
 	return bh_chanproxy_start(spec, path, SD_CHAN_RING, &d->chans[slot].proxy);
 }
 
+/*
+ * CHAN_SERVE UNSEAL_PEER (xen platform): the vtpm domain @m->domid serves
+ * its UNSEAL socket at @m->xs_path in its home, for this domain alone. Our
+ * --unseal socket becomes a channel client to it (one session per
+ * connection, as unseal.c connects per request), replacing the one for an
+ * earlier vtpm domain (vtpm restarted: a new domid).
+ */
+static int unseal_peer(struct sd_daemon *d, const struct bh_msg_chan_serve *m)
+{
+	char spec[BH_CHAN_XS_PATH_MAX + 64];
+
+	if (!d->unseal_path)
+		return -ENOPROTOOPT; /* stordomd runs without --unseal */
+	bh_chanproxy_stop(d->unseal_proxy);
+	d->unseal_proxy = NULL;
+	snprintf(spec, sizeof(spec), "xen:%u:/local/domain/%u/%s", m->domid, m->domid, m->xs_path);
+	return bh_chanproxy_client_start(spec, d->unseal_path, &d->unseal_proxy);
+}
+
 static int handle_chan_serve(struct sd_daemon *d, int fd, const struct bh_msg_hdr *h,
 			     const uint8_t *untrusted_body)
 {
@@ -238,6 +257,13 @@ static int handle_chan_serve(struct sd_daemon *d, int fd, const struct bh_msg_hd
 
 	if (r < 0)
 		return send_result(fd, h->request_id, "", r, 0, "CHAN_SERVE");
+	if (m.kind == BH_CHAN_SERVE_UNSEAL_PEER) {
+		r = unseal_peer(d, &m);
+		if (r == 0)
+			bh_notice("UNSEAL: %s reaches vtpm domain %u (%s) at %s", d->unseal_path,
+				  m.domid, m.name, m.xs_path);
+		return send_result(fd, h->request_id, m.name, r, 0, "CHAN_SERVE UNSEAL");
+	}
 	r = chan_serve(d, &m);
 	if (r == 0)
 		bh_notice("export '%s' served to domain %u at %s", m.name, m.domid, m.xs_path);
@@ -286,6 +312,8 @@ int sd_daemon_stream(struct sd_daemon *d, int in_fd, int out_fd)
 
 void sd_daemon_fini(struct sd_daemon *d)
 {
+	bh_chanproxy_stop(d->unseal_proxy);
+	d->unseal_proxy = NULL;
 	for (size_t i = 0; i < SD_CHAN_EXPORTS_MAX; i++) {
 		bh_chanproxy_stop(d->chans[i].proxy);
 		d->chans[i].proxy = NULL;

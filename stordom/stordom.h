@@ -488,6 +488,8 @@ struct sd_daemon {
 		char xs_path[BH_CHAN_XS_PATH_MAX];
 		struct bh_chanproxy *proxy;
 	} chans[SD_CHAN_EXPORTS_MAX];
+	/* CHAN_SERVE UNSEAL_PEER (xen): vtpm's UNSEAL channel behind unseal_path */
+	struct bh_chanproxy *unseal_proxy;
 };
 
 int sd_daemon_handle(struct sd_daemon *d, int out_fd, const struct bh_msg_hdr *h,

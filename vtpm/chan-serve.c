@@ -7,6 +7,12 @@
  * request for the same socket and path (the guest restarted: a new domid)
  * replaces the old proxy. The
  * manager's control loop is the only caller.
+ *
+ * The UNSEAL socket (--unseal) the same way, for the stordom domain alone
+ * (BH_CHAN_SERVE_UNSEAL; DESIGN.md section 4: stordom asks vtpm for sealed
+ * volumes' secrets; dom0 only says which domain may ask, and never sees the
+ * bytes). A restarted stordom is a new domain: the new request replaces the
+ * old proxy, so the old domid can no longer attach.
  */
 #include <errno.h>
 #include <limits.h>
@@ -26,14 +32,38 @@ static struct {
 	struct bh_chanproxy *proxy;
 } chans[CHANS_MAX];
 
-int vt_chan_serve(const char *state_dir, const struct bh_msg_chan_serve *m)
+/* The socket @m asks for. 0 or -errno. */
+static int sock_path(const struct vt_manager_cfg *cfg, const struct bh_msg_chan_serve *m,
+		     char *path, size_t len)
+{
+	int n;
+
+	if (m->kind == BH_CHAN_SERVE_UNSEAL) {
+		if (!cfg->unseal_path)
+			return -ENOPROTOOPT; /* vtpmd runs without --unseal */
+		n = snprintf(path, len, "%s", cfg->unseal_path);
+	} else if (m->kind == BH_CHAN_SERVE_DATA || m->kind == BH_CHAN_SERVE_CTRL) {
+		n = snprintf(path, len, "%s/%s/%s", cfg->state_dir, m->name,
+			     m->kind == BH_CHAN_SERVE_CTRL ? "tpm.sock.ctrl" : "tpm.sock");
+	} else {
+		return -EINVAL;
+	}
+	return n >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+int vt_chan_serve(const struct vt_manager_cfg *cfg, const struct bh_msg_chan_serve *m)
 {
 	char spec[BH_CHAN_XS_PATH_MAX + 32], path[PATH_MAX];
 	size_t slot = CHANS_MAX;
+	int r = sock_path(cfg, m, path, sizeof(path));
+
+	if (r < 0)
+		return r;
 
 	for (size_t i = 0; i < CHANS_MAX; i++) {
-		if (chans[i].proxy && chans[i].kind == m->kind && bh_streq(chans[i].name, m->name) &&
-		    bh_streq(chans[i].xs_path, m->xs_path)) {
+		if (chans[i].proxy && chans[i].kind == m->kind &&
+		    (m->kind == BH_CHAN_SERVE_UNSEAL ||
+		     (bh_streq(chans[i].name, m->name) && bh_streq(chans[i].xs_path, m->xs_path)))) {
 			bh_chanproxy_stop(chans[i].proxy);
 			chans[i].proxy = NULL;
 		}
@@ -43,10 +73,6 @@ int vt_chan_serve(const char *state_dir, const struct bh_msg_chan_serve *m)
 	if (slot == CHANS_MAX)
 		return -ENOSPC;
 	snprintf(spec, sizeof(spec), "xen:%u:%s", m->domid, m->xs_path);
-	if (snprintf(path, sizeof(path), "%s/%s/%s", state_dir, m->name,
-		     m->kind == BH_CHAN_SERVE_CTRL ? "tpm.sock.ctrl" : "tpm.sock") >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
 	snprintf(chans[slot].name, sizeof(chans[slot].name), "%s", m->name);
 	chans[slot].kind = m->kind;
 	snprintf(chans[slot].xs_path, sizeof(chans[slot].xs_path), "%s", m->xs_path);

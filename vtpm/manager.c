@@ -588,7 +588,8 @@ static int control(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8
 	}
 }
 
-/* CHAN_SERVE: one of a created instance's sockets over a channel for its guest. */
+/* CHAN_SERVE: one of a created instance's sockets over a channel for its
+ * guest, or the UNSEAL socket for the stordom domain. */
 static int chan_serve(struct vt_manager *m, const struct bh_msg_hdr *h, const uint8_t *body,
 		      char *err, size_t errlen, const char **ret_name)
 {
@@ -598,9 +599,9 @@ static int chan_serve(struct vt_manager *m, const struct bh_msg_hdr *h, const ui
 	if (bh_msg_chan_serve_decode(body, h->length, &cs) < 0)
 		return snprintf(err, errlen, "malformed request"), -EBADMSG;
 	*ret_name = cs.name;
-	if (!find(m, cs.name))
+	if (cs.kind != BH_CHAN_SERVE_UNSEAL && !find(m, cs.name))
 		return snprintf(err, errlen, "no such instance"), -ENOENT;
-	r = vt_chan_serve(m->cfg.state_dir, &cs);
+	r = vt_chan_serve(&m->cfg, &cs);
 	snprintf(err, errlen, "%s%s to domain %u at %s", r < 0 ? strerror(-r) : "served",
 		 r < 0 ? ": not served" : "", cs.domid, cs.xs_path);
 	return r;

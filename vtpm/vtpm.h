@@ -582,9 +582,10 @@ const struct vt_key *vt_manager_key(const struct vt_manager *m);
 int vt_unseal_request(struct vt_manager *m, int fd);
 int vt_reseal_request(struct vt_manager *m, const uint8_t *untrusted_body, size_t len,
 		      char *err, size_t errlen, const char **ret_name);
-/* chan-serve.c: serve instance @m->name's socket over a xen channel for
- * @m->domid (CHAN_SERVE); 0 or -errno. Stop every such proxy. */
-int vt_chan_serve(const char *state_dir, const struct bh_msg_chan_serve *m);
+/* chan-serve.c: serve instance @m->name's socket, or (BH_CHAN_SERVE_UNSEAL)
+ * the UNSEAL socket @cfg->unseal_path, over a xen channel for @m->domid
+ * (CHAN_SERVE); 0 or -errno. Stop every such proxy. */
+int vt_chan_serve(const struct vt_manager_cfg *cfg, const struct bh_msg_chan_serve *m);
 void vt_chan_serve_stop_all(void);
 void vt_manager_free(struct vt_manager *m);
 /* Serve control messages on a unix socket at @path until SIGTERM. */

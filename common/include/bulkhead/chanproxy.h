@@ -62,6 +62,19 @@ int bh_chan_pump(struct bh_chan *c, int fd, int stop_fd);
 int bh_chanproxy_start(const char *spec, const char *sock_path, size_t ring_size,
 		       struct bh_chanproxy **ret);
 
+/*
+ * The other way round: listen on the unix stream socket @sock_path (made
+ * before this returns) and, for each connection there, open a new session of
+ * the channel @spec as its client and copy bytes both ways until either side
+ * ends. Only "xen:DOMID:PATH" (PATH absolute, or relative to our own home)
+ * names a channel we can join as client; the server re-advertises after each
+ * session, so joining is retried for a few seconds. One connection at a time.
+ * Returns 0 and *ret (stop with bh_chanproxy_stop(), which also removes the
+ * socket), or -errno (-EINVAL for a spec that is not xen:).
+ */
+int bh_chanproxy_client_start(const char *spec, const char *sock_path,
+			      struct bh_chanproxy **ret);
+
 /* Stop the thread, close its channel and free @p. Accepts NULL. */
 void bh_chanproxy_stop(struct bh_chanproxy *p);
 

@@ -452,6 +452,13 @@ int bh_msg_vtpm_result_decode(const void *untrusted_body, size_t len,
 enum bh_chan_serve_kind {
 	BH_CHAN_SERVE_DATA = 0,
 	BH_CHAN_SERVE_CTRL = 1, /* a vTPM instance's control socket */
+	/* to vtpm: serve vtpmd's UNSEAL socket (--unseal) to stordom's domain
+	 * @domid; @name is that stordom domain's name */
+	BH_CHAN_SERVE_UNSEAL = 2,
+	/* to stordom: vtpm domain @domid serves its UNSEAL socket at @xs_path in
+	 * its own home; reach it behind stordomd's --unseal socket (a channel
+	 * client per connection); @name is that vtpm domain's name */
+	BH_CHAN_SERVE_UNSEAL_PEER = 3,
 	BH_CHAN_SERVE_KIND_MAX_,
 };
 

@@ -23,6 +23,39 @@
 #define BIG (8u << 20)
 #define CHUNK (16u << 10)
 
+/*
+ * Client mode (a service domain reaching another's socket over xen): only a
+ * xen spec; the socket exists once started; a connection whose channel
+ * cannot be joined (no Xen here) is closed after the retries, not left
+ * hanging; stopping removes the socket.
+ */
+static void test_client_mode(void)
+{
+	char dir[] = "/tmp/bh-cproxy-XXXXXX", path[64];
+	struct bh_chanproxy *p = NULL;
+	struct timespec t0, t1;
+	char c;
+	int fd;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/unseal.sock", dir);
+	CU_ASSERT_EQUAL(bh_chanproxy_client_start("fd:3", path, &p), -EINVAL);
+	CU_ASSERT_PTR_NULL(p);
+	CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+	CU_ASSERT_EQUAL_FATAL(bh_chanproxy_client_start("xen:5:/local/domain/5/data/x", path, &p),
+			      0);
+	fd = bh_unix_connect(path, SOCK_STREAM);
+	CU_ASSERT_FATAL(fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(read(fd, &c, 1), 0); /* closed: no channel to join */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CU_ASSERT(t1.tv_sec - t0.tv_sec < 20);
+	close(fd);
+	bh_chanproxy_stop(p);
+	CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+	rmdir(dir);
+}
+
 static void test_spec_parse(void)
 {
 	struct bh_chan_spec s;
@@ -395,6 +428,7 @@ int main(void)
 {
 	static const struct bh_test tests[] = {
 		{ "spec_parse", test_spec_parse },
+		{ "client_mode", test_client_mode },
 		{ "proxy_roundtrip", test_proxy_roundtrip },
 		{ "proxy_idle", test_proxy_idle },
 		{ "proxy_backpressure", test_proxy_backpressure },

@@ -168,6 +168,13 @@ static void test_chan_serve(void)
 		n = bh_msg_chan_serve_encode(&b, body, sizeof(body));
 		CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), -EBADMSG);
 	}
+	for (uint32_t k = BH_CHAN_SERVE_UNSEAL; k <= BH_CHAN_SERVE_UNSEAL_PEER; k++) {
+		struct bh_msg_chan_serve u = { "stordom", k, 3, "data/bulkhead/unseal-stordom" };
+
+		n = bh_msg_chan_serve_encode(&u, body, sizeof(body));
+		CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), 0);
+		CU_ASSERT_EQUAL(memcmp(&u, &d, sizeof(u)), 0);
+	}
 	m.kind = BH_CHAN_SERVE_KIND_MAX_;
 	n = bh_msg_chan_serve_encode(&m, body, sizeof(body));
 	CU_ASSERT_EQUAL(bh_msg_chan_serve_decode(body, (size_t)n, &d), -EBADMSG);
