@@ -26,11 +26,15 @@
 #
 #   netdom   netdomd --control /run/netdom/ctl
 #   stordom  stordomd --listen /run/stordom --control /run/stordom/ctl
+#                     --unseal /run/stordom/unseal.sock
 #            (volumes' backing files are wherever dom0's control messages
-#            say; /var/lib/bulkhead/volumes is made for them)
+#            say: /var/lib/bulkhead/volumes, made here; the --unseal socket
+#            is a channel client of vtpm's, once dom0 wires the two)
 #   vtpm     vtpmd --state-dir /var/lib/bulkhead/vtpm
 #                  --key-file /var/lib/bulkhead/vtpm.key --control /run/vtpm/ctl
-#            (the key is made with vtpmd --gen-key on first boot)
+#                  --unseal /run/vtpm/unseal.sock
+#            (the key is made with vtpmd --gen-key on first boot; the UNSEAL
+#            socket is served to the stordom domain alone when dom0 asks)
 #
 # netdom is the backend of the guests' vifs, and does here what `xl devd`
 # and Xen's vif-route script do in a driver domain: for each vif netback
@@ -109,15 +113,16 @@ daemon_args() {
 		;;
 	stordom)
 		mkdir -p /run/stordom "$STATE/volumes"
-		echo "stordomd --listen /run/stordom --control /run/stordom/ctl"
+		echo "stordomd --listen /run/stordom --control /run/stordom/ctl --unseal /run/stordom/unseal.sock"
 		;;
 	vtpm)
 		mkdir -p /run/vtpm "$STATE/vtpm"
 		if [ ! -e "$STATE/vtpm.key" ]; then
 			vtpmd --gen-key "$STATE/vtpm.key" >&2 || return 1
+			sync # on the state disk before anything is sealed under it
 			log "made a new vtpmd manager key" >&2
 		fi
-		echo "vtpmd --state-dir $STATE/vtpm --key-file $STATE/vtpm.key --control /run/vtpm/ctl"
+		echo "vtpmd --state-dir $STATE/vtpm --key-file $STATE/vtpm.key --control /run/vtpm/ctl --unseal /run/vtpm/unseal.sock"
 		;;
 	*)
 		return 1

@@ -127,8 +127,9 @@ mark dom0-init
 ) &
 watchdog=$!
 
-# xen-privcmd before xenfs, which depends on it.
-for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
+# xen-privcmd before xenfs, which depends on it; xen-blkback and loop for
+# the service domains' state disks.
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-blkback loop; do
 	insmod "/modules/$m.ko" || fail "insmod $m"
 done
 mount -t xenfs xenfs /proc/xen || fail "mount xenfs"
@@ -337,11 +338,58 @@ attest() {
 	mark "$1 ($(tail -n 1 /tmp/attest.log | tr -d '\r'))"
 }
 
+# g1-data is sealed (seal=1): stordom opened it with the secret it got from
+# vtpm over their channel (UNSEAL), after bulkhead measured g1. dom0 holds no
+# key file for it, and only ever sent the two CHAN_SERVE messages that wire
+# stordom to vtpm's UNSEAL socket.
+sealed_check() {
+	grep -Eq '^stordom +stordom +running .* g1-data 8M \(sealed, unsealed\)' /tmp/status.txt ||
+		{ cat /tmp/status.txt; up_logs; fail "status: g1-data is not open (sealed, unsealed)"; }
+	keys=$(find / -xdev -name '*g1-data*.key' 2>/dev/null; ls $STATE/keys 2>/dev/null)
+	[ -z "$keys" ] || fail "dom0 holds a key file for g1-data: $keys"
+	grep '"volume-unseal"' $STATE/audit.jsonl | grep -q '"g1-data"' ||
+		fail "the audit log has no volume-unseal of g1-data"
+	grep '"unseal-wire"' $STATE/audit.jsonl | grep -q '"ok"' ||
+		fail "the audit log has no unseal-wire of stordom to vtpm"
+	mark "sealed-volume-open (g1-data opened by stordom with the secret vtpm unsealed after g1 was measured; no key file in dom0)"
+}
+
+# After the vtpm restart: the new vtpm domain mounted its state disk as it
+# was (its manager key, g1's instance and the sealed secret). Then stordom is
+# destroyed too: the restarted stordom finds g1-data on its own state disk
+# (opened, not created again) and opens it with the secret the restarted
+# vtpm unseals from its kept state (rewired: both domids are new); the data
+# dom0 wrote reads back.
+state_kept() {
+	n=$(grep -c 'BH-NESTED-DOMU: state-disk-mounted' "$LOGDIR/guest-vtpm.log")
+	[ "$n" -ge 1 ] || fail "the restarted vtpm did not mount its existing state disk"
+	timeout 60 xl destroy stordom || fail "xl destroy stordom"
+	wait_for 180 status_has '^stordom +stordom +running .* 1  ok +1 volumes: g1-data 8M \(sealed, unsealed\)' ||
+		{ cat /tmp/status.txt; up_logs; fail "stordom not restarted with g1-data unsealed"; }
+	sed 's/^/BH-STATUS| /' /tmp/status.txt
+	stordom=$(domid_of stordom)
+	grep -c 'BH-NESTED-DOMU: state-disk-mounted' "$LOGDIR/guest-stordom.log" | grep -q '^[1-9]' ||
+		fail "the restarted stordom did not mount its existing state disk"
+	vchan-socket-proxy "$stordom" "/local/domain/$stordom/data/bulkhead/nbd-g1-data" \
+		/run/nbd-g1b.sock >/tmp/proxy-nbd2.log 2>&1 &
+	wait_for 60 test -S /run/nbd-g1b.sock || fail "vchan-socket-proxy (nbd, restarted stordom)"
+	timeout 180 nbdcopy --connections=1 "nbd+unix:///g1-data?socket=/run/nbd-g1b.sock" \
+		/tmp/out2.img >/tmp/nbdcopy-r2.log 2>&1 || fail "nbdcopy read after the restarts"
+	cmp /tmp/in.img /tmp/out2.img || fail "g1-data after the restarts differs from what was written"
+	mark "sealed-volume-after-restarts (vtpm and stordom restarted on their state disks: g1-data unsealed again, 8 MiB read back equal)"
+}
+
 services_phase() {
 	# The stress domains are done: make room.
 	for d in $DOMU $INTRUDER; do
 		timeout 20 xl destroy "$d" >/dev/null 2>&1
 	done
+	# The state disks of vtpm and stordom (configs/nested: disk = [...]):
+	# blank files, which libxl attaches through blkback as loop devices
+	# (block-hotplug.sh); each domain formats its own on first boot.
+	mkdir -p /run/bh-state
+	truncate -s 64M /run/bh-state/vtpm.img /run/bh-state/stordom.img ||
+		fail "cannot make the state disk files"
 	info "bulkhead up $TOPO"
 	timeout 420 bulkhead up --timeout 240 --state-dir $STATE $TOPO >/tmp/up.log 2>&1 ||
 		{ up_logs; fail "bulkhead up"; }
@@ -362,6 +410,12 @@ services_phase() {
 	grep -Eq '^stordom +stordom +running .* ok +1 volumes: g1-data 8M' /tmp/status.txt ||
 		fail "status: stordom not running with g1-data open"
 	mark "stordom-volume-open (by bulkhead over chan-xen: g1-data, 8 MiB, new LUKS2)"
+	for d in vtpm stordom; do
+		wait_for 10 guest_says $d state-disk-formatted ||
+			fail "$d did not format and mount its blank state disk (xvdb)"
+	done
+	mark "state-disk-mounted (vtpm and stordom: xvdb from bulkhead's disk = [...], blank, formatted, mounted)"
+	sealed_check
 	grep -Eq '^vtpm +vtpm +running .* ok +1 vTPM instances: g1' /tmp/status.txt ||
 		fail "status: vtpm not running with g1's instance"
 	mark "vtpm-instance-started (by bulkhead over chan-xen: g1)"
@@ -417,6 +471,7 @@ services_phase() {
 	sed 's/^/BH-STATUS| /' /tmp/status.txt
 	attest "guest-attested-after-restart"
 	mark "supervise-restart (vtpm destroyed with xl destroy: new domain $(domid_of vtpm), instance g1 started again)"
+	state_kept
 	timeout 120 bulkhead down >/tmp/down.log 2>&1 || { cat /tmp/down.log; fail "bulkhead down"; }
 	timeout 60 xl list >/tmp/xl-list.txt 2>&1
 	[ "$(grep -cv '^Name\|^Domain-0' /tmp/xl-list.txt)" = 0 ] ||

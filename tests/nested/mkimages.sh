@@ -108,12 +108,14 @@ img_modules "$img/netdom-root" xen-evtchn xen-gntdev xen-gntalloc nf_tables nft_
 	xen-netback
 img_cpio "$img/netdom-root" "$img/netdom.cpio"
 
+# stordom and vtpm: blkfront and ext4 for the state disk (xvdb) bulkhead
+# attaches, which busybox's mke2fs formats when blank.
 svc_image stordom
-img_modules "$img/stordom-root" xen-evtchn xen-gntdev xen-gntalloc
+img_modules "$img/stordom-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext4
 img_cpio "$img/stordom-root" "$img/stordom.cpio"
 
 svc_image vtpm
-img_modules "$img/vtpm-root" xen-evtchn xen-gntdev xen-gntalloc
+img_modules "$img/vtpm-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext4
 img_cpio "$img/vtpm-root" "$img/vtpm.cpio"
 
 # ---- the guests -------------------------------------------------------------
@@ -148,7 +150,10 @@ install -D -m 0755 "$build/bulkhead" "$d0/usr/sbin/bulkhead"
 img_libs "$d0" "$build/bulkhead"
 install -m 0644 "$root/etc/xen/xl.conf" "$d0/etc/xen/xl.conf"
 
-img_modules "$d0" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc
+# xen-blkback and loop: the service domains' state disks are files in dom0,
+# given to blkback as loop devices by our block hotplug script.
+img_modules "$d0" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-blkback loop
+install -D -m 0755 "$here/block-hotplug.sh" "$d0/etc/xen/scripts/block"
 install -m 0755 "$here/dom0-init.sh" "$d0/init"
 install -m 0755 "$stress" "$d0/bh/xen-chan-stress"
 install -m 0644 "$here/domu.cfg" "$here/intruder.cfg" "$d0/bh/"

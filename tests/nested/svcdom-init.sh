@@ -194,28 +194,58 @@ role_netdom() {
 	fi
 }
 
+# ---- the state disk (stordom, vtpm) -------------------------------------------
+# bulkhead attaches each of these domains' state disk (configs/nested: a file
+# in dom0, a loop device behind blkback) as xvdb: mounted on
+# /var/lib/bulkhead, formatted first when blank (its first MiB all zeros), as
+# images/init-service.sh does. It survives the domain: a restarted domain
+# mounts it as it was.
+STATE=/var/lib/bulkhead
+mount_state() {
+	mkdir -p $STATE
+	wait_for 5 test -b /dev/xvdb || { bad "no state disk xvdb"; return 1; }
+	if mount -t ext4 /dev/xvdb $STATE 2>/dev/null; then
+		say "state-disk-mounted (xvdb mounted on $STATE as it was)"
+		return 0
+	fi
+	if [ "$(head -c 1048576 /dev/xvdb | tr -d '\000' | wc -c)" != 0 ]; then
+		bad "state disk xvdb holds data but does not mount: not formatting it"
+		return 1
+	fi
+	mke2fs -q /dev/xvdb >/dev/null && mount -t ext4 /dev/xvdb $STATE ||
+		{ bad "cannot format and mount the blank xvdb"; return 1; }
+	say "state-disk-formatted (blank xvdb formatted, mounted on $STATE)"
+}
+
 # ---- stordom ------------------------------------------------------------------
 # bulkhead opens g1's volume with VOLUME_OPEN at /var/lib/bulkhead/volumes/
-# g1-data.luks, its key file at /var/lib/bulkhead/keys/g1-data.key: made here
-# for each name in bh_volumes= (the key never passes through dom0). The
-# export is served over chan-xen to dom0 (--export-chan), where the test
+# g1-data.luks, on this domain's state disk. It is sealed (seal=1): no key
+# file anywhere; stordomd gets the secret from vtpm (UNSEAL) through its
+# --unseal socket, which bulkhead makes a channel client of vtpm's UNSEAL
+# socket (CHAN_SERVE UNSEAL_PEER). An unsealed volume's key file would be
+# made here for each name in bh_volumes= (once: it lives on the state disk).
+# The export is served over chan-xen to dom0 (--export-chan), where the test
 # reads and writes it with nbdinfo/nbdcopy through vchan-socket-proxy; and,
 # by bulkhead's CHAN_SERVE, over a channel for g1 alone.
-STATE=/var/lib/bulkhead
 role_stordom() {
+	mount_state || return
 	mkdir -p /run/stordom $STATE/volumes $STATE/keys
 	for v in $(sed -n 's/.*bh_volumes=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' '); do
+		[ -e "$STATE/keys/$v.key" ] && continue
 		head -c 64 /dev/urandom >"$STATE/keys/$v.key"
 		chmod 600 "$STATE/keys/$v.key"
 	done
 	stordomd --listen /run/stordom --control /run/stordom/ctl --control-chan $CTL_CHAN \
+		--unseal /run/stordom/unseal.sock \
 		--export-chan g1-data=xen:0:data/bulkhead/nbd-g1-data 2>/run/stordomd.log &
 	wait_for 30 test -S /run/stordom/ctl || { bad "stordomd did not come up"; return; }
 	say "stordom-ready"
 	wait_step nbd-done 600 || return
 	# What dom0 wrote through NBD is on the backing file only as ciphertext.
 	img=$STATE/volumes/g1-data.luks
-	if ! head -c 4096 $img | grep -q LUKS; then
+	if [ -n "$(ls $STATE/keys 2>/dev/null)" ]; then
+		bad "stordom: a key file for the sealed volume: $(ls $STATE/keys)"
+	elif ! head -c 4096 $img | grep -q LUKS; then
 		bad "stordom: $img has no LUKS header"
 	elif grep -qF BULKHEAD-NESTED-PLAINTEXT $img; then
 		bad "stordom: plaintext found in the backing file"
@@ -226,11 +256,20 @@ role_stordom() {
 
 # ---- vtpm ---------------------------------------------------------------------
 # bulkhead creates and starts g1's instance; its data and control sockets are
-# served over chan-xen to dom0, which uses tpm2-tools through them.
+# served over chan-xen to dom0, which uses tpm2-tools through them. The
+# instances and the manager key live on the state disk: after a restart the
+# same key opens the same instances, and g1-data's sealed secret is still
+# there. --unseal: the UNSEAL socket, which bulkhead has served to stordom's
+# domain alone over a channel (CHAN_SERVE UNSEAL).
 role_vtpm() {
+	mount_state || return
 	mkdir -p /run/vtpm $STATE/vtpm $STATE/keys
-	vtpmd --gen-key $STATE/keys/vtpm.key 2>/run/vtpmd.log || { bad "vtpmd --gen-key"; return; }
+	if [ ! -e $STATE/keys/vtpm.key ]; then
+		vtpmd --gen-key $STATE/keys/vtpm.key 2>/run/vtpmd.log || { bad "vtpmd --gen-key"; return; }
+		sync # on the state disk before anything is sealed under it
+	fi
 	vtpmd --state-dir $STATE/vtpm --key-file $STATE/keys/vtpm.key --control /run/vtpm/ctl \
+		--unseal /run/vtpm/unseal.sock \
 		--control-chan $CTL_CHAN --instance-chan g1=xen:0:data/bulkhead/tpm-g1 \
 		--instance-chan g1.ctrl=xen:0:data/bulkhead/tpm-g1-ctrl 2>>/run/vtpmd.log &
 	wait_for 30 test -S /run/vtpm/ctl || { bad "vtpmd did not come up"; return; }
