@@ -331,6 +331,11 @@ svc_vtpm() {
 # command line into PCR 8, its config into PCR 1) into its vTPM before it
 # ran; `bulkhead attest` gets a quote with a fresh nonce over dom0's channel
 # to that vTPM, checks it and replays the event log against the config.
+# ak_of: the attestation key fingerprint the last attest printed ("AK 7f96..").
+ak_of() {
+	sed -n 's/.*(AK \([0-9a-f]*\)\.*).*/\1/p' /tmp/attest.log | tail -n 1
+}
+
 attest() {
 	timeout 120 bulkhead attest --tpm $STATE/run/g1-tpm.sock $TOPO g1 >/tmp/attest.log 2>&1 ||
 		{ sed 's/^/BH-ATTEST| /' /tmp/attest.log; up_logs; fail "bulkhead attest g1"; }
@@ -363,6 +368,10 @@ sealed_check() {
 state_kept() {
 	n=$(grep -c 'BH-NESTED-DOMU: state-disk-mounted' "$LOGDIR/guest-vtpm.log")
 	[ "$n" -ge 1 ] || fail "the restarted vtpm did not mount its existing state disk"
+	# g1's vTPM is the same TPM (its seeds came back from the disk): the
+	# attestation key derived from them is the one attested before.
+	[ -n "$ak_before" ] && [ "$(ak_of)" = "$ak_before" ] ||
+		fail "g1's attestation key changed across the vtpm restart ($ak_before -> $(ak_of))"
 	timeout 60 xl destroy stordom || fail "xl destroy stordom"
 	wait_for 180 status_has '^stordom +stordom +running .* 1  ok +1 volumes: g1-data 8M \(sealed, unsealed\)' ||
 		{ cat /tmp/status.txt; up_logs; fail "stordom not restarted with g1-data unsealed"; }
@@ -376,7 +385,7 @@ state_kept() {
 	timeout 180 nbdcopy --connections=1 "nbd+unix:///g1-data?socket=/run/nbd-g1b.sock" \
 		/tmp/out2.img >/tmp/nbdcopy-r2.log 2>&1 || fail "nbdcopy read after the restarts"
 	cmp /tmp/in.img /tmp/out2.img || fail "g1-data after the restarts differs from what was written"
-	mark "sealed-volume-after-restarts (vtpm and stordom restarted on their state disks: g1-data unsealed again, 8 MiB read back equal)"
+	mark "sealed-volume-after-restarts (vtpm and stordom restarted on their state disks: g1's AK $ak_before kept, g1-data unsealed again, 8 MiB read back equal)"
 }
 
 services_phase() {
@@ -437,6 +446,7 @@ services_phase() {
 		fail "g1's kernel does not say it runs PV"
 	mark "guest-pvh (g2 is PVH, g1 PV, as configured)"
 	attest "guest-attested"
+	ak_before=$(ak_of)
 	svc_ok netdom 180
 	mark netdom-enforced
 	svc_ok stordom 180
