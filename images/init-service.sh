@@ -17,7 +17,7 @@
 # What it does: mounts /proc, /sys, /dev, /run and /tmp; loads the kernel
 # modules of this image in dependency order (/modules/order); mounts the
 # domain's persistent state on /var/lib/bulkhead: the second disk xvdb when
-# the domain has one (formatted with mke2fs only when it is blank: its
+# the domain has one (formatted ext4 only when it is blank: its
 # first MiB all zeros), else a tmpfs (state lost at shutdown, said on the
 # console). Then it runs the role's daemon in the foreground with its control
 # socket under /run/<role> served to dom0 over a channel,
@@ -98,7 +98,8 @@ mount_state() {
 		return 1
 	fi
 	log "state disk xvdb is blank: formatting it"
-	mke2fs -q /dev/xvdb >/dev/null || { log "mke2fs /dev/xvdb failed"; return 1; }
+	# ext4 with a journal (e2fsprogs): the domain may be destroyed at any time.
+	mkfs.ext4 -q -F /dev/xvdb >/dev/null || { log "mkfs.ext4 /dev/xvdb failed"; return 1; }
 	mount -t ext4 /dev/xvdb "$STATE" || { log "cannot mount the new filesystem"; return 1; }
 	log "state disk xvdb formatted and mounted on $STATE"
 }

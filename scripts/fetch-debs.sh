@@ -48,6 +48,10 @@ PKGS+=" libnbd-bin libnbd0 libgnutls30 libxml2 libp11-kit0 libidn2-0 libunistrin
 # dlopens it for pthread_cancel). scripts/imagelib.sh takes no library from
 # the host.
 PKGS+=" busybox-static libc6 libgcc-s1"
+# The state disks of stordom and vtpm are formatted ext4 with a journal
+# (e2fsprogs' mkfs.ext4; busybox's mke2fs makes ext2 only, whose metadata
+# was found corrupt after a domain was destroyed mid-run and restarted).
+PKGS+=" e2fsprogs libext2fs2"
 # shellcheck disable=SC2086 # one package name per word
 want=$(printf '%s\n' $PKGS | sort)
 

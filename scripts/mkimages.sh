@@ -76,8 +76,10 @@ mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 # grant devices.
 VCHAN_MODS=(xen-evtchn xen-gntdev xen-gntalloc)
 # A second disk (xvdb) holds a service domain's persistent state: blkfront
-# and ext4 (busybox's mke2fs formats a blank one).
+# and ext4, and e2fsprogs' mkfs.ext4 to format a blank one with a journal
+# (the domain may be destroyed at any time: ext2 then needs an fsck).
 STATE_MODS=(xen-blkfront ext4)
+STATE_PROGS=(/sbin/mkfs.ext4)
 
 # A service domain: busybox, xenstore tools, its daemon and exactly its
 # libraries, modules, /init.
@@ -89,6 +91,7 @@ service() {
 	# Debug sections carry the build's paths and are of no use in the domain.
 	strip --strip-debug "$d/usr/sbin/${role}d"
 	img_libs "$d" "$d/usr/sbin/${role}d"
+	[ "$role" = netdom ] || img_programs "$d" "${STATE_PROGS[@]}"
 	img_modules "$d" "${VCHAN_MODS[@]}" "$@"
 	img_cpio "$d" "$out/$role.cpio"
 }

@@ -109,12 +109,15 @@ img_modules "$img/netdom-root" xen-evtchn xen-gntdev xen-gntalloc nf_tables nft_
 img_cpio "$img/netdom-root" "$img/netdom.cpio"
 
 # stordom and vtpm: blkfront and ext4 for the state disk (xvdb) bulkhead
-# attaches, which busybox's mke2fs formats when blank.
+# attaches, and e2fsprogs' mkfs.ext4, which formats it (with a journal) when
+# blank.
 svc_image stordom
+img_programs "$img/stordom-root" /sbin/mkfs.ext4
 img_modules "$img/stordom-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext4
 img_cpio "$img/stordom-root" "$img/stordom.cpio"
 
 svc_image vtpm
+img_programs "$img/vtpm-root" /sbin/mkfs.ext4
 img_modules "$img/vtpm-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext4
 img_cpio "$img/vtpm-root" "$img/vtpm.cpio"
 

@@ -121,7 +121,7 @@ done
 
 # A crashed program anywhere fails the run, even after PASS: dom0's kernel
 # messages are on the console, and dom0 copies the domU's console into it.
-crash_re='segfault at|traps:|general protection fault|Kernel panic|BUG:|Oops:|invalid opcode|TIMEOUT in phase'
+crash_re='segfault at|traps:|general protection fault|Kernel panic|BUG:|Oops:|invalid opcode|TIMEOUT in phase|EXT4-fs error'
 crashes=$(grep -E "$crash_re" "$clean" | grep -v 'BH-NESTED-DIAG' | head -n 20 || true)
 
 if [ $qemu_rc -eq 0 ] && [ ${#missing[@]} -eq 0 ] && [ -z "$crashes" ]; then

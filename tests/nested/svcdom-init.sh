@@ -212,7 +212,9 @@ mount_state() {
 		bad "state disk xvdb holds data but does not mount: not formatting it"
 		return 1
 	fi
-	mke2fs -q /dev/xvdb >/dev/null && mount -t ext4 /dev/xvdb $STATE ||
+	# ext4 with a journal (e2fsprogs; busybox's mke2fs makes ext2, which was
+	# found corrupt after xl destroy and a restart).
+	mkfs.ext4 -q -F /dev/xvdb >/dev/null && mount -t ext4 /dev/xvdb $STATE ||
 		{ bad "cannot format and mount the blank xvdb"; return 1; }
 	say "state-disk-formatted (blank xvdb formatted, mounted on $STATE)"
 }
