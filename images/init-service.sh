@@ -37,14 +37,16 @@
 #            socket is served to the stordom domain alone when dom0 asks)
 #
 # netdom is the backend of the guests' vifs, and does here what `xl devd`
-# and Xen's vif-route script do in a driver domain: for each vif netback
-# creates (backend/vif/<guest domid>/<devid> in this domain's xenstore
-# home), rename it to the backend's vifname when dom0 set one, bring it up,
-# give it the gateway addresses as host addresses and a host route to each
-# of the guest's addresses (the backend's "ip"), then write hotplug-status
-# "connected", which netback waits for before it connects the guest.
-# Forwarding is switched on, and vifs are set up, only once netdomd is up,
-# so nothing is forwarded before its (closed) policy is in force.
+# and Xen's vif-route script do in a driver domain (images/netdom-vif.sh):
+# for each vif netback creates (backend/vif/<guest domid>/<devid> in this
+# domain's xenstore home), rename it to the backend's vifname when dom0 set
+# one, bring it up, give it the gateway addresses as host addresses and a
+# host route to each of the guest's addresses (the backend's "ip"), then
+# write hotplug-status "connected", which netback waits for before it
+# connects the guest; when dom0 closes one (its guest destroyed), remove
+# its backend directory, which dom0's libxl waits for. Forwarding is
+# switched on, and vifs are set up, only once netdomd is up, so nothing is
+# forwarded before its (closed) policy is in force.
 #
 # When the daemon exits, for any reason, the domain powers itself off
 # (poweroff -f), so dom0's supervisor sees it gone and restarts it. A
@@ -131,40 +133,9 @@ daemon_args() {
 	esac
 }
 
-# Set up one vif: $1 is its backend directory (backend/vif/DOMID/DEVID).
-vif_up() {
-	be=$1
-	[ "$(xenstore-read "$be/hotplug-status" 2>/dev/null)" = connected ] && return 0
-	dev=vif$(basename "$(dirname "$be")").$(basename "$be")
-	[ -e "/sys/class/net/$dev" ] || return 0 # netback has not made it yet
-	name=$(xenstore-read "$be/vifname" 2>/dev/null) || name=""
-	if [ -n "$name" ] && [ "$name" != "$dev" ]; then
-		ip link set dev "$dev" name "$name" || { log "vif $dev: cannot rename to $name"; return 1; }
-		dev=$name
-	fi
-	ip link set dev "$dev" up || return 1
-	for gw in $(echo "$gateways" | tr ',' ' '); do
-		case $gw in
-		*:*) ip addr add "${gw%/*}/128" dev "$dev" 2>/dev/null ;;
-		*) ip addr add "${gw%/*}/32" dev "$dev" 2>/dev/null ;;
-		esac
-	done
-	for a in $(xenstore-read "$be/ip" 2>/dev/null); do
-		ip route replace "$a" dev "$dev" || log "vif $dev: no route to $a"
-	done
-	xenstore-write "$be/hotplug-status" connected || return 1
-	log "vif $dev up (guest addresses: $(xenstore-read "$be/ip" 2>/dev/null))"
-}
-
-vif_scan() {
-	for d in $(xenstore-list backend/vif 2>/dev/null); do
-		for n in $(xenstore-list "backend/vif/$d" 2>/dev/null); do
-			vif_up "backend/vif/$d/$n" || log "vif $d.$n: set-up failed"
-		done
-	done
-}
-
-# netdom's vif backend, once netdomd is up (its control socket exists).
+# netdom's vif backend, once netdomd is up (its control socket exists): the
+# hotplug agent of /lib/bulkhead/netdom-vif.sh (images/netdom-vif.sh), the
+# same file the nested test's netdom image runs.
 netdom_backend() {
 	n=300
 	while [ ! -S /run/netdom/ctl ]; do
@@ -172,14 +143,9 @@ netdom_backend() {
 		[ $n -gt 0 ] || { log "netdomd never came up: no vifs served"; return 1; }
 		sleep 0.1
 	done
-	echo 1 >/proc/sys/net/ipv4/ip_forward
-	echo 1 >/proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
-	# A watch fires once when it is set, so -n 2 returns at the first change
-	# after it; the timeout covers a change between the scan and the watch.
-	while :; do
-		vif_scan
-		timeout 30 xenstore-watch -n 2 backend/vif >/dev/null 2>&1
-	done
+	# shellcheck source=images/netdom-vif.sh
+	. /lib/bulkhead/netdom-vif.sh
+	vif_agent "$gateways"
 }
 
 # ---- main ---------------------------------------------------------------------

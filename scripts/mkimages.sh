@@ -19,8 +19,9 @@
 # Each service image holds busybox, its daemon (BUILD_DIR/<role>d, debug
 # sections stripped) with exactly the shared libraries it links, resolved in
 # the Debian tree, xenstore-read/-write/-watch/-ls, the kernel modules it
-# needs with their dependencies, and images/init-service.sh as /init. The
-# guest's /init is images/init-guest.sh. Uncompressed cpio: it boots fastest.
+# needs with their dependencies, and images/init-service.sh as /init (netdom
+# also its vif hotplug agent, images/netdom-vif.sh). The guest's /init is
+# images/init-guest.sh. Uncompressed cpio: it boots fastest.
 #
 # Reproducible: the same packages, daemons and scripts give the same bytes
 # (see scripts/imagelib.sh); mtimes are SOURCE_DATE_EPOCH, by default the
@@ -92,6 +93,10 @@ service() {
 	strip --strip-debug "$d/usr/sbin/${role}d"
 	img_libs "$d" "$d/usr/sbin/${role}d"
 	[ "$role" = netdom ] || img_programs "$d" "${STATE_PROGS[@]}"
+	# netdom's vif hotplug agent, which its /init sources.
+	if [ "$role" = netdom ]; then
+		install -D -m 0644 "$top/images/netdom-vif.sh" "$d/lib/bulkhead/netdom-vif.sh"
+	fi
 	img_modules "$d" "${VCHAN_MODS[@]}" "$@"
 	img_cpio "$d" "$out/$role.cpio"
 }

@@ -388,6 +388,46 @@ state_kept() {
 	mark "sealed-volume-after-restarts (vtpm and stordom restarted on their state disks: g1's AK $ak_before kept, g1-data unsealed again, 8 MiB read back equal)"
 }
 
+# vif_state DOMID: "<hotplug-status in netdom's backend> <netfront's state>"
+# of the guest's vif 0.
+vif_state() {
+	echo "$(xenstore-read "/local/domain/$netdom/backend/vif/$1/0/hotplug-status" 2>&1)" \
+		"$(xenstore-read "/local/domain/$1/device/vif/0/state" 2>&1)"
+}
+
+# audit_drop TEXT: netdomd reported a drop event that bulkhead's supervisor
+# wrote into the audit log, "SRC -> DST proto P port N".
+audit_drop() {
+	grep '"drop"' $STATE/audit.jsonl 2>/dev/null | grep -qF "$1"
+}
+
+# netdom as the guests' vif backend: netback in the netdom domain made both
+# vifs, netdom's hotplug agent connected them (netfront state 4, Connected),
+# and the guests' own traffic went through netdomd's policy: g1 reached g2
+# on tcp 5432, not on 22, and not from a forged source; netdomd reported
+# both drops over its control channel (the supervisor's audit log).
+net_checks() {
+	wait_for 300 guest_says g1 net-done || fail "g1 did not finish its network checks"
+	for g in "g1 $g1" "g2 $g2"; do
+		# shellcheck disable=SC2086 # "NAME DOMID": split on purpose
+		set -- $g
+		[ "$(vif_state "$2")" = "connected 4" ] ||
+			fail "$1's vif: hotplug-status and frontend state '$(vif_state "$2")', not 'connected 4'"
+	done
+	guest_says g2 net-listening || fail "g2 does not serve tcp 5432 and 22"
+	guest_says g1 net-allowed-ok || fail "g1 could not reach g2 tcp 5432 through netdom"
+	mark "netdom-vif-connected (g1 $g1 -> vif1.0, g2 $g2 -> vif2.0 in netdom $netdom: netback there, hotplug-status connected, netfront Connected; g1 reached g2 tcp 5432)"
+	guest_says g1 net-forbidden-ok || fail "g1 reached g2 tcp 22, which the policy forbids"
+	guest_says g1 net-spoof-ok || fail "g1 reached g2 from a forged source address"
+	guest_says g1 "FAIL: net:" && fail "g1 reported a network failure"
+	wait_for 30 audit_drop "10.81.1.2 -> 10.81.2.2 proto 6 port 22" ||
+		fail "no drop event for g1 -> g2 tcp 22 in the audit log"
+	wait_for 30 audit_drop "10.81.1.99 -> 10.81.2.2 proto 6 port 5432" ||
+		fail "no drop event for the forged source in the audit log"
+	mark "netdom-vif-enforced (g1 -> g2 tcp 22 and from forged 10.81.1.99 dropped; netdomd reported both: audit drop events)"
+	signal "$netdom" traffic-done || fail "signal netdom"
+}
+
 services_phase() {
 	# The stress domains are done: make room.
 	for d in $DOMU $INTRUDER; do
@@ -428,7 +468,6 @@ services_phase() {
 	grep -Eq '^vtpm +vtpm +running .* ok +1 vTPM instances: g1' /tmp/status.txt ||
 		fail "status: vtpm not running with g1's instance"
 	mark "vtpm-instance-started (by bulkhead over chan-xen: g1)"
-	signal "$netdom" policy-applied || fail "signal netdom"
 	svc_stordom
 	svc_vtpm
 	wait_for 300 guest_says g1 "guest-init g1" || fail "g1 /init not seen on its console"
@@ -447,8 +486,10 @@ services_phase() {
 	mark "guest-pvh (g2 is PVH, g1 PV, as configured)"
 	attest "guest-attested"
 	ak_before=$(ak_of)
+	net_checks
 	svc_ok netdom 180
-	mark netdom-enforced
+	mark "netdom-enforced (counted in netdom's table: $(timeout 30 xenstore-read \
+		"/local/domain/$netdom/data/bulkhead/counters" 2>&1))"
 	svc_ok stordom 180
 	mark stordom-at-rest-ok
 	svc_ok vtpm 120
@@ -482,13 +523,24 @@ services_phase() {
 	attest "guest-attested-after-restart"
 	mark "supervise-restart (vtpm destroyed with xl destroy: new domain $(domid_of vtpm), instance g1 started again)"
 	state_kept
+	t0=$(cut -d. -f1 /proc/uptime)
 	timeout 120 bulkhead down >/tmp/down.log 2>&1 || { cat /tmp/down.log; fail "bulkhead down"; }
+	t1=$(cut -d. -f1 /proc/uptime)
+	# libxl's complaints while it destroyed the domains, for the record.
+	grep -h 'libxl' /tmp/down.log $STATE/log/bulkhead.log 2>/dev/null | sed 's/^/BH-DOWN| /'
+	# At a guest's destroy libxl waits (10 s each) for netback to close the
+	# vif and for the driver domain to remove its backend directory:
+	# netdom's hotplug agent must have, for g1 and g2.
+	if grep -hE 'backend/vif/.*(to be removed|unable to remove)|unable to remove device .*vif' \
+		/tmp/down.log $STATE/log/bulkhead.log 2>/dev/null; then
+		fail "libxl timed out waiting for netdom to close or remove a guest's vif"
+	fi
 	timeout 60 xl list >/tmp/xl-list.txt 2>&1
 	[ "$(grep -cv '^Name\|^Domain-0' /tmp/xl-list.txt)" = 0 ] ||
 		{ cat /tmp/xl-list.txt; fail "domains left after bulkhead down"; }
 	grep '"restart"' $STATE/audit.jsonl 2>/dev/null | grep '"vtpm"' | grep -q '"ok"' ||
 		fail "the audit log has no record of vtpm's restart"
-	mark "bulkhead-down (every domain gone; the audit log records the restart)"
+	mark "bulkhead-down (in $((t1 - t0)) s; every domain gone; the audit log records the restart)"
 }
 
 # bh_only=services on the kernel command line (NESTED_ONLY=services in run.sh):

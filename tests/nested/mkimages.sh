@@ -16,6 +16,8 @@
 #                        the daemon as `make` built it with its exact shared-
 #                        library closure, the kernel modules it needs with
 #                        their dependencies, xenstore-read/-write/-watch
+#                        (netdom: also nft, xenstore-ls/-list/-rm and the
+#                        shipped image's vif hotplug agent)
 #   DIR/img/guest.cpio   the guests bulkhead starts: busybox, the vchan and
 #                        netfront modules, xenstore-read/-list
 #   DIR/img/dom0.cpio    dom0's initramfs: busybox, the Xen tools, bulkhead,
@@ -52,7 +54,7 @@ done
 # Nothing to do when no input changed since the last build: the scripts,
 # configs and programs that go into the images, the unpacked tree (its
 # package list) and the shared image scripts.
-inputs=("$here"/*.sh "$here"/*.cfg "$topo"/*.cfg "$topo"/guests/*.cfg "$stress" \
+inputs=("$here"/*.sh "$here"/../../images/netdom-vif.sh "$here"/*.cfg "$topo"/*.cfg "$topo"/guests/*.cfg "$stress" \
 	"$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" \
 	"$root/.complete" "$here"/../../scripts/{imagelib,fetch-debs}.sh)
 stamp=$( (cd / && sha256sum "${inputs[@]}") | sha256sum | cut -d' ' -f1)
@@ -98,14 +100,16 @@ svc_image() {
 }
 
 # netdom: nftables and conntrack (what netdomd's table uses: ct, limit, log
-# to an NFLOG group, reject, counter objects; ctnetlink to prune flows), veth
-# for the two guest namespaces, and nft + ip to check from inside.
-# xen-netback: netdom is the backend of the guests' vifs.
+# to an NFLOG group, reject, counter objects; ctnetlink to prune flows), nft
+# to check from inside; xen-netback: netdom is the backend of the guests'
+# vifs, served by the shipped image's hotplug agent (images/netdom-vif.sh,
+# which also needs xenstore-ls/-list/-rm).
 svc_image netdom
-img_programs "$img/netdom-root" /usr/sbin/nft /bin/ip
+img_programs "$img/netdom-root" /usr/sbin/nft
+img_xenstore "$img/netdom-root" ls list rm
+install -D -m 0644 "$here/../../images/netdom-vif.sh" "$img/netdom-root/lib/bulkhead/netdom-vif.sh"
 img_modules "$img/netdom-root" xen-evtchn xen-gntdev xen-gntalloc nf_tables nft_ct \
-	nft_limit nft_log nft_reject_inet nft_objref nfnetlink_log nf_conntrack_netlink veth \
-	xen-netback
+	nft_limit nft_log nft_reject_inet nft_objref nfnetlink_log nf_conntrack_netlink xen-netback
 img_cpio "$img/netdom-root" "$img/netdom.cpio"
 
 # stordom and vtpm: blkfront and ext4 for the state disk (xvdb) bulkhead
