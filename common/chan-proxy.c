@@ -204,6 +204,7 @@ struct bh_chanproxy {
 	size_t ring_size;
 	int stop_fd; /* eventfd: readable once bh_chanproxy_stop() was called */
 	int listen_fd; /* client mode: the socket we accept on; else -1 */
+	struct bh_chan *next; /* xen: the ring advertised for the next peer, if any */
 	pthread_t thread;
 };
 
@@ -225,10 +226,51 @@ static int wait_readable(const struct bh_chanproxy *p, int fd)
 	return pfd[1].revents ? 0 : 1;
 }
 
+/* Advertise a new ring for the next xen peer (p->next). */
+static int advertise(struct bh_chanproxy *p)
+{
+	size_t ring = p->ring_size ? p->ring_size : XEN_RING_DEFAULT;
+	int r = bh_chan_xen_server(p->spec.domid, p->spec.xs_path, ring, ring, &p->next);
+
+	/*
+	 * Each page of a ring is a grant from this domain's gntalloc device,
+	 * whose module-wide limit (1024 grants by default) two 1 MiB rings
+	 * already exceed.
+	 */
+	if (r == -ENOSPC)
+		bh_err("channel for %s: out of grants: raise /sys/module/xen_gntalloc/parameters/limit",
+		       p->sock_path);
+	return r;
+}
+
+/*
+ * Advertise again after a session; on failure retry every second until
+ * stopped (the grants of the ring just closed may not all be back yet).
+ * Returns 1 once advertised, 0 when stopped.
+ */
+static int readvertise(struct bh_chanproxy *p)
+{
+	const struct timespec tick = { 1, 0 };
+	bool logged = false;
+	int r;
+
+	while ((r = advertise(p)) < 0) {
+		if (!logged)
+			bh_log_errno(LOG_ERR, r, "channel for %s: advertising it again (retrying)",
+				     p->sock_path);
+		logged = true;
+		if (stopped(p))
+			return 0;
+		nanosleep(&tick, NULL);
+	}
+	if (logged)
+		bh_notice("channel for %s: advertised again", p->sock_path);
+	return 1;
+}
+
 /* The next peer's channel: 1 and *ret, 0 when stopped, or -errno. */
 static int accept_peer(struct bh_chanproxy *p, struct bh_chan **ret)
 {
-	size_t ring = p->ring_size ? p->ring_size : XEN_RING_DEFAULT;
 	struct bh_chan *c = NULL;
 	int r;
 
@@ -244,9 +286,10 @@ static int accept_peer(struct bh_chanproxy *p, struct bh_chan **ret)
 		*ret = c;
 		return 1;
 	}
-	r = bh_chan_xen_server(p->spec.domid, p->spec.xs_path, ring, ring, &c);
-	if (r < 0)
+	if (!p->next && (r = readvertise(p)) <= 0)
 		return r;
+	c = p->next;
+	p->next = NULL;
 	while ((r = bh_chan_is_open(c)) == 2) {
 		r = wait_readable(p, bh_chan_fd(c));
 		if (r <= 0 || (r = bh_chan_wait(c)) < 0) {
@@ -378,6 +421,7 @@ static int proxy_new(const char *spec, const char *sock_path, size_t ring_size,
 
 static void proxy_free(struct bh_chanproxy *p)
 {
+	bh_chan_close(p->next);
 	if (p->listen_fd >= 0) {
 		close(p->listen_fd);
 		unlink(p->sock_path);
@@ -397,7 +441,15 @@ int bh_chanproxy_start(const char *spec, const char *sock_path, size_t ring_size
 
 	if (r < 0)
 		return r;
-	r = -pthread_create(&p->thread, NULL, proxy_main, p);
+	/*
+	 * The first ring here, not in the thread: a channel that cannot be
+	 * advertised fails the start (and the daemon's CHAN_SERVE with it)
+	 * instead of a proxy that reports started and serves nothing.
+	 */
+	if (p->spec.backend == BH_CHAN_XEN)
+		r = advertise(p);
+	if (r == 0)
+		r = -pthread_create(&p->thread, NULL, proxy_main, p);
 	if (r < 0) {
 		p->spec.fd = -1; /* not ours to close yet: the caller keeps it on failure */
 		proxy_free(p);

@@ -9,7 +9,8 @@
 # data (dom0 sees only ciphertext); fio's nbd engine passes verify=crc32c;
 # FUA writes (qemu-io) read back, 4 MiB ones (spread over threads) after kill -9 too;
 # malformed requests get errors or a hang-up; data acknowledged after FLUSH
-# survives kill -9 of stordomd; GROW and crypto-ERASE work; SIGTERM exits 0.
+# survives kill -9 of stordomd; GROW and crypto-ERASE work; SIGTERM exits 0;
+# CHAN_SERVE of a xen channel on a host without Xen is answered with an error.
 set -u
 B=${BH_BUILD:-build}
 SD=$B/stordomd
@@ -44,6 +45,19 @@ $CTL "$TMP/ctl" open vol1 "$TMP/v.img" "$TMP/key" create 256M test-kdf || { bad 
 $CTL "$TMP/ctl" open vol1 "$TMP/v.img" "$TMP/key" >/dev/null && bad "second open of vol1 accepted"
 head -c 64 /dev/urandom >"$TMP/wrong"
 $CTL "$TMP/ctl" open vol2 "$TMP/v.img" "$TMP/wrong" | grep -q 'status=-1 ' && ok "wrong key refused (EPERM)" || bad "wrong key not refused"
+
+# --- CHAN_SERVE (xen platform) answers whether the channel was advertised ---
+# Without Xen it cannot be: the answer must be an error, not "served" (it
+# once was, with a proxy thread that had already given up).
+if [ ! -e /dev/xen/gntalloc ]; then
+	if $CTL "$TMP/ctl" serve vol1 1 data/bulkhead/test-vol1 >"$TMP/serve.out"; then
+		bad "CHAN_SERVE without Xen answered as served: $(cat "$TMP/serve.out")"
+	elif grep -q 'status=-[0-9]* .*CHAN_SERVE: ' "$TMP/serve.out"; then
+		ok "CHAN_SERVE without Xen refused: $(cut -d' ' -f4- "$TMP/serve.out")"
+	else
+		bad "CHAN_SERVE: no result: $(cat "$TMP/serve.out")"
+	fi
+fi
 
 # --- nbdinfo ---
 nbdinfo --json "$URI" >"$TMP/info.json" || bad "nbdinfo"

@@ -55,7 +55,11 @@ int bh_chan_pump(struct bh_chan *c, int fd, int stop_fd);
  * the unix stream socket @sock_path, copying bytes both ways (bh_chan_pump).
  * The socket is connected when a peer arrives, so it need only exist by then
  * (a refused connect is retried for a few seconds). @ring_size is the
- * minimum ring size each way for a xen channel (0: 64 KiB).
+ * minimum ring size each way for a xen channel (0: 64 KiB). A xen channel
+ * is advertised before this returns, so that a failure to is the caller's
+ * error (-ENOSPC: the domain's gntalloc device is out of grants; a ring of
+ * N KiB each way takes N/2 + 1); later re-advertisements that fail are
+ * retried every second and logged.
  * Returns 0 and *ret (stop and free with bh_chanproxy_stop()), or -errno
  * (-EINVAL for a bad spec).
  */

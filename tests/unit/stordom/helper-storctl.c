@@ -7,6 +7,7 @@
  *   helper-storctl SOCK|@FILE open NAME PATH KEYFILE [create SIZE] [ro] [discard] [test-kdf]
  *   helper-storctl SOCK close|erase NAME
  *   helper-storctl SOCK grow NAME SIZE
+ *   helper-storctl SOCK serve NAME DOMID XS_PATH   (CHAN_SERVE: a xen channel)
  *   prints "result status=S size=N name=NAME text" and exits 0 iff status is 0
  */
 #include <errno.h>
@@ -26,7 +27,8 @@ static uint8_t body[BH_MSG_BODY_MAX], frame[BH_MSG_HDR_SIZE + BH_MSG_BODY_MAX];
 static int usage(void)
 {
 	fprintf(stderr, "usage: helper-storctl SOCK|@FILE open NAME PATH KEYFILE [create SIZE] "
-			"[ro] [discard] [test-kdf] [if-missing] | close|erase NAME | grow NAME SIZE\n");
+			"[ro] [discard] [test-kdf] [if-missing] | close|erase NAME | grow NAME SIZE | "
+			"serve NAME DOMID XS_PATH\n");
 	return 2;
 }
 
@@ -60,6 +62,21 @@ static long encode_open(int argc, char **argv)
 	return bh_msg_volume_open_encode(&m, body, sizeof(body));
 }
 
+static long encode_serve(int argc, char **argv)
+{
+	struct bh_msg_chan_serve m;
+	uint32_t domid;
+
+	memset(&m, 0, sizeof(m));
+	if (argc != 3 || bh_parse_u32(argv[1], 0, 0x7fef, &domid) < 0)
+		return -EINVAL;
+	snprintf(m.name, sizeof(m.name), "%s", argv[0]);
+	m.kind = BH_CHAN_SERVE_DATA;
+	m.domid = domid;
+	snprintf(m.xs_path, sizeof(m.xs_path), "%s", argv[2]);
+	return bh_msg_chan_serve_encode(&m, body, sizeof(body));
+}
+
 static long encode(const char *verb, int argc, char **argv, uint16_t *type)
 {
 	struct bh_msg_volume_ref m = { "", 0 };
@@ -67,6 +84,10 @@ static long encode(const char *verb, int argc, char **argv, uint16_t *type)
 	if (!strcmp(verb, "open")) {
 		*type = BH_MSG_VOLUME_OPEN;
 		return encode_open(argc, argv);
+	}
+	if (!strcmp(verb, "serve")) {
+		*type = BH_MSG_CHAN_SERVE;
+		return encode_serve(argc, argv);
 	}
 	if (!strcmp(verb, "close"))
 		*type = BH_MSG_VOLUME_CLOSE;
