@@ -15,7 +15,8 @@
 #                                 guest networks (netdom.cfg's bh_gateway)
 #
 # What it does: mounts /proc, /sys, /dev, /run and /tmp; loads the kernel
-# modules of this image in dependency order (/modules/order); mounts the
+# modules of this image in dependency order (/modules/order) and raises
+# gntalloc's grant limit (the channels' rings are grants); mounts the
 # domain's persistent state on /var/lib/bulkhead: the second disk xvdb when
 # the domain has one (formatted ext4 only when it is blank: its
 # first MiB all zeros), else a tmpfs (state lost at shutdown, said on the
@@ -173,6 +174,11 @@ log "role '$role'"
 while read -r m; do
 	insmod "/modules/$m" || log "insmod $m failed"
 done </modules/order
+# Each page of a channel's rings is a grant from gntalloc, whose default
+# limit is 1024 for the whole domain: one of stordom's NBD channels (1 MiB
+# each way, 513 grants) per guest volume would leave room for one. The
+# grant table holds 32768 (Xen's default of 64 frames).
+echo 16384 >/sys/module/xen_gntalloc/parameters/limit || log "cannot raise gntalloc's grant limit"
 
 mount_state || halt_domain "no usable state disk"
 cmd=$(daemon_args) || halt_domain "unknown role '$role' (bh_role=netdom|stordom|vtpm) or set-up failed"

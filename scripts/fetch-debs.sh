@@ -43,6 +43,9 @@ PKGS+=" libnbd-bin libnbd0 libgnutls30 libxml2 libp11-kit0 libidn2-0 libunistrin
 	libtss2-tcti-swtpm0 libcurl3-gnutls libnghttp2-14 librtmp1 libssh2-1 libpsl5
 	libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1
 	libldap-2.5-0 libsasl2-2 libbrotli1"
+# The nested test's guest g1 reads and writes its volume with qemu-img (a
+# smaller closure than libnbd's, which pulls in libicu through libxml2).
+PKGS+=" qemu-utils libglib2.0-0 libaio1 liburing2 libnuma1"
 # Every image's userland comes from this tree, glibc and the shell included:
 # busybox (static), and glibc's loader and libraries with libgcc_s (glibc
 # dlopens it for pthread_cancel). scripts/imagelib.sh takes no library from

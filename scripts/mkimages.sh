@@ -132,7 +132,8 @@ done < <(find "$img_root/usr/bin" -maxdepth 1 -type l -name 'tpm2_*' -lname tpm2
 tcti=$(realpath "$img_root/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0")
 install -m 0644 "$tcti" "$g/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0"
 img_libs "$g" "$tcti"
-img_modules "$g" "${VCHAN_MODS[@]}" xen-netfront xen-blkfront
+# vchan-socket-proxy opens privcmd (xc_interface_open) before each session.
+img_modules "$g" "${VCHAN_MODS[@]}" xen-privcmd xen-netfront xen-blkfront
 img_cpio "$g" "$out/guest.cpio"
 
 (cd "$out" && sha256sum vmlinuz netdom.cpio stordom.cpio vtpm.cpio guest.cpio) >"$out/SHA256SUMS.tmp"

@@ -28,7 +28,7 @@ LOGDIR=/var/log/xen
 CHAN_PATH=data/bulkhead/stress
 PRIV_PATH=data/bulkhead/private
 FOR_DOMU_PATH=data/bulkhead/for-domu
-WATCHDOG=${BH_WATCHDOG:-900}
+WATCHDOG=${BH_WATCHDOG:-1200}
 
 # One line per milestone, with dom0's uptime (where time goes under TCG).
 mark() {
@@ -265,9 +265,9 @@ up_logs() {
 
 # stordom: g1's volume, opened by bulkhead, is also served over chan-xen to
 # dom0 (--export-chan); nbdinfo and nbdcopy through vchan-socket-proxy: its
-# size, 8 MiB written, read back equal. (g1's own channel to it, which
-# bulkhead had stordom serve with CHAN_SERVE, is checked for its permissions
-# below; the NBD session from g1 itself does not work yet: see README.)
+# size, 8 MiB written, read back equal. (g1's own session, over the channel
+# bulkhead had stordom serve for it with CHAN_SERVE, comes later:
+# guest_paths.)
 svc_stordom() {
 	vchan-socket-proxy "$stordom" "/local/domain/$stordom/data/bulkhead/nbd-g1-data" \
 		/run/nbd-g1.sock >/tmp/proxy-nbd.log 2>&1 &
@@ -291,7 +291,6 @@ svc_stordom() {
 		fail "nbdcopy read"
 	cmp /tmp/in.img /tmp/out.img || fail "data read back differs from what was written"
 	mark "stordom-nbd-ok (nbdinfo: 8388608 bytes; nbdcopy: 8 MiB written, read back equal)"
-	signal "$stordom" nbd-done || fail "signal stordom"
 }
 
 # vtpm: g1's instance, created and started by bulkhead, its data and control
@@ -325,6 +324,42 @@ svc_vtpm() {
 	grep -q "16: 0x$want" /tmp/pcr.txt || fail "PCR 16 is not sha256(0^32 || data) = $want"
 	mark "vtpm-tpm2-ok (tpm2_pcrextend, tpm2_pcrread: PCR 16 = $want)"
 	signal "$vtpm" tpm-done || fail "signal vtpm"
+}
+
+# The guests' own data paths (guest-init.sh), each over the channels
+# bulkhead had the services serve to that guest alone (CHAN_SERVE), once
+# dom0's sessions on the same volume and vTPM are over: g1 reads and writes
+# its volume with qemu-img and reads PCR 9 of its vTPM with tpm2-tools, both
+# through Xen's vchan-socket-proxy in g1; then g2 tries g1's disk channel.
+# stordom is told afterwards, so its at-rest check covers g1's writes too.
+guest_paths() {
+	# PCR 9 as dom0 sees it, over its own channel to g1's vTPM.
+	timeout 60 tpm2_pcrread -T swtpm:path=/run/tpm/tpm.sock sha256:9 >/tmp/pcr9.txt 2>&1 ||
+		{ cat /tmp/pcr9.txt; fail "tpm2_pcrread of PCR 9 in dom0"; }
+	pcr9=$(sed -n 's/^ *9 *: *0x\([0-9A-Fa-f]*\).*/\1/p' /tmp/pcr9.txt)
+	signal "$g1" go || fail "signal g1"
+	wait_for 400 guest_says g1 guest-checks-done || fail "g1 did not finish its checks"
+	guest_says g1 FAIL && fail "g1: $(grep -m1 'BH-NESTED-DOMU: FAIL' "$LOGDIR/guest-g1.log")"
+	line=$(grep -m1 'BH-NESTED-DOMU: guest-nbd-ok' "$LOGDIR/guest-g1.log" | tr -d '\r') ||
+		fail "g1 did not say guest-nbd-ok"
+	mark "guest-nbd-ok (g1 itself, over its disk0 channel from stordom: ${line#*guest-nbd-ok (}"
+	signal "$stordom" nbd-done || fail "signal stordom"
+	got=$(sed -n 's/.*BH-NESTED-DOMU: guest-pcr9 \([0-9A-Fa-f]*\).*/\1/p' "$LOGDIR/guest-g1.log")
+	case $pcr9 in "" | "$(printf '%064d' 0)") fail "PCR 9 in dom0: '$pcr9'" ;; esac
+	[ "$got" = "$pcr9" ] || fail "g1's PCR 9 '$got' is not the one dom0 reads, '$pcr9'"
+	mark "guest-tpm-ok (g1 itself, tpm2_pcrread over its tpm channels from vtpm: PCR 9 = $pcr9, as dom0 measured)"
+	# g1's disk channel, advertised again after g1's sessions, for g1 alone.
+	chan=/local/domain/$stordom/data/bulkhead/g1-disk0
+	wait_for 30 xenstore-exists "$chan/ring-ref" || fail "g1's disk channel not advertised again"
+	case $(xenstore-ls -p "$chan" 2>/dev/null | grep '^ring-ref ') in
+	*"(n$stordom,r$g1)") ;;
+	*) fail "g1's disk channel is not readable by g1 alone: $(xenstore-ls -p "$chan" 2>&1)" ;;
+	esac
+	signal "$g2" "probe $stordom $chan" || fail "signal g2"
+	wait_for 120 guest_says g2 guest-checks-done || fail "g2 did not finish its probe"
+	line=$(grep -m1 'BH-NESTED-DOMU: guest-disk-denied' "$LOGDIR/guest-g2.log" | tr -d '\r') ||
+		fail "g2: $(grep -m1 'BH-NESTED-DOMU: FAIL' "$LOGDIR/guest-g2.log")"
+	mark "guest-disk-denied (g2 on g1's disk channel, (n$stordom,r$g1): ${line#*guest-disk-denied (}"
 }
 
 # attest MARKER: bulkhead measured g1 (kernel + initramfs into PCR 9, its
@@ -384,8 +419,13 @@ state_kept() {
 	wait_for 60 test -S /run/nbd-g1b.sock || fail "vchan-socket-proxy (nbd, restarted stordom)"
 	timeout 180 nbdcopy --connections=1 "nbd+unix:///g1-data?socket=/run/nbd-g1b.sock" \
 		/tmp/out2.img >/tmp/nbdcopy-r2.log 2>&1 || fail "nbdcopy read after the restarts"
-	cmp /tmp/in.img /tmp/out2.img || fail "g1-data after the restarts differs from what was written"
-	mark "sealed-volume-after-restarts (vtpm and stordom restarted on their state disks: g1's AK $ak_before kept, g1-data unsealed again, 8 MiB read back equal)"
+	# g1 overwrote the first 4 MiB itself (guest-nbd-ok); dom0's last 4 MiB
+	# must come back as dom0 wrote them.
+	tail -c 4194304 /tmp/in.img >/tmp/in-tail.img
+	tail -c 4194304 /tmp/out2.img >/tmp/out2-tail.img
+	cmp /tmp/in-tail.img /tmp/out2-tail.img ||
+		fail "g1-data after the restarts differs from what dom0 wrote"
+	mark "sealed-volume-after-restarts (vtpm and stordom restarted on their state disks: g1's AK $ak_before kept, g1-data unsealed again, the 4 MiB dom0 wrote that g1 did not overwrite read back equal)"
 }
 
 # vif_state DOMID: "<hotplug-status in netdom's backend> <netfront's state>"
@@ -487,6 +527,7 @@ services_phase() {
 	attest "guest-attested"
 	ak_before=$(ak_of)
 	net_checks
+	guest_paths
 	svc_ok netdom 180
 	mark "netdom-enforced (counted in netdom's table: $(timeout 30 xenstore-read \
 		"/local/domain/$netdom/data/bulkhead/counters" 2>&1))"
@@ -507,8 +548,8 @@ services_phase() {
 		xenstore-exists "/local/domain/$id/data/bulkhead/ctl/ring-ref" &&
 			fail "domain $id still advertises the control channel bulkhead holds"
 	done
-	# g1's own channels (CHAN_SERVE) are not checked here: stordom's one for
-	# g1 was found not advertised (tests/nested/README.md, not proven).
+	# g1's own channels (CHAN_SERVE): its disk channel's permissions are
+	# checked in guest_paths.
 	case $(xenstore-ls -p "/local/domain/$g1/data/bulkhead" 2>/dev/null | grep '^disk0 ') in
 	*"(n0,r$g1)") ;;
 	*) fail "g1's endpoint entry is not readable by g1 and dom0 alone" ;;

@@ -18,8 +18,10 @@
 #                        their dependencies, xenstore-read/-write/-watch
 #                        (netdom: also nft, xenstore-ls/-list/-rm and the
 #                        shipped image's vif hotplug agent)
-#   DIR/img/guest.cpio   the guests bulkhead starts: busybox, the vchan and
-#                        netfront modules, xenstore-read/-list
+#   DIR/img/guest.cpio   the guests bulkhead starts: busybox, the vchan,
+#                        privcmd and netfront modules, xenstore-read/-list/
+#                        -write/-watch/-exists, vchan-socket-proxy, qemu-img,
+#                        tpm2-tools (tpm2_pcrread) with the swtpm TCTI
 #   DIR/img/dom0.cpio    dom0's initramfs: busybox, the Xen tools, bulkhead,
 #                        the standard clients (nbdinfo, nbdcopy, tpm2-tools,
 #                        vchan-socket-proxy) and their exact shared-library
@@ -74,6 +76,8 @@ fi
 # dom0 boots the ELF (skips an XZ inflate under TCG); the domUs get it gzipped.
 img_kernel "$img/kernel"
 
+xenbin=/usr/lib/xen-4.17/bin
+
 # ---- the stress domU: busybox, three modules, the static test binary ----------
 domu=$img/domu-root
 rm -rf "$domu"
@@ -126,11 +130,20 @@ img_modules "$img/vtpm-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext
 img_cpio "$img/vtpm-root" "$img/vtpm.cpio"
 
 # ---- the guests -------------------------------------------------------------
+# The standard clients a guest reaches its services with: Xen's
+# vchan-socket-proxy (it opens privcmd: xen-privcmd), qemu-img for the
+# volume (its closure is ~15 MB, libnbd's ~47 with libicu), tpm2-tools
+# with the swtpm TCTI for the vTPM.
 guest=$img/guest-root
 rm -rf "$guest"
 img_base "$guest"
-img_xenstore "$guest" read list write watch
-img_modules "$guest" xen-evtchn xen-gntdev xen-gntalloc xen-netfront
+img_xenstore "$guest" read list write watch exists
+img_programs "$guest" "$xenbin/vchan-socket-proxy" /usr/bin/qemu-img /usr/bin/tpm2
+ln -s tpm2 "$guest/usr/bin/tpm2_pcrread"
+tcti=$(realpath "$root/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0")
+install -m 0644 "$tcti" "$guest/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0"
+img_libs "$guest" "$tcti"
+img_modules "$guest" xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xen-netfront
 install -m 0755 "$here/guest-init.sh" "$guest/init"
 img_cpio "$guest" "$img/guest.cpio"
 
@@ -140,7 +153,6 @@ rm -rf "$d0"
 img_base "$d0"
 mkdir -p "$d0"/{etc/xen,bh/domu}
 
-xenbin=/usr/lib/xen-4.17/bin
 img_programs "$d0" "$xenbin/xl" "$xenbin/xenstored" "$xenbin/xenconsoled" \
 	"$xenbin/xen-init-dom0" "$xenbin/vchan-socket-proxy" /usr/bin/nbdinfo /usr/bin/nbdcopy /usr/bin/tpm2
 img_xenstore "$d0" read write ls list rm chmod exists watch

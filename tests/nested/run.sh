@@ -15,7 +15,7 @@
 # crashed; otherwise print the last milestone reached and the diagnostics
 # dom0 dumped, and exit 1.
 #
-# Knobs: NESTED_TIMEOUT (seconds for the QEMU run, default 960),
+# Knobs: NESTED_TIMEOUT (seconds for the QEMU run, default 1260),
 #        NESTED_VERBOSE=1 (echo the whole serial console as it arrives),
 #        NESTED_ONLY=services (skip the chan-xen stress test and its markers:
 #        a quicker run while working on the service domains).
@@ -25,7 +25,7 @@ dir=${1:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 stress=${2:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 build=${3:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
 here=$(dirname "$(realpath "$0")")
-qemu_timeout=${NESTED_TIMEOUT:-960}
+qemu_timeout=${NESTED_TIMEOUT:-1260}
 log=$dir/serial.log
 
 # In order. The last one seen says where a failed run stopped.
@@ -33,9 +33,9 @@ MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready domu-created domu-init
 	vchan-connected stress-ok peer-death-detected reconnect-ok third-domain-denied perms-ok
 	bulkhead-up netdom-policy-applied stordom-volume-open state-disk-mounted sealed-volume-open
 	vtpm-instance-started stordom-nbd-ok vtpm-tpm2-ok guests-running guest-pvh guest-attested
-	netdom-vif-connected netdom-vif-enforced netdom-enforced stordom-at-rest-ok
-	service-chans-private guest-attested-after-restart supervise-restart
-	sealed-volume-after-restarts bulkhead-down PASS)
+	guest-nbd-ok guest-tpm-ok guest-disk-denied netdom-vif-connected netdom-vif-enforced
+	netdom-enforced stordom-at-rest-ok service-chans-private guest-attested-after-restart
+	supervise-restart sealed-volume-after-restarts bulkhead-down PASS)
 
 if [ "${NESTED_ONLY:-}" = services ]; then
 	MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready "${MARKERS[@]:12}")

@@ -68,7 +68,7 @@ wait_for() {
 # watch fires once when set, so -n 2 returns at the first change after it;
 # the 5 s bound covers a change between the read and the watch. Callers
 # allow 600 s: on a loaded host `bulkhead up` alone took 150 s and the steps
-# before the signal as long again (dom0's 900 s watchdog bounds the whole).
+# before the signal as long again (dom0's 1200 s watchdog bounds the whole).
 wait_step() {
 	end=$(($(cut -d. -f1 /proc/uptime) + $2))
 	while [ "$(xenstore-read data/bulkhead/step 2>/dev/null)" != "$1" ]; do
@@ -189,6 +189,7 @@ role_stordom() {
 		--export-chan g1-data=xen:0:data/bulkhead/nbd-g1-data 2>/run/stordomd.log &
 	wait_for 30 test -S /run/stordom/ctl || { bad "stordomd did not come up"; return; }
 	say "stordom-ready"
+	# After dom0's NBD session and then g1's own (both write the marker).
 	wait_step nbd-done 600 || return
 	# What dom0 wrote through NBD is on the backing file only as ciphertext.
 	img=$STATE/volumes/g1-data.luks
@@ -245,6 +246,11 @@ say "init $role"
 while read -r m; do
 	insmod "/modules/$m" || bad "insmod $m"
 done </modules/order
+# Every page of a channel's rings is a grant from gntalloc, whose default
+# limit (1024 for the whole domain) one 1 MiB-per-direction ring pair (513
+# grants: stordom's NBD channels) nearly fills: stordom serves two (dom0's
+# and g1's). The grant table has room for 32768.
+echo 16384 >/sys/module/xen_gntalloc/parameters/limit || bad "cannot raise gntalloc's limit"
 
 xenstore-write data/bulkhead/step started || bad "cannot write data/bulkhead/step"
 
