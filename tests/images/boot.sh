@@ -67,7 +67,7 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
 	-machine q35 -accel tcg -cpu qemu64,+rdrand -smp 1 -m 2048 \
 	-nographic -monitor none -serial stdio -no-reboot -nic none \
 	-kernel "$dir/xen" \
-	-append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=0 dom0_mem=768M,max:768M dom0_max_vcpus=1" \
+	-append "console=com1 com1=115200,8n1 serial_tx_buffer=4M loglvl=all guest_loglvl=all bootscrub=0 dom0_mem=768M,max:768M dom0_max_vcpus=1" \
 	-initrd "$dir/kernel/vmlinux console=hvc0 earlyprintk=xen rdinit=/init,$dir/dom0.cpio" \
 	</dev/null >"$log" 2>&1 &
 qemu=$!

@@ -155,8 +155,10 @@ mark dom0-ready
 stress_phase() {
 	# A channel advertised for dom0 alone: the domU will try to read it and must
 	# be refused. Opened before the domU exists so it is surely there when the
-	# domU tries.
-	$STRESS hold --peer 0 --path $PRIV_PATH --seconds 150 >/tmp/hold.log 2>&1 &
+	# domU tries. Both holders live until the end of this phase kills them
+	# (their --seconds is only a bound): a fixed lifetime could end before a
+	# slow run's third domain tried them, and its refusal would then be ENOENT.
+	$STRESS hold --peer 0 --path $PRIV_PATH --seconds 900 >/tmp/hold.log 2>&1 &
 	hold=$!
 	wait_for 20 xenstore-exists /local/domain/0/$PRIV_PATH/ring-ref ||
 		{ cat /tmp/hold.log; fail "private channel not advertised"; }
@@ -172,7 +174,7 @@ stress_phase() {
 	server=$!
 	# A channel held for the domU alone: the domU may read it (the control for
 	# the refusals), the third domain created below may not.
-	$STRESS hold --peer "$domid" --path $FOR_DOMU_PATH --seconds 120 >/tmp/hold2.log 2>&1 &
+	$STRESS hold --peer "$domid" --path $FOR_DOMU_PATH --seconds 900 >/tmp/hold2.log 2>&1 &
 	hold2=$!
 
 	wait_for 60 guest_says $DOMU init || fail "domU /init not seen on its console"
@@ -595,8 +597,13 @@ services_phase
 crash_scan || fail "a program crashed"
 kill $watchdog 2>/dev/null
 mark PASS
-# The guests' consoles, for the record (and for run.sh's own crash scan).
+# The guests' consoles, for the record (and for run.sh's own crash scan),
+# then how many lines that was: run.sh counts what reached the serial log.
+n=0
 for f in "$LOGDIR"/guest-*.log; do
-	sed 's/^/BH-DOMU| /' "$f"
+	# awk ends every line, the last one too: one line out per line counted.
+	awk '{ print "BH-DOMU| " $0 }' "$f"
+	n=$((n + $(awk 'END { print NR }' "$f")))
 done
+echo "BH-NESTED-DUMPED: $n"
 poweroff_now
