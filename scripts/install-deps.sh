@@ -12,7 +12,7 @@ set -eu
 # Build: every library is found through pkg-config.
 BUILD_PKGS="build-essential pkg-config
 	libxen-dev libcunit1-dev libssl-dev libnftnl-dev libmnl-dev
-	libtpms-dev libcryptsetup-dev libseccomp-dev"
+	libtpms-dev libcryptsetup-dev libseccomp-dev libgcrypt20-dev"
 
 # Fuzzing: clang with libFuzzer and the sanitizer runtimes.
 FUZZ_PKGS="clang libclang-rt-14-dev"

@@ -4,7 +4,7 @@
  * NBD.
  *
  *   secret.c   mlocked, wiped-on-free buffers for keys and keyslot secrets
- *   xts.c      AES-XTS data path (the only OpenSSL user)
+ *   xts.c      AES-XTS data path (the only libgcrypt user)
  *   volume.c   LUKS1/LUKS2 headers and keyslots (the only libcryptsetup user)
  *   nbd.c      NBD protocol: handshake state machine, request parser, reply
  *              encoder; pure (no I/O), fuzzed
@@ -59,7 +59,7 @@ struct sd_xts;
 
 int sd_xts_new(struct sd_xts **ret);
 void sd_xts_free(struct sd_xts *x);
-/* (Re)key the context; -EINVAL for a bad length, -EIO if OpenSSL refuses (equal halves). */
+/* (Re)key the context; -EINVAL for a bad length, -EIO for equal halves (or if libgcrypt refuses). */
 int sd_xts_set_key(struct sd_xts *x, const uint8_t *key, size_t key_len);
 /*
  * Encrypt/decrypt @len bytes in place: @len / @sector_size sectors, sector i

@@ -101,7 +101,7 @@ static void test_rejects(void)
 	CU_ASSERT_EQUAL(sd_xts_encrypt(x, buf, sizeof(buf), 4096, 0, 1), -ENOKEY);
 	fill_random(key, sizeof(key));
 	CU_ASSERT_EQUAL(sd_xts_set_key(x, key, 48), -EINVAL);
-	memcpy(key + 32, key, 32); /* equal halves: OpenSSL 3 refuses, so do we */
+	memcpy(key + 32, key, 32); /* equal halves: refused (IEEE 1619, as OpenSSL 3 does) */
 	CU_ASSERT_EQUAL(sd_xts_set_key(x, key, 64), -EIO);
 	CU_ASSERT_EQUAL(sd_xts_encrypt(x, buf, sizeof(buf), 4096, 0, 1), -ENOKEY);
 	fill_random(key, sizeof(key));
