@@ -30,7 +30,7 @@ PKGS="xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
 # The service domains: the libraries netdomd, stordomd and vtpmd link (they
 # are built on the host, which runs the same Debian release), and the
 # standard tools the netdom domain is checked with (nft, ip).
-PKGS+=" libnftnl11 libmnl0 libssl3 libseccomp2 libtpms0
+PKGS+=" libnftnl11 libmnl0 libssl3 libgcrypt20 libgpg-error0 libseccomp2 libtpms0
 	libcryptsetup12 libdevmapper1.02.1 libargon2-1 libjson-c5 libblkid1 libselinux1
 	libudev1 libpcre2-8-0 libuuid1 zlib1g liblzma5 libzstd1
 	nftables libnftables1 libedit2 libjansson4 libgmp10 libxtables12 libtinfo6 libbsd0
