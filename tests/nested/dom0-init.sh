@@ -364,6 +364,27 @@ guest_paths() {
 	mark "guest-disk-denied (g2 on g1's disk channel, (n$stordom,r$g1): ${line#*guest-disk-denied (}"
 }
 
+# is_pvh NAME: libxl built domain NAME as PVH (`xl list -l`, libxl's own
+# view of the domain's configuration).
+is_pvh() {
+	timeout 30 xl list -l "$1" >"/tmp/$1.json" 2>&1 && grep -q '"type": "pvh"' "/tmp/$1.json"
+}
+
+# A service domain may be PVH too (configs/nested/vtpm.cfg): libxl built vtpm
+# so, its own kernel says so (/sys/hypervisor/guest_type, on its console),
+# and it did everything a PV one does: its state disk over blkfront, its
+# channels' rings from gntalloc (vtpm-tpm2-ok, sealed-volume-open before
+# this). stordom and netdom stay PV.
+pvh_service() {
+	is_pvh vtpm || fail "vtpm is not a PVH domain for libxl: $(grep -m1 '"type"' /tmp/vtpm.json)"
+	wait_for 30 guest_says vtpm "guest-type PVH" || fail "vtpm's kernel does not say it runs PVH"
+	for d in stordom netdom; do
+		{ guest_says $d "guest-type PV" && ! guest_says $d "guest-type PVH"; } ||
+			fail "$d's kernel does not say it runs PV"
+	done
+	mark "service-pvh (vtpm $vtpm is PVH for libxl and its own kernel; its state disk and channels served; stordom, netdom PV)"
+}
+
 # attest MARKER: bulkhead measured g1 (kernel + initramfs into PCR 9, its
 # command line into PCR 8, its config into PCR 1) into its vTPM before it
 # ran; `bulkhead attest` gets a quote with a fresh nonce over dom0's channel
@@ -520,12 +541,12 @@ services_phase() {
 	mark "guests-running (g1 $g1, g2 $g2: created by bulkhead, their /init ran)"
 	# g2 is PVH (configs/nested/guests/g2.cfg): libxl built it so, and its
 	# own kernel says it booted so.
-	timeout 30 xl list -l g2 >/tmp/g2.json 2>&1 || fail "xl list -l g2"
-	grep -q '"type": "pvh"' /tmp/g2.json || fail "g2 is not a PVH domain for libxl"
+	is_pvh g2 || fail "g2 is not a PVH domain for libxl"
 	wait_for 60 guest_says g2 "guest-type PVH" || fail "g2's kernel does not say it runs PVH"
 	{ guest_says g1 "guest-type PV" && ! guest_says g1 "guest-type PVH"; } ||
 		fail "g1's kernel does not say it runs PV"
 	mark "guest-pvh (g2 is PVH, g1 PV, as configured)"
+	pvh_service
 	attest "guest-attested"
 	ak_before=$(ak_of)
 	net_checks
@@ -564,7 +585,11 @@ services_phase() {
 		{ cat /tmp/status.txt; up_logs; fail "vtpm not restarted by the supervisor"; }
 	sed 's/^/BH-STATUS| /' /tmp/status.txt
 	attest "guest-attested-after-restart"
-	mark "supervise-restart (vtpm destroyed with xl destroy: new domain $(domid_of vtpm), instance g1 started again)"
+	# The supervisor made it from the same config: PVH again.
+	is_pvh vtpm || fail "the restarted vtpm is not PVH"
+	[ "$(grep -c 'BH-NESTED-DOMU: guest-type PVH' "$LOGDIR/guest-vtpm.log")" -ge 2 ] ||
+		fail "the restarted vtpm's kernel did not say it runs PVH"
+	mark "supervise-restart (vtpm destroyed with xl destroy: new PVH domain $(domid_of vtpm), instance g1 started again)"
 	state_kept
 	t0=$(cut -d. -f1 /proc/uptime)
 	timeout 120 bulkhead down >/tmp/down.log 2>&1 || { cat /tmp/down.log; fail "bulkhead down"; }

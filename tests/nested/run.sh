@@ -32,8 +32,8 @@ log=$dir/serial.log
 MARKERS=(dom0-init modules-loaded xenstored-up dom0-ready domu-created domu-init
 	vchan-connected stress-ok peer-death-detected reconnect-ok third-domain-denied perms-ok
 	bulkhead-up netdom-policy-applied stordom-volume-open state-disk-mounted sealed-volume-open
-	vtpm-instance-started stordom-nbd-ok vtpm-tpm2-ok guests-running guest-pvh guest-attested
-	guest-nbd-ok guest-tpm-ok guest-disk-denied netdom-vif-connected netdom-vif-enforced
+	vtpm-instance-started stordom-nbd-ok vtpm-tpm2-ok guests-running guest-pvh service-pvh
+	guest-attested guest-nbd-ok guest-tpm-ok guest-disk-denied netdom-vif-connected netdom-vif-enforced
 	netdom-enforced stordom-at-rest-ok service-chans-private guest-attested-after-restart
 	supervise-restart sealed-volume-after-restarts bulkhead-down PASS)
 

@@ -241,6 +241,9 @@ for w in $(cat /proc/cmdline); do
 	case $w in bh_role=*) role=${w#bh_role=} ;; esac
 done
 say "init $role"
+# PV or PVH, as this domain's own kernel sees it (vtpm is PVH in
+# configs/nested: dom0 checks this line for service-pvh).
+say "guest-type $(cat /sys/hypervisor/guest_type 2>/dev/null || echo unknown)"
 
 # The vchan modules and the role's own, each after what it depends on.
 while read -r m; do
