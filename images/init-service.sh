@@ -49,6 +49,20 @@
 # switched on, and vifs are set up, only once netdomd is up, so nothing is
 # forwarded before its (closed) policy is in force.
 #
+# Extension point: once the daemon is up (its control socket exists), every
+# executable file in /etc/bulkhead/init.d/ runs, one after the other in the
+# C locale's order of their names, in the background (the daemon is not
+# waited for them, nor they for each other's end beyond that order), output
+# on the console, with the environment:
+#   BH_ROLE        netdom, stordom or vtpm
+#   BH_STATE       the state directory (/var/lib/bulkhead)
+#   BH_STATE_DISK  how it was mounted: "formatted" (a blank xvdb, formatted
+#                  now), "mounted" (xvdb as it was) or "tmpfs" (no xvdb)
+#   BH_DAEMON_PID  the daemon's process id
+# Each one's exit status is logged. The images `make images` builds have no
+# such directory: nothing runs. (The nested Xen test adds its checks there:
+# tests/nested/svcdom-check.sh.)
+#
 # When the daemon exits, for any reason, the domain powers itself off
 # (poweroff -f), so dom0's supervisor sees it gone and restarts it. A
 # shutdown request (xl shutdown: the kernel runs /sbin/poweroff, which
@@ -90,10 +104,12 @@ mount_state() {
 	if [ ! -b /dev/xvdb ]; then
 		log "no state disk (xvdb): state on tmpfs, lost at shutdown"
 		mount -t tmpfs -o mode=0700 tmpfs "$STATE"
+		state_disk=tmpfs
 		return 0
 	fi
 	if mount -t ext4 /dev/xvdb "$STATE" 2>/dev/null; then
 		log "state disk xvdb mounted on $STATE"
+		state_disk=mounted
 		return 0
 	fi
 	if [ "$(head -c 1048576 /dev/xvdb | tr -d '\000' | wc -c)" != 0 ]; then
@@ -105,6 +121,7 @@ mount_state() {
 	mkfs.ext4 -q -F /dev/xvdb >/dev/null || { log "mkfs.ext4 /dev/xvdb failed"; return 1; }
 	mount -t ext4 /dev/xvdb "$STATE" || { log "cannot mount the new filesystem"; return 1; }
 	log "state disk xvdb formatted and mounted on $STATE"
+	state_disk=formatted
 }
 
 # The daemon's command line for $role, on stdout (so anything else goes to
@@ -134,16 +151,34 @@ daemon_args() {
 	esac
 }
 
+# Wait until the daemon's control socket exists (at most 30 s); 1 if it
+# never came.
+daemon_up() {
+	n=300
+	while [ ! -S "/run/$role/ctl" ]; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+# The extension point (see the header): each executable in
+# /etc/bulkhead/init.d/, in order, once the daemon is up.
+run_hooks() {
+	daemon_up || { log "$role's daemon never came up: /etc/bulkhead/init.d not run"; return 1; }
+	for h in /etc/bulkhead/init.d/*; do
+		{ [ -f "$h" ] && [ -x "$h" ]; } || continue
+		log "running $h"
+		BH_ROLE=$role BH_STATE=$STATE BH_STATE_DISK=$state_disk BH_DAEMON_PID=$daemon "$h"
+		log "$h exited with status $?"
+	done
+}
+
 # netdom's vif backend, once netdomd is up (its control socket exists): the
 # hotplug agent of /lib/bulkhead/netdom-vif.sh (images/netdom-vif.sh), the
 # same file the nested test's netdom image runs.
 netdom_backend() {
-	n=300
-	while [ ! -S /run/netdom/ctl ]; do
-		n=$((n - 1))
-		[ $n -gt 0 ] || { log "netdomd never came up: no vifs served"; return 1; }
-		sleep 0.1
-	done
+	daemon_up || { log "netdomd never came up: no vifs served"; return 1; }
 	# shellcheck source=images/netdom-vif.sh
 	. /lib/bulkhead/netdom-vif.sh
 	vif_agent "$gateways"
@@ -158,7 +193,7 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs tmpfs /tmp
 ln -sf /run /var/run
 
-role="" verbose="" extra="" gateways=""
+role="" verbose="" extra="" gateways="" state_disk=""
 # shellcheck disable=SC2013 # the command line's words
 for w in $(cat /proc/cmdline); do
 	case $w in
@@ -190,6 +225,10 @@ log "starting: $*"
 daemon=$!
 if [ "$role" = netdom ]; then
 	netdom_backend &
+fi
+# Only when there is anything to run: the shipped images have no init.d.
+if [ -n "$(ls /etc/bulkhead/init.d 2>/dev/null)" ]; then
+	run_hooks &
 fi
 # Shutdown requests reach PID 1 as signals (busybox poweroff, halt, reboot:
 # USR2, USR1, TERM): stop the daemon; the wait below then returns.

@@ -221,14 +221,15 @@ stress_phase() {
 # ---- bulkhead up: service domains and guests ---------------------------------
 # `bulkhead up` (the xen platform: dom0/platform-xen.c) creates netdom,
 # stordom and vtpm from configs/nested, each running its daemon from the
-# normal build (svcdom-init.sh), connects to each one's control channel
+# normal build (the shipped images/init-service.sh, with the test's checks
+# of svcdom-check.sh in its extension point), connects to each one's control channel
 # (chan-xen), pushes it its configuration and waits until it is ready; then
 # creates the guests g1 and g2. The checks below use standard tools against
 # what bulkhead set up.
 TOPO=/bh/configs/nested
 STATE=/var/lib/bulkhead
 
-# signal DOMID STEP: tell a service domain that dom0 finished STEP (svcdom-init.sh
+# signal DOMID STEP: tell a service domain that dom0 finished STEP (svcdom-check.sh
 # waits for it in its own data/bulkhead/step).
 signal() {
 	timeout 60 xenstore-write "/local/domain/$1/data/bulkhead/step" "$2"

@@ -12,12 +12,15 @@
 #                        (vmlinuz next to it, gzipped, for the domUs)
 #   DIR/img/domu.cpio    the stress domU: busybox, three modules, the static
 #                        test binary
-#   DIR/img/SVC.cpio     a service domain each (netdom, stordom, vtpm): busybox,
-#                        the daemon as `make` built it with its exact shared-
-#                        library closure, the kernel modules it needs with
-#                        their dependencies, xenstore-read/-write/-watch
-#                        (netdom: also nft, xenstore-ls/-list/-rm and the
-#                        shipped image's vif hotplug agent)
+#   DIR/img/SVC.cpio     a service domain each (netdom, stordom, vtpm): the
+#                        shipped image `make images` built (IMAGES/SVC.cpio:
+#                        images/init-service.sh as /init, the daemon, its
+#                        libraries and modules), followed by a second cpio
+#                        archive that adds the test's checks,
+#                        svcdom-check.sh as /etc/bulkhead/init.d/
+#                        50-nested-checks (init-service.sh's extension point;
+#                        netdom: also nft); the kernel unpacks both, the
+#                        second over the first
 #   DIR/img/guest.cpio   the guests bulkhead starts: busybox, the vchan,
 #                        privcmd and netfront modules, xenstore-read/-list/
 #                        -write/-watch/-exists, vchan-socket-proxy, qemu-img,
@@ -29,15 +32,18 @@
 #                        the domUs' kernel, initramfs images, configs and
 #                        configs/nested (the topology `bulkhead up` runs)
 #
-#   mkimages.sh DIR STRESS_BINARY BUILD_DIR
+#   mkimages.sh DIR STRESS_BINARY BUILD_DIR IMAGES
 #
-# BUILD_DIR holds bulkhead, netdomd, stordomd and vtpmd. Uncompressed cpio:
-# it boots fastest.
+# BUILD_DIR holds bulkhead, netdomd, stordomd and vtpmd; IMAGES what `make
+# images` built from them (scripts/mkimages.sh). Uncompressed cpio: it boots
+# fastest.
 set -euo pipefail
 
-dir=$(realpath "${1:?usage: mkimages.sh DIR STRESS_BINARY BUILD_DIR}")
-stress=$(realpath "${2:?usage: mkimages.sh DIR STRESS_BINARY BUILD_DIR}")
-build=$(realpath "${3:?usage: mkimages.sh DIR STRESS_BINARY BUILD_DIR}")
+usage="usage: mkimages.sh DIR STRESS_BINARY BUILD_DIR IMAGES"
+dir=$(realpath "${1:?$usage}")
+stress=$(realpath "${2:?$usage}")
+build=$(realpath "${3:?$usage}")
+shipped=$(realpath "${4:?$usage}")
 here=$(dirname "$(realpath "$0")")
 root=$dir/root
 img=$dir/img
@@ -52,11 +58,14 @@ die() {
 for f in "$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd"; do
 	[ -x "$f" ] || die "$f not built"
 done
+for f in netdom stordom vtpm; do
+	[ -e "$shipped/$f.cpio" ] || die "$shipped/$f.cpio not built (make images)"
+done
 
 # Nothing to do when no input changed since the last build: the scripts,
 # configs and programs that go into the images, the unpacked tree (its
 # package list) and the shared image scripts.
-inputs=("$here"/*.sh "$here"/../../images/netdom-vif.sh "$here"/*.cfg "$topo"/*.cfg "$topo"/guests/*.cfg "$stress" \
+inputs=("$here"/*.sh "$shipped"/{netdom,stordom,vtpm}.cpio "$here"/*.cfg "$topo"/*.cfg "$topo"/guests/*.cfg "$stress" \
 	"$build/bulkhead" "$build/netdomd" "$build/stordomd" "$build/vtpmd" \
 	"$root/.complete" "$here"/../../scripts/{imagelib,fetch-debs}.sh)
 stamp=$( (cd / && sha256sum "${inputs[@]}") | sha256sum | cut -d' ' -f1)
@@ -90,44 +99,25 @@ install -m 0755 "$stress" "$domu/bh/xen-chan-stress"
 img_cpio "$domu" "$img/domu.cpio"
 
 # ---- the service domUs --------------------------------------------------------
-# Each: busybox, the vchan modules, xenstore-read/-write/-watch (the test's
-# dom0 -> domU signals), its daemon and what it needs, svcdom-init.sh as /init.
+# What operators deploy, `make images`' netdom.cpio, stordom.cpio and
+# vtpm.cpio, unchanged, each followed by a second archive with the test's
+# checks in init-service.sh's extension point (/etc/bulkhead/init.d/) and
+# what they need beyond the shipped image: netdom's `nft list ruleset`. A
+# concatenation of newc archives is one initramfs to the kernel (as an early
+# microcode archive is), the later entries over the earlier.
 svc_image() {
-	local svc=$1 d=$img/$1-root
-	shift
+	local svc=$1 d=$img/$1-checks
 	rm -rf "$d"
-	img_base "$d"
-	img_xenstore "$d" read write watch
-	install -D -m 0755 "$build/${svc}d" "$d/usr/sbin/${svc}d"
-	img_libs "$d" "$build/${svc}d"
-	install -m 0755 "$here/svcdom-init.sh" "$d/init"
+	mkdir -p "$d"/{etc/bulkhead/init.d,usr/lib/x86_64-linux-gnu,usr/lib64}
+	install -m 0755 "$here/svcdom-check.sh" "$d/etc/bulkhead/init.d/50-nested-checks"
+	[ "$svc" = netdom ] && img_programs "$d" /usr/sbin/nft
+	img_cpio "$d" "$img/$svc-checks.cpio"
+	cat "$shipped/$svc.cpio" "$img/$svc-checks.cpio" >"$img/$svc.cpio.tmp"
+	mv "$img/$svc.cpio.tmp" "$img/$svc.cpio"
 }
-
-# netdom: nftables and conntrack (what netdomd's table uses: ct, limit, log
-# to an NFLOG group, reject, counter objects; ctnetlink to prune flows), nft
-# to check from inside; xen-netback: netdom is the backend of the guests'
-# vifs, served by the shipped image's hotplug agent (images/netdom-vif.sh,
-# which also needs xenstore-ls/-list/-rm).
-svc_image netdom
-img_programs "$img/netdom-root" /usr/sbin/nft
-img_xenstore "$img/netdom-root" ls list rm
-install -D -m 0644 "$here/../../images/netdom-vif.sh" "$img/netdom-root/lib/bulkhead/netdom-vif.sh"
-img_modules "$img/netdom-root" xen-evtchn xen-gntdev xen-gntalloc nf_tables nft_ct \
-	nft_limit nft_log nft_reject_inet nft_objref nfnetlink_log nf_conntrack_netlink xen-netback
-img_cpio "$img/netdom-root" "$img/netdom.cpio"
-
-# stordom and vtpm: blkfront and ext4 for the state disk (xvdb) bulkhead
-# attaches, and e2fsprogs' mkfs.ext4, which formats it (with a journal) when
-# blank.
-svc_image stordom
-img_programs "$img/stordom-root" /sbin/mkfs.ext4
-img_modules "$img/stordom-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext4
-img_cpio "$img/stordom-root" "$img/stordom.cpio"
-
-svc_image vtpm
-img_programs "$img/vtpm-root" /sbin/mkfs.ext4
-img_modules "$img/vtpm-root" xen-evtchn xen-gntdev xen-gntalloc xen-blkfront ext4
-img_cpio "$img/vtpm-root" "$img/vtpm.cpio"
+for svc in netdom stordom vtpm; do
+	svc_image $svc
+done
 
 # ---- the guests -------------------------------------------------------------
 # The standard clients a guest reaches its services with: Xen's

@@ -37,8 +37,10 @@ $(XEN_SVC_CTL): $(BUILD)/tests/nested/xen-svc-ctl.o $(LIB_COMMON)
 # The host tools are not pkg-config modules, so the top-level dependency
 # check cannot see them missing: install them here (as root) when needed.
 # The daemons and `bulkhead` go into the images exactly as `make` built them.
-check-xen: $(XEN_STRESS) $(BULKHEAD) $(DAEMONS)
+# The service domains boot the images `make images` built (IMAGES_OUT, in
+# the top Makefile), with the test's checks added.
+check-xen: $(XEN_STRESS) $(BULKHEAD) $(DAEMONS) images
 	$(Q)if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null || \
 		! command -v xz >/dev/null; then \
 		scripts/install-deps.sh; fi
-	$(Q)tests/nested/run.sh $(NESTED_OUT) $(XEN_STRESS) $(BUILD)
+	$(Q)tests/nested/run.sh $(NESTED_OUT) $(XEN_STRESS) $(BUILD) $(IMAGES_OUT)

@@ -7,9 +7,11 @@
 # domain bulkhead creates and drives over chan-xen, and two guest domains;
 # check the milestone markers on the serial console.
 #
-#   tests/nested/run.sh DIR STRESS_BINARY BUILD_DIR    (what `make check-xen` runs)
+#   tests/nested/run.sh DIR STRESS_BINARY BUILD_DIR IMAGES   (what `make check-xen` runs)
 #
-# BUILD_DIR holds bulkhead and the daemons, which go into the images as built.
+# BUILD_DIR holds bulkhead and the daemons, which go into the images as
+# built; IMAGES the service domains' images `make images` built from them
+# (booted as they ship, with the test's checks added: mkimages.sh).
 # DIR holds the downloaded .debs, the unpacked tree, the images and the
 # serial log (DIR/serial.log). Exit 0 when every marker appeared and nothing
 # crashed; otherwise print the last milestone reached and the diagnostics
@@ -21,9 +23,11 @@
 #        a quicker run while working on the service domains).
 set -euo pipefail
 
-dir=${1:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
-stress=${2:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
-build=${3:?usage: run.sh DIR STRESS_BINARY BUILD_DIR}
+usage="usage: run.sh DIR STRESS_BINARY BUILD_DIR IMAGES"
+dir=${1:?$usage}
+stress=${2:?$usage}
+build=${3:?$usage}
+images=${4:?$usage}
 here=$(dirname "$(realpath "$0")")
 qemu_timeout=${NESTED_TIMEOUT:-1260}
 log=$dir/serial.log
@@ -60,7 +64,7 @@ mkdir -p "$dir"
 echo "nested: fetching Debian packages into $dir ($(elapsed))"
 timeout 600 "$here/../../scripts/fetch-debs.sh" "$dir"
 echo "nested: building images ($(elapsed))"
-timeout 300 "$here/mkimages.sh" "$dir" "$stress" "$build"
+timeout 300 "$here/mkimages.sh" "$dir" "$stress" "$build" "$images"
 
 img=$dir/img
 # serial_tx_buffer: Xen queues console output for the UART in a buffer of
