@@ -31,9 +31,11 @@ IMG=/bh/img
 LOGDIR=/var/log/xen
 SVCCTL=/bh/xen-svc-ctl
 
-mark() {
-	echo "BH-IMG: $* [$(cut -d' ' -f1 /proc/uptime)s]"
-}
+# mark: "BH-IMG: ..." milestone lines; fail: mark FAIL, diag below, power
+# off; wait_for, poweroff_now: shared with the nested test's /init scripts.
+MARK_PREFIX=BH-IMG
+# shellcheck source=tests/nested/init-lib.sh
+. /lib/bulkhead/test-init-lib.sh
 
 diag() {
 	echo "BH-IMG-DIAG: ---- xl list"
@@ -46,29 +48,6 @@ diag() {
 		grep -v '^\[ *[0-9]' "$f" | tail -n 40
 	done
 	echo "BH-IMG-DIAG: ---- end"
-}
-
-poweroff_now() {
-	sync
-	reboot -f
-	sleep 30
-}
-
-fail() {
-	mark "FAIL: $*"
-	diag
-	poweroff_now
-}
-
-# Wait up to $1 seconds for command "$2..." to succeed.
-wait_for() {
-	n=$(($1 * 5))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n - 1))
-		[ $n -gt 0 ] || return 1
-		sleep 0.2
-	done
 }
 
 # says DOMAIN TEXT: has DOMAIN's console shown TEXT (fixed string)?

@@ -51,6 +51,8 @@ mkdir -p "$d0/etc/xen" "$d0/bh/img"
 install -m 0644 "$img_root/etc/xen/xl.conf" "$d0/etc/xen/xl.conf"
 img_modules "$d0" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-blkback loop
 install -m 0755 "$here/boot-dom0.sh" "$d0/init"
+# The helpers it shares with the nested test's /init scripts.
+install -D -m 0644 "$top/tests/nested/init-lib.sh" "$d0/lib/bulkhead/test-init-lib.sh"
 install -m 0755 "$svcctl" "$d0/bh/xen-svc-ctl"
 for f in vmlinuz netdom.cpio stordom.cpio vtpm.cpio guest.cpio; do
 	install -m 0644 "$images/$f" "$d0/bh/img/$f"

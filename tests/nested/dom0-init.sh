@@ -30,10 +30,11 @@ PRIV_PATH=data/bulkhead/private
 FOR_DOMU_PATH=data/bulkhead/for-domu
 WATCHDOG=${BH_WATCHDOG:-1200}
 
-# One line per milestone, with dom0's uptime (where time goes under TCG).
-mark() {
-	echo "BH-NESTED: $* [$(cut -d' ' -f1 /proc/uptime)s]"
-}
+# mark: one "BH-NESTED: ..." line per milestone, with dom0's uptime (where
+# time goes under TCG); fail: mark FAIL, diag below, power off; wait_for,
+# poweroff_now: shared with the other test images' /init scripts.
+# shellcheck source=tests/nested/init-lib.sh
+. /lib/bulkhead/test-init-lib.sh
 
 # Progress inside a milestone, for the log only (run.sh checks no INFO line).
 info() {
@@ -73,31 +74,6 @@ crash_scan() {
 		return 1
 	fi
 	return 0
-}
-
-poweroff_now() {
-	sync
-	# QEMU runs with -no-reboot: Xen's reboot of the machine ends QEMU.
-	reboot -f
-	sleep 30
-}
-
-fail() {
-	mark "FAIL: $*"
-	diag
-	poweroff_now
-}
-
-# Wait up to $1 seconds for command "$2..." to succeed.
-# Every 0.2 s: dom0 shares the one vCPU with up to three booting domUs.
-wait_for() {
-	n=$(($1 * 5))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n - 1))
-		[ $n -gt 0 ] || return 1
-		sleep 0.2
-	done
 }
 
 # guest_says DOMAIN TEXT: has DOMAIN printed "BH-NESTED-DOMU: TEXT"?
@@ -235,10 +211,17 @@ signal() {
 	timeout 60 xenstore-write "/local/domain/$1/data/bulkhead/step" "$2"
 }
 
-# svc_ok SVC SECONDS: the service domain finished its own checks and all passed.
+# svc_ok SVC SECONDS LINE...: the service domain finished its own checks
+# (svcdom-check.sh), all passed, and it printed each LINE (the checks this
+# run relies on: "ALL-OK" alone would pass a check that never ran).
 svc_ok() {
-	wait_for "$2" guest_says "$1" "done" || fail "$1 did not finish its checks"
-	guest_says "$1" ALL-OK || fail "$1 reported a failure"
+	svc=$1 secs=$2
+	shift 2
+	wait_for "$secs" guest_says "$svc" "done" || fail "$svc did not finish its checks"
+	guest_says "$svc" ALL-OK || fail "$svc reported a failure"
+	for l in "$@"; do
+		guest_says "$svc" "$l" || fail "$svc did not say '$l'"
+	done
 }
 
 # chan_private DOMID PATH: the channel a service domain advertises at PATH (in
@@ -552,12 +535,12 @@ services_phase() {
 	ak_before=$(ak_of)
 	net_checks
 	guest_paths
-	svc_ok netdom 180
+	svc_ok netdom 180 netdom-ruleset-ok netdom-counters-ok
 	mark "netdom-enforced (counted in netdom's table: $(timeout 30 xenstore-read \
 		"/local/domain/$netdom/data/bulkhead/counters" 2>&1))"
-	svc_ok stordom 180
+	svc_ok stordom 180 stordom-at-rest-ok
 	mark stordom-at-rest-ok
-	svc_ok vtpm 120
+	svc_ok vtpm 120 vtpm-served
 	# Every channel the daemons serve is advertised for dom0 alone (again
 	# after each session: wait for the re-advertisement); the control
 	# channels, which bulkhead holds, are not advertised at all meanwhile.

@@ -14,9 +14,9 @@ CHAN_PATH=data/bulkhead/stress
 PRIV_PATH=data/bulkhead/private
 FOR_DOMU_PATH=data/bulkhead/for-domu
 
-say() {
-	echo "BH-NESTED-DOMU: $*"
-}
+# say: "BH-NESTED-DOMU: ..." lines, shared with the other test images.
+# shellcheck source=tests/nested/init-lib.sh
+. /lib/bulkhead/test-init-lib.sh
 
 finish() {
 	if dmesg | grep -E 'segfault at|traps:|general protection|BUG:|Oops'; then

@@ -32,9 +32,9 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 PROXY=/usr/lib/xen-4.17/bin/vchan-socket-proxy
 MARKER=BULKHEAD-NESTED-PLAINTEXT
 
-say() {
-	echo "BH-NESTED-DOMU: $*"
-}
+# say, wait_for, wait_step: shared with the other test images' /init scripts.
+# shellcheck source=tests/nested/init-lib.sh
+. /lib/bulkhead/test-init-lib.sh
 
 # ---- network: netfront's eth0, its backend the guest's vif in netdom ----------
 # The address is the vif's ip= from the guest's config, as dom0 wrote it into
@@ -122,30 +122,6 @@ guest_net() {
 	g2) net_g2 ;;
 	esac
 	say "net-done"
-}
-
-# Wait up to $1 seconds for command "$2..." to succeed.
-wait_for() {
-	n=$(($1 * 10))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n - 1))
-		[ $n -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
-
-# The value dom0 writes into data/bulkhead/step, at most $1 seconds: read,
-# and if nothing is there yet, sleep in xenstore-watch until it changes (the
-# 5 s bound covers a change between the read and the watch).
-wait_step() {
-	end=$(($(cut -d. -f1 /proc/uptime) + $1))
-	while :; do
-		step=$(xenstore-read data/bulkhead/step 2>/dev/null)
-		case $step in "" | started) ;; *) return 0 ;; esac
-		[ "$(cut -d. -f1 /proc/uptime)" -lt $end ] || return 1
-		timeout 5 xenstore-watch -n 2 data/bulkhead/step >/dev/null 2>&1
-	done
 }
 
 # proxy ENDPOINT SOCKET: vchan-socket-proxy (client mode) to the channel the

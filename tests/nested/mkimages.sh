@@ -95,6 +95,7 @@ install -m 0755 "$root/bin/busybox" "$domu/bin/busybox"
 ln -s busybox "$domu/bin/sh"
 img_modules "$domu" xen-evtchn xen-gntdev xen-gntalloc
 install -m 0755 "$here/domu-init.sh" "$domu/init"
+install -D -m 0644 "$here/init-lib.sh" "$domu/lib/bulkhead/test-init-lib.sh"
 install -m 0755 "$stress" "$domu/bh/xen-chan-stress"
 img_cpio "$domu" "$img/domu.cpio"
 
@@ -110,6 +111,8 @@ svc_image() {
 	rm -rf "$d"
 	mkdir -p "$d"/{etc/bulkhead/init.d,usr/lib/x86_64-linux-gnu,usr/lib64}
 	install -m 0755 "$here/svcdom-check.sh" "$d/etc/bulkhead/init.d/50-nested-checks"
+	# Under usr/lib: the shipped image's /lib is a link to it.
+	install -D -m 0644 "$here/init-lib.sh" "$d/usr/lib/bulkhead/test-init-lib.sh"
 	[ "$svc" = netdom ] && img_programs "$d" /usr/sbin/nft
 	img_cpio "$d" "$img/$svc-checks.cpio"
 	cat "$shipped/$svc.cpio" "$img/$svc-checks.cpio" >"$img/$svc.cpio.tmp"
@@ -135,6 +138,7 @@ install -m 0644 "$tcti" "$guest/usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0
 img_libs "$guest" "$tcti"
 img_modules "$guest" xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xen-netfront
 install -m 0755 "$here/guest-init.sh" "$guest/init"
+install -D -m 0644 "$here/init-lib.sh" "$guest/lib/bulkhead/test-init-lib.sh"
 img_cpio "$guest" "$img/guest.cpio"
 
 # ---- dom0 ---------------------------------------------------------------------
@@ -164,6 +168,7 @@ install -m 0644 "$root/etc/xen/xl.conf" "$d0/etc/xen/xl.conf"
 img_modules "$d0" xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-blkback loop
 install -D -m 0755 "$here/block-hotplug.sh" "$d0/etc/xen/scripts/block"
 install -m 0755 "$here/dom0-init.sh" "$d0/init"
+install -D -m 0644 "$here/init-lib.sh" "$d0/lib/bulkhead/test-init-lib.sh"
 install -m 0755 "$stress" "$d0/bh/xen-chan-stress"
 install -m 0644 "$here/domu.cfg" "$here/intruder.cfg" "$d0/bh/"
 mkdir -p "$d0/bh/configs"

@@ -20,9 +20,9 @@ set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 role=${BH_ROLE:?} STATE=${BH_STATE:?}
 
-say() {
-	echo "BH-NESTED-DOMU: $*"
-}
+# say, wait_step: shared with the other test images' /init scripts.
+# shellcheck source=tests/nested/init-lib.sh
+. /lib/bulkhead/test-init-lib.sh
 
 ok=1
 bad() {
@@ -39,23 +39,12 @@ finish() {
 	exit 0
 }
 
-# Wait for dom0 to write STEP into data/bulkhead/step, at most $2 seconds.
-# Not a polling loop of xenstore-read (each one a dynamically linked exec,
-# costly under emulation while three domains share one vCPU): read, and if
-# it is not there yet, sleep in xenstore-watch until the node changes. A
-# watch fires once when set, so -n 2 returns at the first change after it;
-# the 5 s bound covers a change between the read and the watch. Callers
-# allow 600 s: on a loaded host `bulkhead up` alone took 150 s and the steps
-# before the signal as long again (dom0's 1200 s watchdog bounds the whole).
-wait_step() {
-	end=$(($(cut -d. -f1 /proc/uptime) + $2))
-	while [ "$(xenstore-read data/bulkhead/step 2>/dev/null)" != "$1" ]; do
-		if [ "$(cut -d. -f1 /proc/uptime)" -ge $end ]; then
-			bad "dom0 never signalled '$1'"
-			return 1
-		fi
-		timeout 5 xenstore-watch -n 2 data/bulkhead/step >/dev/null 2>&1
-	done
+# wait_signal STEP: wait for dom0's signal STEP, at most 600 s: on a loaded host
+# `bulkhead up` alone took 150 s and the steps before the signal as long
+# again (dom0's 1200 s watchdog bounds the whole).
+wait_signal() {
+	wait_step 600 "$1" || { bad "dom0 never signalled '$1' (step: '$step')"; return 1; }
+	say "$role-signalled $1"
 }
 
 # ---- netdom -------------------------------------------------------------------
@@ -78,7 +67,7 @@ packets() {
 
 role_netdom() {
 	grep -q 'bh_gw=' /proc/cmdline || bad "netdom: no bh_gw= on the command line"
-	wait_step traffic-done 600 || return
+	wait_signal traffic-done || return
 	# One nft run: the table, its sets and its named counters.
 	nft list ruleset >/run/ruleset.txt 2>&1
 	sed 's/^/BH-NFT| /' /run/ruleset.txt
@@ -135,7 +124,7 @@ state_disk() {
 role_stordom() {
 	state_disk
 	# After dom0's NBD session and then g1's own (both write the marker).
-	wait_step nbd-done 600 || return
+	wait_signal nbd-done || return
 	# What dom0 wrote through NBD is on the backing file only as ciphertext.
 	img=$STATE/volumes/g1-data.luks
 	keys=$(find "$STATE" -name '*.key' 2>/dev/null)
@@ -159,7 +148,7 @@ role_stordom() {
 role_vtpm() {
 	state_disk
 	say "vtpm-ready"
-	wait_step tpm-done 600 || return
+	wait_signal tpm-done || return
 	say "vtpm-served"
 }
 
