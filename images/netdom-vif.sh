@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 #
-# netdom's vif hotplug agent, sourced (not run) by the netdom domain's /init:
-# images/init-service.sh in the shipped image, tests/nested/svcdom-init.sh in
-# the nested test's (both images carry it as /lib/bulkhead/netdom-vif.sh).
+# netdom's vif hotplug agent, sourced (not run) by the netdom domain's /init,
+# images/init-service.sh (the shipped image, which the nested test boots too),
+# from /lib/bulkhead/netdom-vif.sh.
 # busybox sh, ip and awk, and xenstore-ls/-read/-write/-rm/-watch.
 #
 # netdom is the backend of the guests' vifs: xen-netback creates them in

@@ -16,6 +16,11 @@ set -euo pipefail
 
 mkdir -p "${1:?usage: fetch-debs.sh DIR}"
 dir=$(realpath "$1")
+# One fetch at a time per DIR: `make -j2 check-xen` runs `images` and
+# `check-images` at once, and two unpackings into one tree left it half
+# unpacked yet marked complete. The second waits, then finds it complete.
+exec 9>"$dir/.lock"
+flock 9
 debs=$dir/debs
 root=$dir/root
 
