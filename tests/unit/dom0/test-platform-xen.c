@@ -20,6 +20,26 @@ static char *json_of(const struct bh_topology *t, const char *name)
 	return json;
 }
 
+/*
+ * Load the one-domain config @text as file @path of @kind, expect no
+ * diagnostics, and return the JSON of domain @name (NULL on failure).
+ */
+static char *load_json(const char *path, enum bh_file_kind kind, const char *text,
+		       const char *name)
+{
+	struct bh_diags d = { 0 };
+	struct bh_topology *t = NULL;
+	char *json = NULL;
+
+	CU_ASSERT_EQUAL(bh_topology_load_data(path, kind, text, strlen(text), &d, &t), 0);
+	CU_ASSERT_EQUAL(d.n, 0);
+	if (t && d.n == 0)
+		json = json_of(t, name);
+	bh_topology_free(t);
+	bh_diags_clear(&d);
+	return json;
+}
+
 /* @json holds @want (libxl writes "key": value, one per line). */
 #define HAS(json, want)                                                                    \
 	do {                                                                               \
@@ -66,14 +86,8 @@ static void test_service_role_and_sched(void)
 				  "kernel = \"/k\"\nramdisk = \"r.cpio\"\n"
 				  "extra = \"console=hvc0\"\nmemory = 192\nvcpus = 2\n"
 				  "cpu_weight = 512\ncap = 50\n";
-	struct bh_diags d = { 0 };
-	struct bh_topology *t = NULL;
-	char *j;
+	char *j = load_json("stordom.cfg", BH_FILE_SERVICE, svc, "stordom");
 
-	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("stordom.cfg", BH_FILE_SERVICE, svc,
-						    strlen(svc), &d, &t), 0);
-	CU_ASSERT_EQUAL(d.n, 0);
-	j = json_of(t, "stordom");
 	if (j) {
 		HAS(j, "\"type\": \"pv\"");
 		HAS(j, "\"max_vcpus\": 2");
@@ -87,8 +101,6 @@ static void test_service_role_and_sched(void)
 		CU_ASSERT_PTR_NULL(strstr(j, "\"nics\""));
 	}
 	free(j);
-	bh_topology_free(t);
-	bh_diags_clear(&d);
 }
 
 static void test_sched_limits(void)
@@ -113,19 +125,13 @@ static void test_pvh_tsc_mode(void)
 	static const char bad[] = "name = \"g\"\ntsc_mode = \"fast\"\n";
 	struct bh_diags d = { 0 };
 	struct bh_topology *t = NULL;
-	char *j;
+	char *j = load_json("g.cfg", BH_FILE_GUEST, g, "g");
 
-	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("g.cfg", BH_FILE_GUEST, g, strlen(g), &d, &t),
-			      0);
-	CU_ASSERT_EQUAL(d.n, 0);
-	j = json_of(t, "g");
 	if (j) {
 		HAS(j, "\"type\": \"pvh\"");
 		HAS(j, "\"tsc_mode\": \"native\"");
 	}
 	free(j);
-	bh_topology_free(t);
-	t = NULL;
 	bh_topology_load_data("g.cfg", BH_FILE_GUEST, bad, strlen(bad), &d, &t);
 	CU_ASSERT_EQUAL_FATAL(d.n, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(d.v[0].msg, "'tsc_mode' must be default, always_emulate, "
@@ -165,19 +171,13 @@ static void test_state_disk(void)
 	bh_topology_free(t);
 	bh_diags_clear(&d);
 
-	t = NULL;
-	CU_ASSERT_EQUAL_FATAL(bh_topology_load_data("stordom.cfg", BH_FILE_SERVICE, phy,
-						    strlen(phy), &d, &t), 0);
-	CU_ASSERT_EQUAL(d.n, 0);
-	j = json_of(t, "stordom");
+	j = load_json("stordom.cfg", BH_FILE_SERVICE, phy, "stordom");
 	if (j) {
 		HAS(j, "\"pdev_path\": \"/dev/vg0/stordom-state\"");
 		HAS(j, "\"backend\": \"phy\"");
 		HAS(j, "\"readwrite\": 1");
 	}
 	free(j);
-	bh_topology_free(t);
-	bh_diags_clear(&d);
 }
 
 /* A service domain's disk is its one state disk: xvdb, writable. */
